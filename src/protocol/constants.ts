@@ -1,0 +1,33 @@
+/**
+ * Wire-level names and limits of the AEMP 2.x protocol (spec/protocol.md).
+ * Defined once here; everything else refers to these.
+ */
+
+/** Protocol name and version of node connections (greeting fields 1 and 2). */
+export const PROTOCOL = 'aemp';
+export const PROTOCOL_VERSION = 1;
+
+/** Value of the `provider` greeting key. */
+export const PROVIDER = 'AEMP-TS-0.1';
+
+/** Maximum handshake line length in bytes, terminator included (Perl's read limit). */
+export const MAX_LINE_BYTES = 4096;
+
+/** Default maximum size of one data-phase frame (and of buffered incomplete frame bytes). */
+export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
+
+export const AUTH = {
+  TLS_SHA3_512: 'tls_sha3_512',
+  HMAC_SHA3_512: 'hmac_sha3_512',
+  TLS_ANON: 'tls_anon',
+  CLEARTEXT: 'cleartext',
+} as const;
+export type AuthMethod = (typeof AUTH)[keyof typeof AUTH];
+
+export const FRAMING = { CBOR: 'cbor', JSON: 'json' } as const;
+export type FramingFormat = (typeof FRAMING)[keyof typeof FRAMING];
+
+/** Defaults of the configuration keys that shape the greeting. */
+export const DEFAULT_AUTH_OFFER: readonly string[] = ['tls_sha3_512', 'hmac_sha3_512'];
+export const DEFAULT_AUTH_ACCEPT: readonly string[] = ['tls_sha3_512', 'hmac_sha3_512', 'tls_anon', 'cleartext'];
+export const DEFAULT_FRAMING_FORMAT: readonly string[] = ['cbor', 'json', 'storable'];
