@@ -1,0 +1,41 @@
+/**
+ * aemp: Erlang-style message passing for Node.js, wire-compatible with AnyEvent::MP 2.02.
+ *
+ * @example
+ * ```ts
+ * import { configure } from 'aemp';
+ * const node = configure({ nodeid: 'demo/' });
+ * const p = node.port$();
+ * p.subscribe((msg) => console.log('got', msg));
+ * node.snd(p.id, 'hello', 42);
+ * ```
+ * @packageDocumentation
+ */
+
+export type { ErrorCode, KillReason } from './errors.js';
+/* Errors */
+export {
+  AempError,
+  AuthError,
+  ConfigError,
+  ConnectionError,
+  formatReason,
+  KilledError,
+  ProtocolError,
+  TimeoutError,
+  UsageError,
+} from './errors.js';
+export { nodeOf, portNameOf } from './protocol/ids.js';
+export type { ConfigureOptions } from './streams/configure.js';
+/* Node */
+export { configure } from './streams/configure.js';
+export type { Handler } from './streams/kernel.js';
+/* Ports and monitors */
+export { Guard } from './streams/kernel.js';
+export type { Logger, LogLevel } from './streams/log.js';
+/* Logging */
+export { envLogLevel, LEVEL, memoryLogger, stderrLogger } from './streams/log.js';
+export type { NodeStatus } from './streams/network.js';
+export type { NodeEvent, NodeSetup, PortObservable } from './streams/node.js';
+export { Node } from './streams/node.js';
+export type { NodeFunction } from './streams/registry.js';

@@ -1,0 +1,443 @@
+/**
+ * The local kernel: the port table, local delivery, kills and monitors (spec/api.md §5–§11,
+ * §18, §19).
+ *
+ * Exchange with the rest of the node:
+ *   snd(local)   → one FIFO queue, drained on the next event-loop turn (order per sender kept)
+ *   snd(remote)  → Remote.send(node, [PORTNAME, …msg])
+ *   kil(local)   → queued behind earlier messages (always deferred); kil(remote) → `kil1`
+ *   port death   → local monitors fire, `kil0` to every node that sent `mon1` for the port
+ *   receive()    → messages from a connection, delivered at once in port context
+ * Node-port (`""`) messages go to the `nodePort` handler with their source node.
+ */
+import { Subscription } from 'rxjs';
+import { dieReason, formatReason, KilledError, type KillReason } from '../errors.js';
+import { magicIncrement, makeUniq, nodeOf } from '../protocol/ids.js';
+import { PairFifo } from './fifo.js';
+import { LEVEL, type Logger } from './log.js';
+
+/** A message handler: called with the message elements (for tag handlers, without the tag). */
+export type Handler = (...args: any[]) => void;
+
+/** A receiver of a port's messages, as an rxjs subscriber is. */
+export interface PortSink {
+  next(msg: unknown[]): void;
+  complete(): void;
+  error(err: unknown): void;
+}
+
+/** One registered monitor action; removal is by identity. */
+export interface MonEntry {
+  fire(reason: KillReason): void;
+}
+
+/** What the kernel needs from the network layer. */
+export interface Remote {
+  /** Queues a wire message `[PORTNAME, …]` for a node, connecting on demand. Never throws. */
+  send(nodeId: string, msg: unknown[]): void;
+  /** Sends only if a connection to the node is established right now. */
+  sendIfUp(nodeId: string, msg: unknown[]): void;
+  /** Monitors a port (name `""` = the node) of a remote node; returns the cancel function. */
+  monitor(nodeId: string, portName: string, entry: MonEntry): () => void;
+}
+
+/** A guard: disposing it cancels what it guards (a monitor, a db entry…). It is a Subscription. */
+export class Guard extends Subscription {
+  /** Same as `unsubscribe()`. */
+  dispose(): void {
+    this.unsubscribe();
+  }
+}
+
+class PortRecord {
+  dead = false;
+  tags: Map<string, Handler> | null = null;
+  sinks: PortSink[] | null = null;
+  mons: MonEntry[] | null = null;
+  /** Nodes that sent `mon1` for this port. */
+  rmons: Set<string> | null = null;
+  constructor(
+    readonly name: string,
+    readonly id: string,
+    /** Default handler; `null` = the port dies on a message no tag handler takes. */
+    public dflt: Handler | null,
+  ) {}
+}
+
+interface KillOp {
+  name: string;
+  reason: KillReason;
+}
+
+const KILL = { kind: 'kill' } as const;
+const TASK = { kind: 'task' } as const;
+
+export interface KernelOptions {
+  nodeId: string;
+  /** True when the node ID got a random part: port names are then just the counter. */
+  randomisedId: boolean;
+  logger: Logger;
+  remote: Remote;
+  /** Handles `["", TAG, …]`: `msg` is `[TAG, …]`, `src` the node it came from. */
+  nodePort?: (src: string, msg: unknown[]) => void;
+  onKill?: (portId: string, reason: KillReason) => void;
+}
+
+export class Kernel {
+  readonly nodeId: string;
+  readonly prefix: string;
+  readonly uniq: string;
+  logger: Logger;
+  remote: Remote;
+  nodePort: (src: string, msg: unknown[]) => void;
+  onKill: ((portId: string, reason: KillReason) => void) | undefined;
+
+  /** The port whose handler runs right now (Perl's `$SELF`). */
+  self: string | undefined;
+  /** The node the message being handled came from (Perl's `$SRCNODE`). */
+  srcNode: string | undefined;
+
+  /** Live ports by name (wire messages carry names) and by full ID (local sends). */
+  private readonly ports = new Map<string, PortRecord>();
+  private readonly byId = new Map<string, PortRecord>();
+  private counter = 'a';
+  private readonly queue = new PairFifo();
+  private scheduled: NodeJS.Immediate | undefined;
+  private closed = false;
+
+  constructor(opts: KernelOptions) {
+    this.nodeId = opts.nodeId;
+    this.prefix = opts.nodeId + '#';
+    this.uniq = opts.randomisedId ? '' : makeUniq();
+    this.logger = opts.logger;
+    this.remote = opts.remote;
+    this.nodePort = opts.nodePort ?? (() => {});
+    this.onKill = opts.onKill;
+  }
+
+  /** Number of live local ports. */
+  get portCount(): number {
+    return this.ports.size;
+  }
+
+  /** The next value of the shared name counter (first call returns `b`). */
+  nextCounter(): string {
+    this.counter = magicIncrement(this.counter);
+    return this.counter;
+  }
+
+  /** Creates a local port; without a handler it dies on its first unhandled message. */
+  createPort(handler?: Handler): string {
+    const name = this.uniq + this.nextCounter();
+    return this.addPort(name, handler ?? null).id;
+  }
+
+  /** True if the local port (ID or name) exists. */
+  hasPort(portId: string): boolean {
+    return this.ports.has(this.localName(portId));
+  }
+
+  /** Port IDs of all live local ports. */
+  portIds(): string[] {
+    return [...this.ports.values()].map((r) => r.id);
+  }
+
+  /** Creates the local port if it does not exist (`rcv` on a missing port re-creates it). */
+  ensurePort(portId: string): void {
+    this.ensure(portId);
+  }
+
+  /** Sets the default handler (re-creating the port if it does not exist). */
+  setDefault(portId: string, handler: Handler): void {
+    this.ensure(portId).dflt = handler;
+  }
+
+  /** Sets (or with `null`, removes) a tag handler (re-creating the port if needed). */
+  setTag(portId: string, tag: string, handler: Handler | null): void {
+    const r = this.ensure(portId);
+    if (handler) (r.tags ??= new Map()).set(tag, handler);
+    else if (r.tags) {
+      r.tags.delete(tag);
+      if (r.tags.size === 0) r.tags = null;
+    }
+  }
+
+  /** Attaches a receiver of the messages no tag handler takes; returns the detach function. */
+  attachSink(portId: string, sink: PortSink): (() => void) | undefined {
+    const r = this.ports.get(this.localName(portId));
+    if (!r) return undefined;
+    (r.sinks ??= []).push(sink);
+    return () => {
+      if (!r.sinks) return;
+      const i = r.sinks.indexOf(sink);
+      if (i >= 0) r.sinks.splice(i, 1);
+      if (r.sinks.length === 0) r.sinks = null;
+    };
+  }
+
+  /** Sends `msg` to a port ID or node ID (spec §8). Never throws for unreachable targets. */
+  snd(dest: string, msg: unknown[]): void {
+    // Fast path: a live local port, found by the caller's ID string (its hash is cached).
+    const r = this.byId.get(dest);
+    if (r !== undefined) {
+      this.push(r, msg);
+      return;
+    }
+    const hash = dest.indexOf('#');
+    const node = hash < 0 ? dest : dest.slice(0, hash);
+    if (node === this.nodeId) {
+      this.enqueue(hash < 0 ? '' : dest.slice(hash + 1), msg);
+    } else {
+      msg.unshift(hash < 0 ? '' : dest.slice(hash + 1));
+      this.remote.send(node, msg);
+    }
+  }
+
+  /** Kills a port (spec §9): local kills are deferred behind queued messages. */
+  kil(portId: string, reason: KillReason): void {
+    const hash = portId.indexOf('#');
+    const name = hash < 0 ? '' : portId.slice(hash + 1);
+    if (name === '') throw new TypeError(`kil: cannot kill a node port ('${portId}')`);
+    const node = portId.slice(0, hash);
+    if (node === this.nodeId) {
+      this.push(KILL, { name, reason } satisfies KillOp);
+    } else {
+      this.remote.send(node, ['', 'kil1', name, ...reason]);
+    }
+  }
+
+  /** Kills a local port by name right now (the `kil1` request; spec §9). */
+  killNow(name: string, reason: KillReason): void {
+    const r = this.ports.get(name);
+    if (!r) return;
+    this.ports.delete(name);
+    this.byId.delete(r.id);
+    r.dead = true;
+    const { mons, sinks, rmons } = r;
+    r.mons = r.sinks = r.rmons = null;
+    r.tags = null;
+    if (mons) {
+      for (const m of mons) {
+        try {
+          m.fire(reason);
+        } catch (err) {
+          this.logger.log(LEVEL.error, `monitor callback for ${r.id} threw: ${String(err)}`);
+        }
+      }
+    }
+    if (rmons) for (const node of rmons) this.remote.sendIfUp(node, ['', 'kil0', name, ...reason]);
+    if (sinks) {
+      const err = reason.length ? new KilledError(r.id, reason) : undefined;
+      for (const s of sinks) err ? s.error(err) : s.complete();
+    }
+    if (!mons && !sinks && !rmons && reason.length) {
+      this.logger.log(
+        LEVEL.error,
+        `unmonitored local port ${name} died with reason: ${formatReason(reason)}`,
+      );
+    }
+    this.onKill?.(r.id, reason);
+  }
+
+  /**
+   * Monitors a port (spec §10). The entry fires once with the kill reason. For a missing local
+   * port it fires with `no_such_port` at once, or behind the queue if deliveries are pending.
+   */
+  monitor(portId: string, entry: MonEntry): Guard {
+    const hash = portId.indexOf('#');
+    const node = hash < 0 ? portId : portId.slice(0, hash);
+    const name = hash < 0 ? '' : portId.slice(hash + 1);
+    if (node !== this.nodeId) {
+      const cancel = this.remote.monitor(node, name, entry);
+      return new Guard(cancel);
+    }
+    if (name === '') return new Guard();
+    const r = this.ports.get(name);
+    if (r) {
+      (r.mons ??= []).push(entry);
+      return new Guard(() => {
+        if (!r.mons) return;
+        const i = r.mons.indexOf(entry);
+        if (i >= 0) r.mons.splice(i, 1);
+        if (r.mons.length === 0) r.mons = null;
+      });
+    }
+    const reason = ['no_such_port', 'cannot monitor nonexistent port', portId];
+    if (this.queue.length === 0) {
+      entry.fire(reason);
+      return new Guard();
+    }
+    let live = true;
+    this.push(TASK, () => live && entry.fire(reason));
+    return new Guard(() => {
+      live = false;
+    });
+  }
+
+  /** Registers (or with `false` drops) a remote node's monitor of a local port (`mon1`/`mon0`). */
+  remoteMonitor(src: string, name: string, on: boolean): boolean {
+    const r = this.ports.get(name);
+    if (!r) return false;
+    if (on) (r.rmons ??= new Set()).add(src);
+    else if (r.rmons) {
+      r.rmons.delete(src);
+      if (r.rmons.size === 0) r.rmons = null;
+    }
+    return true;
+  }
+
+  /** Runs `fn` with `portId` as port context; an exception kills that port with `die`. */
+  peval<T>(portId: string, fn: () => T): T | undefined {
+    const prev = this.self;
+    this.self = portId;
+    try {
+      return fn();
+    } catch (err) {
+      this.kil(portId, dieReason(err));
+      return undefined;
+    } finally {
+      this.self = prev;
+    }
+  }
+
+  /** A message from a connection: `[PORTNAME, …]` from node `src`, handled at once. */
+  receive(src: string, msg: unknown[]): void {
+    const name = msg.shift();
+    if (name === '') {
+      this.runNodePort(src, msg);
+      return;
+    }
+    const r = this.ports.get(name as string);
+    if (r) this.deliver(r, msg, src);
+  }
+
+  /** Queues a task behind pending deliveries. */
+  defer(fn: () => void): void {
+    this.push(TASK, fn);
+  }
+
+  /** Kills every local port now (normal reason) and drops pending deliveries. */
+  close(): void {
+    this.closed = true;
+    if (this.scheduled) clearImmediate(this.scheduled);
+    this.scheduled = undefined;
+    this.queue.clear();
+    for (const name of [...this.ports.keys()]) this.killNow(name, []);
+  }
+
+  private localName(portId: string): string {
+    return portId.startsWith(this.prefix) ? portId.slice(this.prefix.length) : portId;
+  }
+
+  private addPort(name: string, dflt: Handler | null): PortRecord {
+    const r = new PortRecord(name, this.prefix + name, dflt);
+    this.ports.set(name, r);
+    this.byId.set(r.id, r);
+    return r;
+  }
+
+  private ensure(portId: string): PortRecord {
+    if (nodeOf(portId) !== this.nodeId || !portId.includes('#'))
+      throw new TypeError(`rcv can only be called on local ports ('${portId}')`);
+    const name = this.localName(portId);
+    if (name === '') throw new TypeError('rcv: the node port cannot be changed');
+    return this.ports.get(name) ?? this.addPort(name, null);
+  }
+
+  private enqueue(name: string, msg: unknown[]): void {
+    this.push(name, msg);
+  }
+
+  private push(target: unknown, payload: unknown): void {
+    if (this.closed) return;
+    this.queue.push(target, payload);
+    this.scheduled ??= setImmediate(this.drain);
+  }
+
+  private readonly drain = (): void => {
+    this.scheduled = undefined;
+    this.queue.drain(this.step);
+    if (this.queue.length > 0 && !this.closed) this.scheduled ??= setImmediate(this.drain);
+  };
+
+  private readonly step = (t: unknown, payload: unknown): boolean => {
+    if (t instanceof PortRecord) {
+      if (!t.dead) this.deliver(t, payload as unknown[], this.nodeId);
+    } else if (typeof t === 'string') {
+      // Addressed by name before the port existed (e.g. right after a local spawn).
+      if (t === '') this.runNodePort(this.nodeId, payload as unknown[]);
+      else {
+        const r = this.ports.get(t);
+        if (r) this.deliver(r, payload as unknown[], this.nodeId);
+      }
+    } else if (t === KILL) {
+      const k = payload as KillOp;
+      this.killNow(k.name, k.reason);
+    } else {
+      (payload as () => void)();
+    }
+    return this.closed;
+  };
+
+  private deliver(r: PortRecord, msg: unknown[], src: string): void {
+    const prevSelf = this.self;
+    const prevSrc = this.srcNode;
+    this.self = r.id;
+    this.srcNode = src;
+    try {
+      if (r.tags !== null && typeof msg[0] === 'string') {
+        const h = r.tags.get(msg[0]);
+        if (h !== undefined) {
+          msg.shift();
+          h(...msg);
+          return;
+        }
+      }
+      if (r.sinks !== null) {
+        const sinks = r.sinks;
+        if (sinks.length === 1) sinks[0]!.next(msg);
+        else for (const s of sinks.slice()) s.next(msg);
+        if (r.dflt !== null) r.dflt(...msg);
+      } else if (r.dflt !== null) {
+        r.dflt(...msg);
+      } else {
+        this.kil(r.id, ['unhandled_message', `no callback found for message '${tagText(msg[0])}'`]);
+      }
+    } catch (err) {
+      this.kil(r.id, dieReason(err));
+    } finally {
+      this.self = prevSelf;
+      this.srcNode = prevSrc;
+    }
+  }
+
+  private runNodePort(src: string, msg: unknown[]): void {
+    const prevSrc = this.srcNode;
+    this.srcNode = src;
+    try {
+      this.nodePort(src, msg);
+    } catch (err) {
+      this.logger.log(LEVEL.error, `error processing node message from ${src}: ${errText(err)}`);
+    } finally {
+      this.srcNode = prevSrc;
+    }
+  }
+}
+
+/** The first message element as shown in `unhandled_message`: 30 chars, printable ASCII. */
+function tagText(v: unknown): string {
+  const s =
+    typeof v === 'string'
+      ? v
+      : v === undefined || v === null
+        ? ''
+        : typeof v === 'object'
+          ? JSON.stringify(v)
+          : String(v);
+  return s.slice(0, 30).replace(/[^\x20-\x7e]/g, '.');
+}
+
+/** Text of an error for log lines. */
+export function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

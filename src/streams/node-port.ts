@@ -1,0 +1,187 @@
+/**
+ * The node port `""`: the request catalogue of spec/api.md §16a.
+ *
+ *   ""/devnull           no-op                 mon1/mon0 NAME       remote monitor on/off
+ *   kil0 NAME REASON…    remote port died      kil1 NAME REASON…    kill local port now
+ *   snd PORT MSG…        relay                 can NAME REPLY…      REPLY…, known?
+ *   eval CODE REPLY…     REPLY…, err, result   time REPLY…          REPLY…, seconds
+ *   g_*                  global database (installed by the global service)
+ *   anything else        a function name: resolved through the registry and called
+ * Secure mode refuses `eval` and every function-name request (including spawn), from any
+ * sender, with the logged error `remote execution not allowed`.
+ */
+import { dieReason, type KillReason } from '../errors.js';
+import { errText, type Kernel } from './kernel.js';
+import { LEVEL, type Logger } from './log.js';
+import type { NodeFunction, Registry } from './registry.js';
+
+export const SPAWN_REQUEST = 'AnyEvent::MP::_spawn';
+
+/** A node-port request handler: `src` is the sending node, `args` follow the tag. */
+export type RequestHandler = (src: string, args: unknown[]) => void;
+
+export interface NodePortEnv {
+  kernel: Kernel;
+  registry: Registry;
+  logger: Logger;
+  secure(): boolean;
+  /** Evaluates JavaScript for an `eval` request; may return a promise. */
+  evalJs(code: string): unknown;
+  upNodes(): string[];
+  /** A remote port we monitor died (`kil0`). */
+  remoteKilled(src: string, name: string, reason: KillReason): void;
+  /** Asks the supervisor to restart this node (Perl `aemp restart`). */
+  restart?(): void;
+}
+
+/** Builds the node-port dispatcher; `extra` holds further handlers (the `g_*` requests). */
+export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandler>) {
+  const { kernel, registry, logger } = env;
+  const usedFunctions = new Set<string>();
+
+  const reply = (to: unknown[], values: unknown[]) => {
+    if (to.length === 0 || typeof to[0] !== 'string') return;
+    kernel.snd(to[0], [...to.slice(1), ...values]);
+  };
+
+  const refuse = (src: string, tag: string) =>
+    logger.log(
+      LEVEL.error,
+      `error processing node message from ${src}: remote execution not allowed (${tag})`,
+    );
+
+  const builtins: Record<string, RequestHandler> = {
+    '': () => {},
+    devnull: () => {},
+    mon1: (src, [name]) => {
+      if (typeof name !== 'string' || name === '') return;
+      if (!kernel.remoteMonitor(src, name, true))
+        kernel.remote.send(src, [
+          '',
+          'kil0',
+          name,
+          'no_such_port',
+          'cannot monitor nonexistent port',
+          `${kernel.nodeId}#${name}`,
+        ]);
+    },
+    mon0: (src, [name]) => {
+      if (typeof name === 'string') kernel.remoteMonitor(src, name, false);
+    },
+    kil0: (src, [name, ...reason]) => {
+      if (typeof name === 'string') env.remoteKilled(src, name, reason);
+    },
+    kil1: (_src, [name, ...reason]) => {
+      if (typeof name === 'string' && name !== '') kernel.killNow(name, reason);
+    },
+    snd: (_src, [dest, ...msg]) => {
+      if (typeof dest === 'string') kernel.snd(dest, msg);
+    },
+    can: (_src, [name, ...to]) => {
+      const known =
+        typeof name === 'string' && (name in builtins || extra.has(name) || usedFunctions.has(name));
+      reply(to, [known]);
+    },
+    time: (_src, to) => reply(to, [Date.now() / 1000]),
+    eval: (src, [code, ...to]) => {
+      if (env.secure()) return refuse(src, 'eval');
+      runEval(String(code ?? ''), to);
+    },
+    [SPAWN_REQUEST]: (src, [name, func, ...args]) => {
+      usedFunctions.add(SPAWN_REQUEST);
+      if (env.secure()) return refuse(src, SPAWN_REQUEST);
+      if (typeof name !== 'string' || typeof func !== 'string') return;
+      const self = `${kernel.nodeId}#${name}`;
+      withFunction(func, (fn) => runInPort(self, fn, args));
+    },
+  };
+
+  /** Calls `use` with the resolved function: synchronously when it is registered. */
+  const withFunction = (name: string, use: (fn: NodeFunction) => void) => {
+    const fn = registry.lookup(name);
+    if (fn) use(fn);
+    else void registry.resolve(name).then(use);
+  };
+
+  /** Runs a spawn init function as port `self`; a throw or rejection kills that port. */
+  const runInPort = (self: string, fn: NodeFunction, args: unknown[]) => {
+    const result = kernel.peval(self, () => fn(...args));
+    if (isThenable(result)) result.then(undefined, (err) => kernel.kil(self, dieReason(err)));
+  };
+
+  const runEval = (code: string, to: unknown[]) => {
+    const send = (err: string, results: unknown[]) => reply(to, [err, ...results]);
+    let value: unknown;
+    try {
+      value = evalRequest(code);
+    } catch (err) {
+      return send(errText(err), []);
+    }
+    if (isThenable(value))
+      value.then(
+        (v) => send('', toResults(v)),
+        (err) => send(errText(err), []),
+      );
+    else send('', toResults(value));
+  };
+
+  /** Evaluates JavaScript, recognising the few Perl expressions Perl's own tools send. */
+  const evalRequest = (code: string): unknown => {
+    if (/^\s*(AnyEvent::MP::Kernel::)?up_nodes\s*;?\s*$/.test(code)) return listResult(env.upNodes());
+    if (code.includes('AnyEvent::Watchdog::Util::restart')) {
+      setImmediate(() => env.restart?.());
+      return undefined;
+    }
+    return env.evalJs(code);
+  };
+
+  return (src: string, msg: unknown[]): void => {
+    const tag = msg.length === 0 ? '' : msg[0];
+    if (typeof tag !== 'string') return;
+    const args = msg.slice(1);
+    const builtin = Object.hasOwn(builtins, tag) ? builtins[tag] : undefined;
+    if (builtin) {
+      builtin(src, args);
+      return;
+    }
+    const handler = extra.get(tag);
+    if (handler) {
+      handler(src, args);
+      return;
+    }
+    if (tag.startsWith('g_')) return; // the global database is not running on this node
+    usedFunctions.add(tag);
+    if (env.secure()) {
+      refuse(src, tag);
+      return;
+    }
+    withFunction(tag, (fn) => {
+      try {
+        const result = fn(...args);
+        if (isThenable(result))
+          result.then(undefined, (err) =>
+            logger.log(LEVEL.error, `error processing node message from ${src}: ${errText(err)}`),
+          );
+      } catch (err) {
+        logger.log(LEVEL.error, `error processing node message from ${src}: ${errText(err)}`);
+      }
+    });
+  };
+}
+
+/** A list result travels as several reply values (Perl list context). */
+const LIST = Symbol('aemp.list');
+function listResult(values: unknown[]): unknown {
+  return Object.assign([...values], { [LIST]: true });
+}
+
+/** Reply values of an eval result: none for `undefined`, spread for a list result. */
+function toResults(v: unknown): unknown[] {
+  if (v === undefined) return [];
+  if (Array.isArray(v) && (v as unknown as Record<symbol, unknown>)[LIST] === true) return [...v];
+  return [v];
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}

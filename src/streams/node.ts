@@ -1,0 +1,422 @@
+/**
+ * The node: an Observable of node events that carries the AEMP API (design.md §1–§2).
+ *
+ *   node.subscribe(ev => …)   kill / up / down events (and db events once the DB runs)
+ *   node.port$(id)            --m--m--|  (normal kill)   --m--#  (error kill: KilledError)
+ *   node.mon$(port)           ------r|   (the kill reason once, then complete)
+ *   node.cal$(port, …msg)     ------r|   (one reply); # KilledError if the port dies first
+ * `close()` kills every local port (normal reason), stops timers and the network, and
+ * completes every stream the node owns.
+ */
+import { createContext, runInContext } from 'node:vm';
+import { Observable, Subject } from 'rxjs';
+import { AempError, KilledError, type KillReason } from '../errors.js';
+import { nodeOf, portNameOf } from '../protocol/ids.js';
+import { type Guard, type Handler, Kernel, type MonEntry } from './kernel.js';
+import { LEVEL, type Logger } from './log.js';
+import type { Network, NodeStatus } from './network.js';
+import { OfflineNetwork } from './network.js';
+import { createNodePort, type RequestHandler } from './node-port.js';
+import { type NodeFunction, Registry } from './registry.js';
+
+/** An event of the node stream. */
+export type NodeEvent =
+  | { type: 'kill'; port: string; reason: KillReason }
+  | { type: 'up'; node: string }
+  | { type: 'down'; node: string; reason: KillReason };
+
+/** The messages of a local port, with the port's ID. */
+export interface PortObservable extends Observable<unknown[]> {
+  readonly id: string;
+}
+
+/** Everything a node is built from (`configure` produces it from the configuration). */
+export interface NodeSetup {
+  nodeId: string;
+  randomisedId: boolean;
+  runiq: string;
+  secure: boolean;
+  logger: Logger;
+  /** Builds the network layer; default: no network. */
+  network?: (kernel: Kernel, node: Node) => Network;
+}
+
+/** Seconds for which an `eval` request may run synchronously. */
+const EVAL_TIMEOUT_MS = 10_000;
+
+export class Node extends Observable<NodeEvent> {
+  /** This node's ID. */
+  readonly id: string;
+  /** Resolves once listeners are bound and services ran; rejects if that failed. */
+  readonly ready: Promise<void>;
+  /** @internal */
+  readonly kernel: Kernel;
+  /** @internal */
+  readonly registry = new Registry();
+  /** @internal node-port handlers beyond the built-in catalogue (the `g_*` requests). */
+  readonly requests = new Map<string, RequestHandler>();
+  /** @internal */
+  readonly network: Network;
+  /** Refuse remote code execution (spec §17). */
+  secure: boolean;
+  /** Called on a restart request (`aemp restart`); set by a supervisor. */
+  onRestart: (() => void) | undefined;
+
+  private readonly events: Subject<NodeEvent>;
+  private readonly runiq: string;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly logger: Logger;
+  private vmContext: object | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(setup: NodeSetup, start: (node: Node) => Promise<void> = async () => {}) {
+    const events = new Subject<NodeEvent>();
+    super((subscriber) => events.subscribe(subscriber));
+    this.events = events;
+    this.id = setup.nodeId;
+    this.runiq = setup.runiq;
+    this.secure = setup.secure;
+    this.logger = setup.logger;
+    const kernel = new Kernel({
+      nodeId: setup.nodeId,
+      randomisedId: setup.randomisedId,
+      logger: setup.logger,
+      remote: { send() {}, sendIfUp() {}, monitor: () => () => {} },
+      onKill: (port, reason) => {
+        if (events.observed) events.next({ type: 'kill', port, reason });
+      },
+    });
+    this.kernel = kernel;
+    this.network = setup.network ? setup.network(kernel, this) : new OfflineNetwork(kernel);
+    kernel.remote = this.network;
+    kernel.nodePort = createNodePort(
+      {
+        kernel,
+        registry: this.registry,
+        logger: setup.logger,
+        secure: () => this.secure,
+        evalJs: (code) => this.evalJs(code),
+        upNodes: () => this.upNodes(),
+        remoteKilled: (src, name, reason) => this.network.remoteKilled(src, name, reason),
+        restart: () => this.onRestart?.(),
+      },
+      this.requests,
+    );
+    this.network.nodes$.subscribe((s) => {
+      if (events.observed) events.next(s);
+    });
+    this.ready = this.network.start().then(() => start(this));
+    this.ready.catch((err) => {
+      if (!this.closing) this.logger.log(LEVEL.error, `node ${this.id} failed to start: ${String(err)}`);
+    });
+  }
+
+  /** The bound listener addresses (`host:port`), known once `ready` resolved. */
+  get binds(): readonly string[] {
+    return this.network.binds;
+  }
+
+  /** The port whose handler is running (Perl's `$SELF`), undefined outside handlers. */
+  get self(): string | undefined {
+    return this.kernel.self;
+  }
+
+  /** The node the message being handled came from (Perl's `$SRCNODE`). */
+  get srcNode(): string | undefined {
+    return this.kernel.srcNode;
+  }
+
+  /** True if the port ID (or node ID) belongs to this node (`port_is_local`). */
+  portIsLocal(port: string): boolean {
+    return nodeOf(port) === this.id;
+  }
+
+  /**
+   * Creates a local port (`port`). Without a handler the port dies with `unhandled_message`
+   * on the first message that no tag handler or `port$` subscriber takes.
+   */
+  port(handler?: Handler): string {
+    return this.kernel.createPort(handler);
+  }
+
+  /**
+   * The messages of a local port as an Observable (each message is an array). Without an ID a
+   * new port is created, owned by the stream: it is killed (normally) when the last
+   * subscriber leaves. Completes on a normal kill, errors with `KilledError` on an error kill
+   * (and at once for a port that does not exist). Tag handlers set with `rcv` take their
+   * messages first.
+   */
+  port$(id?: string): PortObservable {
+    const owned = id === undefined;
+    const pid = id ?? this.kernel.createPort();
+    let count = 0;
+    const obs = new Observable<unknown[]>((sub) => {
+      const detach = this.kernel.attachSink(pid, sub);
+      if (!detach) {
+        sub.error(new KilledError(pid, ['no_such_port', 'cannot monitor nonexistent port', pid]));
+        return;
+      }
+      count++;
+      return () => {
+        detach();
+        if (owned && --count === 0 && this.kernel.hasPort(pid)) this.kernel.kil(pid, []);
+      };
+    });
+    return Object.assign(obs, { id: pid });
+  }
+
+  /**
+   * Sets handlers of a local port (`rcv`): `rcv(port, fn)` sets the default handler,
+   * `rcv(port, tag, fn, tag2, fn2, …)` tag handlers, `rcv(port, tag, null)` removes one.
+   * A missing local port is created. Returns the port ID.
+   */
+  rcv(port: string, ...args: (string | Handler | null | undefined)[]): string {
+    this.kernel.ensurePort(port);
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i];
+      if (typeof a === 'function') this.kernel.setDefault(port, a);
+      else if (typeof a === 'string') {
+        const cb = args[++i];
+        if (cb !== null && cb !== undefined && typeof cb !== 'function')
+          throw new TypeError(`rcv: the handler for tag '${a}' is not a function`);
+        this.kernel.setTag(port, a, cb ?? null);
+      } else throw new TypeError('rcv: expected a handler or a tag');
+    }
+    return port;
+  }
+
+  /** Sends a message to a port or node (`snd`). Never throws for unreachable destinations. */
+  snd(port: string, ...msg: unknown[]): void {
+    this.kernel.snd(port, msg);
+  }
+
+  /** Kills a port (`kil`): no reason = normal exit, otherwise an error kill. */
+  kil(port: string, ...reason: unknown[]): void {
+    this.kernel.kil(port, reason);
+  }
+
+  /**
+   * Monitors a port or node (`mon`), one-shot; returns a guard that cancels it:
+   * - `mon(port, cb)` calls `cb(...reason)`;
+   * - `mon(port, rcvPort)` kills `rcvPort` with the reason, only for an error kill (a link);
+   * - `mon(port)` the same with the current port context (`self`);
+   * - `mon(port, rcvPort, ...msg)` sends `[...msg, ...reason]` to `rcvPort`.
+   */
+  mon(port: string, ...args: unknown[]): Guard {
+    return this.kernel.monitor(port, this.monEntry(args));
+  }
+
+  /** Monitors `port` only to keep `refs` alive until it dies or the guard is disposed. */
+  monGuard(port: string, ...refs: unknown[]): Guard {
+    // The entry holds the references; it is dropped when the port dies or the guard goes.
+    const entry: MonEntry & { refs?: unknown[] } = {
+      refs,
+      fire: () => {
+        entry.refs = undefined;
+      },
+    };
+    return this.kernel.monitor(port, entry);
+  }
+
+  /** The kill reason of `port`, once, then complete (`[]` for a normal kill). */
+  mon$(port: string): Observable<KillReason> {
+    return new Observable<KillReason>((sub) => {
+      const guard = this.kernel.monitor(port, {
+        fire: (reason) => {
+          sub.next(reason);
+          sub.complete();
+        },
+      });
+      return () => guard.unsubscribe();
+    });
+  }
+
+  /**
+   * Request/reply in Perl's shape (`cal port, @msg, $cb[, $timeout]`): sends `[...msg,
+   * replyPort]` and calls `cb(...reply)`. With a timeout (seconds) `cb()` is called without
+   * arguments when it expires; without one, `cb()` is called when `port` dies (as in Perl,
+   * that monitor stays after a reply). Returns the reply port ID.
+   */
+  cal(port: string, ...args: unknown[]): string {
+    let timeout: unknown;
+    if (typeof args[args.length - 1] !== 'function') timeout = args.pop();
+    const cb = args.pop();
+    if (typeof cb !== 'function') throw new TypeError('cal: a callback is required');
+    const reply = this.kernel.createPort();
+    let timer: NodeJS.Timeout | undefined;
+    this.kernel.setDefault(reply, (...m: unknown[]) => {
+      if (timer) this.clearTimer(timer);
+      this.kernel.kil(reply, []);
+      cb(...m);
+    });
+    if (timeout !== undefined && timeout !== null) {
+      timer = this.timer(Number(timeout), () => {
+        this.kernel.kil(reply, []);
+        cb();
+      });
+    } else {
+      this.kernel.monitor(port, {
+        fire: () => {
+          this.kernel.kil(reply, []);
+          cb();
+        },
+      });
+    }
+    this.kernel.snd(port, [...args, reply]);
+    return reply;
+  }
+
+  /**
+   * Request/reply as an Observable: sends `[...msg, replyPort]`, emits the reply (an array),
+   * then completes. Errors with `KilledError` if `port` dies first. Unsubscribing kills the
+   * reply port. Deadlines compose: `cal$(…).pipe(timeout(5000))`.
+   */
+  cal$(port: string, ...msg: unknown[]): Observable<unknown[]> {
+    return new Observable<unknown[]>((sub) => {
+      const reply = this.kernel.createPort((...m: unknown[]) => {
+        sub.next(m);
+        sub.complete();
+      });
+      const guard = this.kernel.monitor(port, {
+        fire: (reason) => sub.error(new KilledError(port, reason)),
+      });
+      this.kernel.snd(port, [...msg, reply]);
+      return () => {
+        guard.unsubscribe();
+        if (this.kernel.hasPort(reply)) this.kernel.kil(reply, []);
+      };
+    });
+  }
+
+  /** After `seconds`, calls `cb` or sends `msg` to `port` (`after`). Cleared by `close()`. */
+  after(seconds: number, cbOrPort: (() => void) | string, ...msg: unknown[]): void {
+    this.timer(seconds, () => {
+      if (typeof cbOrPort === 'function') cbOrPort();
+      else this.kernel.snd(cbOrPort, msg);
+    });
+  }
+
+  /**
+   * Creates a port on `node` (a node or port ID) whose init function `func` (a registered
+   * name containing `::`) runs there with the new port as context (`spawn`). Returns the new
+   * port ID at once.
+   */
+  spawn(node: string, func: string, ...args: unknown[]): string {
+    if (!func.includes('::')) throw new TypeError(`spawn: '${func}' is not a fully-qualified function name`);
+    const target = nodeOf(node);
+    const name = this.runiq + this.kernel.nextCounter();
+    this.kernel.snd(target, ['AnyEvent::MP::_spawn', name, func, ...args]);
+    return `${target}#${name}`;
+  }
+
+  /** Calls the function named `func` with `args` on `node` (`snd_to_func`). */
+  sndToFunc(node: string, func: string, ...args: unknown[]): void {
+    this.kernel.snd(nodeOf(node), [func, ...args]);
+  }
+
+  /** Has `node` perform `snd(...msg)` (`snd_on`, a relay). */
+  sndOn(node: string, ...msg: unknown[]): void {
+    this.kernel.snd(nodeOf(node), ['snd', ...msg]);
+  }
+
+  /** Evaluates JavaScript on `node`; with `reply` given, the result goes to `reply` (`eval_on`). */
+  evalOn(node: string, code: string, ...reply: unknown[]): void {
+    this.kernel.snd(nodeOf(node), ['eval', code, ...reply]);
+  }
+
+  /** Registers a function callable by name (spawn init functions, `snd_to_func`, services). */
+  register(name: string, fn: NodeFunction): void {
+    this.registry.register(name, fn);
+  }
+
+  /** Runs `fn` in the context of `port`; an exception kills that port with `['die', msg]`. */
+  peval<T>(port: string, fn: () => T): T | undefined {
+    return this.kernel.peval(port, fn);
+  }
+
+  /** Wraps `fn` so that it later runs in the current port context (`psub`). */
+  psub<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R | undefined {
+    const self = this.kernel.self;
+    if (self === undefined) throw new TypeError('psub called outside of port context');
+    return (...args: A) => this.kernel.peval(self, () => fn(...args));
+  }
+
+  /** Connection up/down events (`mon_nodes`). */
+  get nodes$(): Observable<NodeStatus> {
+    return this.network.nodes$;
+  }
+
+  /** IDs of nodes with an established connection (`up_nodes`). */
+  upNodes(): string[] {
+    return this.network.upNodes();
+  }
+
+  /** True for the own node or a connected node; false if known but down; else undefined. */
+  nodeIsUp(node: string): boolean | undefined {
+    return node === this.id ? true : this.network.nodeIsUp(node);
+  }
+
+  /** Kills every local port, stops timers and the network; the process is then free to exit. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const t of this.timers) clearTimeout(t);
+      this.timers.clear();
+      this.kernel.close();
+      await this.network.close();
+      this.events.complete();
+    })();
+    return this.closing;
+  }
+
+  private monEntry(args: unknown[]): MonEntry {
+    const [first, ...msg] = args;
+    if (typeof first === 'function') return { fire: (reason) => first(...reason) };
+    const rcv = first === undefined ? this.kernel.self : first;
+    if (typeof rcv !== 'string') throw new TypeError('mon: need a callback, a port, or port context');
+    if (args.length <= 1) return { fire: (reason) => reason.length > 0 && this.kernel.kil(rcv, reason) };
+    return { fire: (reason) => this.kernel.snd(rcv, [...msg, ...reason]) };
+  }
+
+  private timer(seconds: number, fn: () => void): NodeJS.Timeout {
+    const t = setTimeout(
+      () => {
+        this.timers.delete(t);
+        fn();
+      },
+      Math.max(0, seconds * 1000),
+    );
+    this.timers.add(t);
+    return t;
+  }
+
+  private clearTimer(t: NodeJS.Timeout): void {
+    clearTimeout(t);
+    this.timers.delete(t);
+  }
+
+  private evalJs(code: string): unknown {
+    this.vmContext ??= createContext(this.evalScope());
+    return runInContext(code, this.vmContext, { timeout: EVAL_TIMEOUT_MS, filename: 'aemp-eval' });
+  }
+
+  /** What `eval` requests see: the node and its API as plain functions. */
+  private evalScope(): Record<string, unknown> {
+    const api = {
+      node: this,
+      NODE: this.id,
+      console,
+      snd: this.snd.bind(this),
+      kil: this.kil.bind(this),
+      mon: this.mon.bind(this),
+      port: this.port.bind(this),
+      rcv: this.rcv.bind(this),
+      spawn: this.spawn.bind(this),
+      cal: this.cal.bind(this),
+      up_nodes: () => this.upNodes(),
+      node_of: nodeOf,
+      port_name: portNameOf,
+      AempError,
+    };
+    return api;
+  }
+}
