@@ -114,7 +114,8 @@ function safeJson(v: unknown): string {
 
 /** The kill reason an exception thrown by a handler produces: `['die', message]`. */
 export function dieReason(err: unknown): KillReason {
-  if (err instanceof Error) return ['die', err.message.replace(/\n+$/, '')];
+  if (typeof err === 'object' && err !== null && typeof (err as Error).message === 'string')
+    return ['die', (err as Error).message.replace(/\n+$/, '')];
   if (typeof err === 'string') return ['die', err.replace(/\n+$/, '')];
   return ['die', err];
 }
@@ -126,7 +127,11 @@ function KilledErrorIs(e: unknown): e is KilledError {
 /** Maps an error to the reason a monitor of a port on `nodeId` sees. */
 export function toKillReason(err: unknown, nodeId?: string): KillReason {
   if (KilledErrorIs(err)) return err.reason;
-  if (AempError.is(err) && nodeId !== undefined && (err instanceof ConnectionError || err instanceof ProtocolError))
+  if (
+    AempError.is(err) &&
+    nodeId !== undefined &&
+    (err instanceof ConnectionError || err instanceof ProtocolError)
+  )
     return ['transport_error', nodeId, err.message];
   return dieReason(err);
 }

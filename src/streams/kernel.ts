@@ -147,6 +147,23 @@ export class Kernel {
     this.ensure(portId);
   }
 
+  /**
+   * Creates port `name` holding its messages until the returned release function runs; then
+   * the held messages are delivered in order (used while a spawn init function loads).
+   */
+  hold(name: string): () => void {
+    const held: [string, unknown[]][] = [];
+    const keep: Handler = (...m: unknown[]) => {
+      held.push([this.srcNode ?? this.nodeId, m]);
+    };
+    const r = this.ports.get(name) ?? this.addPort(name, keep);
+    return () => {
+      if (r.dflt === keep) r.dflt = null;
+      for (const [src, m] of held) if (!r.dead) this.deliver(r, m, src);
+      held.length = 0;
+    };
+  }
+
   /** Sets the default handler (re-creating the port if it does not exist). */
   setDefault(portId: string, handler: Handler): void {
     this.ensure(portId).dflt = handler;
@@ -255,23 +272,33 @@ export class Kernel {
     const r = this.ports.get(name);
     if (r) {
       (r.mons ??= []).push(entry);
-      return new Guard(() => {
-        if (!r.mons) return;
-        const i = r.mons.indexOf(entry);
-        if (i >= 0) r.mons.splice(i, 1);
-        if (r.mons.length === 0) r.mons = null;
-      });
+      return new Guard(() => this.unmonitor(r, entry));
     }
     const reason = ['no_such_port', 'cannot monitor nonexistent port', portId];
     if (this.queue.length === 0) {
       entry.fire(reason);
       return new Guard();
     }
-    let live = true;
-    this.push(TASK, () => live && entry.fire(reason));
-    return new Guard(() => {
-      live = false;
+    // Deliveries are pending (one may create the port, e.g. a local spawn): check behind them.
+    const guard = new Guard();
+    this.push(TASK, () => {
+      if (guard.closed) return;
+      const later = this.ports.get(name);
+      if (!later) {
+        entry.fire(reason);
+        return;
+      }
+      (later.mons ??= []).push(entry);
+      guard.add(() => this.unmonitor(later, entry));
     });
+    return guard;
+  }
+
+  private unmonitor(r: PortRecord, entry: MonEntry): void {
+    if (!r.mons) return;
+    const i = r.mons.indexOf(entry);
+    if (i >= 0) r.mons.splice(i, 1);
+    if (r.mons.length === 0) r.mons = null;
   }
 
   /** Registers (or with `false` drops) a remote node's monitor of a local port (`mon1`/`mon0`). */
@@ -439,5 +466,8 @@ function tagText(v: unknown): string {
 
 /** Text of an error for log lines. */
 export function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  // Errors from a vm context are not `instanceof Error` here, so look at the shape.
+  if (typeof err === 'object' && err !== null && typeof (err as Error).message === 'string')
+    return (err as Error).message;
+  return String(err);
 }

@@ -13,7 +13,7 @@
 import { dieReason, type KillReason } from '../errors.js';
 import { errText, type Kernel } from './kernel.js';
 import { LEVEL, type Logger } from './log.js';
-import type { NodeFunction, Registry } from './registry.js';
+import { type NodeFunction, type Registry, unresolvable } from './registry.js';
 
 export const SPAWN_REQUEST = 'AnyEvent::MP::_spawn';
 
@@ -24,6 +24,8 @@ export interface NodePortEnv {
   kernel: Kernel;
   registry: Registry;
   logger: Logger;
+  /** `this` of called functions (the node). */
+  thisArg: unknown;
   secure(): boolean;
   /** Evaluates JavaScript for an `eval` request; may return a promise. */
   evalJs(code: string): unknown;
@@ -92,7 +94,17 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
       if (env.secure()) return refuse(src, SPAWN_REQUEST);
       if (typeof name !== 'string' || typeof func !== 'string') return;
       const self = `${kernel.nodeId}#${name}`;
-      withFunction(func, (fn) => runInPort(self, fn, args));
+      if (!registry.needsImport(func)) {
+        runInPort(self, registry.lookup(func) ?? unresolvable(func), args);
+        return;
+      }
+      // The port exists (holding messages) while the module loads, so that messages sent
+      // right after spawn are not lost.
+      const release = kernel.hold(name);
+      void registry.resolve(func).then((fn) => {
+        runInPort(self, fn, args);
+        release();
+      });
     },
   };
 
@@ -105,7 +117,7 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
 
   /** Runs a spawn init function as port `self`; a throw or rejection kills that port. */
   const runInPort = (self: string, fn: NodeFunction, args: unknown[]) => {
-    const result = kernel.peval(self, () => fn(...args));
+    const result = kernel.peval(self, () => fn.apply(env.thisArg, args));
     if (isThenable(result)) result.then(undefined, (err) => kernel.kil(self, dieReason(err)));
   };
 
@@ -157,7 +169,7 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
     }
     withFunction(tag, (fn) => {
       try {
-        const result = fn(...args);
+        const result = fn.apply(env.thisArg, args);
         if (isThenable(result))
           result.then(undefined, (err) =>
             logger.log(LEVEL.error, `error processing node message from ${src}: ${errText(err)}`),

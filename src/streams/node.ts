@@ -94,6 +94,7 @@ export class Node extends Observable<NodeEvent> {
         kernel,
         registry: this.registry,
         logger: setup.logger,
+        thisArg: this,
         secure: () => this.secure,
         evalJs: (code) => this.evalJs(code),
         upNodes: () => this.upNodes(),
@@ -324,7 +325,10 @@ export class Node extends Observable<NodeEvent> {
     this.kernel.snd(nodeOf(node), ['eval', code, ...reply]);
   }
 
-  /** Registers a function callable by name (spawn init functions, `snd_to_func`, services). */
+  /**
+   * Registers a function callable by name (spawn init functions, `snd_to_func`, services).
+   * It is called with the node as `this`; a spawn init function runs with `node.self` set.
+   */
   register(name: string, fn: NodeFunction): void {
     this.registry.register(name, fn);
   }

@@ -10,7 +10,7 @@
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-/** A function callable by name from other nodes or from services. */
+/** A function callable by name from other nodes or from services; `this` is the node. */
 export type NodeFunction = (...args: any[]) => unknown;
 
 /** A loader for a module name used as a service (`"Name::"`). */
@@ -33,6 +33,12 @@ export class Registry {
   /** The registered function, if any (no module loading). */
   lookup(name: string): NodeFunction | undefined {
     return this.fns.get(name);
+  }
+
+  /** True if resolving `name` may need to import a module (so it completes asynchronously). */
+  needsImport(name: string): boolean {
+    const cut = name.lastIndexOf('::');
+    return !this.fns.has(name) && cut > 0 && looksImportable(name.slice(0, cut));
   }
 
   /** Resolves a function name; never rejects: unresolvable names give a throwing function. */

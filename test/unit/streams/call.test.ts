@@ -1,0 +1,153 @@
+import { firstValueFrom, lastValueFrom, TimeoutError as RxTimeoutError, timeout } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import type { KilledError } from '../../../src/index.js';
+import { deferred, testNode, turn } from '../../helpers/node.js';
+
+describe('cal', () => {
+  it('appends a reply port, calls back with the reply and kills the reply port', async () => {
+    const n = testNode();
+    const server = n.port((a: number, b: number, reply: string) => n.snd(reply, a + b, 'sum'));
+    const got = deferred<unknown[]>();
+    const reply = n.cal(server, 2, 3, (...r: unknown[]) => got.resolve(r), 5);
+    expect(n.portIsLocal(reply)).toBe(true);
+    expect(await got.promise).toEqual([5, 'sum']);
+    await turn();
+    const after = await firstValueFrom(n.mon$(reply));
+    expect(after[0]).toBe('no_such_port');
+  });
+
+  it('with a timeout calls back without arguments when it expires', async () => {
+    const n = testNode();
+    const silent = n.port(() => {});
+    const got = deferred<unknown[]>();
+    const reply = n.cal(silent, 'hello', (...r: unknown[]) => got.resolve(r), 0.02);
+    expect(await got.promise).toEqual([]);
+    await turn();
+    expect((await firstValueFrom(n.mon$(reply)))[0]).toBe('no_such_port');
+  });
+
+  it('without a timeout monitors the port and calls back without arguments when it dies', async () => {
+    const n = testNode();
+    const doomed = n.port(() => n.kil(n.self!, 'nope'));
+    const got = deferred<unknown[]>();
+    n.cal(doomed, 'q', (...r: unknown[]) => got.resolve(r));
+    expect(await got.promise).toEqual([]);
+  });
+
+  it('requires a callback', () => {
+    const n = testNode();
+    expect(() => n.cal(n.port(), 'x', 5)).toThrow(/callback/);
+  });
+});
+
+describe('cal$', () => {
+  it('emits one reply then completes', async () => {
+    const n = testNode();
+    const echo = n.port((...m: unknown[]) => n.snd(m[m.length - 1] as string, ...m.slice(0, -1)));
+    expect(await lastValueFrom(n.cal$(echo, 'x', 1))).toEqual(['x', 1]);
+  });
+
+  it('errors with KilledError when the port dies first', async () => {
+    const n = testNode();
+    const dies = n.port(() => {
+      throw new Error('bad request');
+    });
+    const err = (await firstValueFrom(n.cal$(dies, 'q')).catch((e: unknown) => e)) as KilledError;
+    expect(err.reason).toEqual(['die', 'bad request']);
+  });
+
+  it('errors on a deadline and kills its reply port', async () => {
+    const n = testNode();
+    const silent = n.port(() => {});
+    const before = new Set(n.kernel.portIds());
+    const err = await firstValueFrom(n.cal$(silent, 'q').pipe(timeout(20))).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RxTimeoutError);
+    await turn();
+    expect(new Set(n.kernel.portIds())).toEqual(before);
+  });
+});
+
+describe('after', () => {
+  it('calls a callback or sends a message later', async () => {
+    const n = testNode();
+    const got = deferred<unknown[]>();
+    const p = n.port((...m: unknown[]) => got.resolve(m));
+    const cb = deferred();
+    n.after(0.01, () => cb.resolve());
+    n.after(0.01, p, 'tick', 1);
+    await cb.promise;
+    expect(await got.promise).toEqual(['tick', 1]);
+  });
+});
+
+describe('spawn and snd_to_func on the own node', () => {
+  it('runs a registered init function with the new port as context; the port gets messages', async () => {
+    const n = testNode();
+    const got = deferred<unknown[]>();
+    n.register('Test::Echo::init', (greeting: string) => {
+      const self = n.self!;
+      n.rcv(self, 'say', (...m: unknown[]) => got.resolve([greeting, ...m]));
+    });
+    const p = n.spawn(n.id, 'Test::Echo::init', 'hi');
+    expect(p.startsWith(`${n.id}#`)).toBe(true);
+    n.snd(p, 'say', 'there');
+    expect(await got.promise).toEqual(['hi', 'there']);
+  });
+
+  it('an init function that throws kills the new port with die (seen by a monitor)', async () => {
+    const n = testNode();
+    n.register('Test::Bad::init', () => {
+      n.rcv(n.self!, () => {});
+      throw new Error('init failed');
+    });
+    const p = n.spawn(n.id, 'Test::Bad::init');
+    const reason = deferred<unknown[]>();
+    await turn();
+    n.mon(p, (...r: unknown[]) => reason.resolve(r));
+    expect(await reason.promise).toEqual(['die', 'init failed']);
+  });
+
+  it('an unresolvable function never creates the port', async () => {
+    const n = testNode();
+    const p = n.spawn(n.id, 'No::Such::func');
+    await turn();
+    await turn();
+    expect((await firstValueFrom(n.mon$(p)))[0]).toBe('no_such_port');
+  });
+
+  it('requires a fully-qualified name', () => {
+    const n = testNode();
+    expect(() => n.spawn(n.id, 'plain')).toThrow(/fully-qualified/);
+  });
+
+  it('snd_to_func calls a registered function with the arguments', async () => {
+    const n = testNode();
+    const got = deferred<unknown[]>();
+    n.register('Test::f', (...a: unknown[]) => got.resolve(a));
+    n.sndToFunc(n.id, 'Test::f', 1, 'two');
+    expect(await got.promise).toEqual([1, 'two']);
+  });
+
+  it('resolves module exports given as path::export', async () => {
+    const n = testNode();
+    const p = n.spawn(n.id, './test/fixtures/spawn-module.ts::init', 'from module');
+    const reply = await lastValueFrom(n.cal$(p, 'who'));
+    expect(reply).toEqual(['from module', p]);
+  });
+
+  it('secure mode refuses spawn and function calls, even locally, and logs it', async () => {
+    const n = testNode({ secure: '1' });
+    let called = false;
+    n.register('Test::f', () => {
+      called = true;
+    });
+    n.register('Test::init', () => {
+      called = true;
+    });
+    n.sndToFunc(n.id, 'Test::f');
+    n.spawn(n.id, 'Test::init');
+    await turn();
+    expect(called).toBe(false);
+    expect(n.logs.filter((l) => l.text.includes('remote execution not allowed'))).toHaveLength(2);
+  });
+});
