@@ -1,0 +1,369 @@
+/**
+ * Sans-IO AEMP handshake (spec/protocol.md §3–§7, §11): a state machine fed with the peer's
+ * lines (or raw bytes) that says what to do next. It never touches a socket and never sets a
+ * timer; the driver applies the handshake read timeout and performs the TLS upgrade.
+ *
+ * Driver outline:
+ *   const hs = createHandshake(opts);
+ *   socket.write(hs.start());
+ *   on data: for (const step of hs.feed(chunk)) switch (step.kind) {
+ *     case 'send':     socket.write(step.text); break;
+ *     case 'startTls': const raw = hs.takeRest(); upgrade socket (role step.client), pass `raw`
+ *                      to the TLS layer as already-received ciphertext; then
+ *                      socket.write(hs.tlsReady().text) and keep feeding decrypted bytes; break;
+ *     case 'done':     frames.push(hs.takeRest()); start the data phase with step.session; break;
+ *     case 'fail':     log step.error.message; close; break;
+ *   }
+ *
+ * Perl's order of checks and error texts are kept (§5).
+ */
+import { AempError, AuthError, ProtocolError } from '../errors.js';
+import {
+  type AuthContext,
+  chooseSendAuth,
+  chooseSendFraming,
+  isTlsClient,
+  isUsableFraming,
+  secretBytes,
+  sendAuthData,
+  verifyAuthData,
+  wantTls,
+} from './auth.js';
+import {
+  AUTH,
+  type AuthMethod,
+  DEFAULT_AUTH_ACCEPT,
+  DEFAULT_AUTH_OFFER,
+  FRAMING,
+  type FramingFormat,
+  PROTOCOL,
+  PROTOCOL_VERSION,
+} from './constants.js';
+import {
+  buildGreeting,
+  type Greeting,
+  type GreetingKeys,
+  isSubProtocol,
+  makeNonce,
+  parseGreeting,
+  perlNumber,
+  perlSplit,
+} from './greeting.js';
+import { LineDecoder } from './line-decoder.js';
+
+export interface HandshakeOptions {
+  /** Our node ID. */
+  nodeId: string;
+  /** Shared secret (`secure` config); empty/undefined = none. */
+  secret?: string | Uint8Array | undefined;
+  /** True if a TLS certificate is configured (adds `tls=1.0`, enables TLS if the peer has one). */
+  hasCert?: boolean;
+  /** Methods we are willing to send, default `tls_sha3_512,hmac_sha3_512`. */
+  authOffer?: readonly string[];
+  /** Methods advertised in our AUTHS field, default all four. Not enforced on receipt (like Perl). */
+  authAccept?: readonly string[];
+  /** Our framings in preference order, only `cbor`/`json` (the caller drops `storable`). Default `cbor,json`. */
+  framings?: readonly FramingFormat[];
+  /** The peer's address as seen from here (`peeraddr` key). */
+  peerAddr?: string;
+  /** `provider` value; defaults to this implementation's. */
+  provider?: string;
+  /** Extension pairs appended to our greeting, e.g. `{ hb: '2' }`. */
+  extraKeys?: GreetingKeys;
+  /** Fixed nonce line (tests); default: Base64 of 66 random bytes. */
+  nonce?: string;
+  /**
+   * Fixed greeting line 1 (tests and replays of captured traffic): sent and hashed verbatim
+   * instead of the line built from the options above. The negotiation still uses the options.
+   */
+  greetingLine?: string;
+  /** True if an established connection to `peerNodeId` exists (§5 step 4, §11). */
+  isConnected?(peerNodeId: string): boolean;
+  /**
+   * Called with the peer's greeting line 1 right after it was read, before any check (Perl's
+   * `on_greeted`, used by seed connections). An exception fails the handshake.
+   */
+  onPeerGreeting?(greeting: Greeting): void;
+}
+
+/** The outcome of a successful handshake. */
+export interface HandshakeSession {
+  readonly peerNodeId: string;
+  /** The peer's greeting line 1, parsed (extension keys in `keys`). */
+  readonly peerGreeting: Greeting;
+  /** The peer's nonce line. */
+  readonly peerNonce: string;
+  /** Our two greeting lines as sent. */
+  readonly ownGreeting: string;
+  readonly ownNonce: string;
+  /** Format we encode in (chosen by us from the peer's list). */
+  readonly sendFraming: FramingFormat;
+  /** Format we decode (chosen by the peer, named in its auth line). */
+  readonly recvFraming: FramingFormat;
+  /** Method we authenticated with. */
+  readonly sendAuth: AuthMethod;
+  /** Method the peer authenticated with. */
+  readonly authMethod: AuthMethod;
+  /** True if the peer used `tls_anon` (informational, Perl's "untrusted"). */
+  readonly untrusted: boolean;
+  /** True if the connection runs inside TLS. */
+  readonly tls: boolean;
+  /** Our TLS role, if TLS is on. */
+  readonly tlsRole?: 'client' | 'server';
+}
+
+export type HandshakeStep =
+  | { readonly kind: 'wait' }
+  | { readonly kind: 'send'; readonly text: string }
+  | { readonly kind: 'startTls'; readonly client: boolean }
+  | { readonly kind: 'done'; readonly session: HandshakeSession }
+  | { readonly kind: 'fail'; readonly error: AempError };
+
+export type HandshakeState = 'greeting' | 'nonce' | 'tls' | 'auth' | 'done' | 'failed';
+
+export interface Handshake {
+  /** Current state: which peer line is expected next (`tls` = waiting for `tlsReady()`). */
+  readonly state: HandshakeState;
+  /** Our greeting line 1 (without terminator). */
+  readonly ownGreeting: string;
+  /** Our nonce line (without terminator). */
+  readonly ownNonce: string;
+  /** Our two greeting lines, each followed by LF: write them right after connecting. */
+  start(): string;
+  /** Processes one peer line (terminator stripped). */
+  receive(line: string): HandshakeStep;
+  /**
+   * Feeds raw bytes; splits lines (4 KiB limit) and processes them one at a time. Returns the
+   * actionable steps in order (never `wait`). Stops taking lines after `startTls`, `done` or
+   * `fail`; bytes behind the last line taken stay available through `takeRest()`.
+   */
+  feed(chunk: Uint8Array): HandshakeStep[];
+  /** Bytes received after the last line taken by `feed` (data frames or TLS records). */
+  takeRest(): Uint8Array;
+  /** After `startTls`: TLS is established; returns the auth line to send (inside TLS). */
+  tlsReady(): HandshakeStep;
+}
+
+const WAIT: HandshakeStep = { kind: 'wait' };
+const KNOWN_FRAMINGS: readonly string[] = [FRAMING.CBOR, FRAMING.JSON];
+
+function misuse(message: string): AempError {
+  return new AempError('ERR_BAD_ARGUMENT', `handshake: ${message}`);
+}
+
+export function createHandshake(opts: HandshakeOptions): Handshake {
+  const framings: readonly string[] = opts.framings ?? [FRAMING.CBOR, FRAMING.JSON];
+  for (const f of framings) {
+    if (!KNOWN_FRAMINGS.includes(f)) throw misuse(`unsupported own framing ${JSON.stringify(f)}`);
+  }
+  const authOffer = opts.authOffer ?? DEFAULT_AUTH_OFFER;
+  const hasCert = opts.hasCert ?? false;
+  const secret = secretBytes(opts.secret);
+  const ownGreeting =
+    opts.greetingLine ??
+    buildGreeting({
+      nodeId: opts.nodeId,
+      auths: opts.authAccept ?? DEFAULT_AUTH_ACCEPT,
+      framings,
+      tls: hasCert,
+      ...(opts.provider !== undefined && { provider: opts.provider }),
+      ...(opts.peerAddr !== undefined && { peerAddr: opts.peerAddr }),
+      ...(opts.extraKeys !== undefined && { extraKeys: opts.extraKeys }),
+    });
+  const ownNonce = opts.nonce ?? makeNonce();
+  if (/[\r\n]/.test(ownNonce)) throw misuse('nonce must not contain CR or LF');
+
+  const decoder = new LineDecoder();
+  let state: HandshakeState = 'greeting';
+  let failStep: HandshakeStep | undefined;
+  let peer: Greeting | undefined;
+  let peerNonce = '';
+  let tls = false;
+  let tlsClient = false;
+  let sendAuth = '';
+  let sendFraming = '';
+  let authLine = '';
+
+  const fail = (error: AempError): HandshakeStep => {
+    state = 'failed';
+    failStep = { kind: 'fail', error };
+    return failStep;
+  };
+
+  const context = (): AuthContext => ({
+    own: { line1: ownGreeting, line2: ownNonce },
+    peer: { line1: peer!.line, line2: peerNonce },
+    secret,
+    tls,
+  });
+
+  /** §5 steps 1–4. */
+  const onGreeting = (line: string): HandshakeStep => {
+    const g = parseGreeting(line);
+    peer = g;
+    // Step 2: a listener greeted with `aemp` switches to the peer's sub-protocol.
+    const protocol = isSubProtocol(g.proto) ? g.proto : PROTOCOL;
+    // Step 3: the seed hook runs before the peer is authenticated.
+    if (opts.onPeerGreeting) {
+      try {
+        opts.onPeerGreeting(g);
+      } catch (e) {
+        if (AempError.is(e)) return fail(e);
+        const message = e instanceof Error ? e.message : String(e);
+        return fail(new ProtocolError('ERR_BAD_GREETING', `greeting hook failed: ${message}`, { cause: e }));
+      }
+    }
+    // Step 4.
+    if (g.proto !== protocol && g.proto !== PROTOCOL) {
+      return fail(
+        new ProtocolError(
+          'ERR_BAD_GREETING',
+          `unparsable greeting, expected '${protocol}', got '${g.proto}'`,
+        ),
+      );
+    }
+    if (perlNumber(g.version) !== PROTOCOL_VERSION) {
+      return fail(
+        new ProtocolError(
+          'ERR_VERSION_MISMATCH',
+          `version mismatch (we: ${PROTOCOL_VERSION}, they: ${g.version})`,
+        ),
+      );
+    }
+    if (protocol !== PROTOCOL) {
+      // Data connections (§13) are not implemented yet.
+      return fail(new ProtocolError('ERR_BAD_GREETING', `${protocol}: sub-protocol not supported`));
+    }
+    if (g.nodeId === opts.nodeId) {
+      return fail(new ProtocolError('ERR_SELF_CONNECT', 'I refuse to talk to myself'));
+    }
+    if (opts.isConnected?.(g.nodeId)) {
+      return fail(
+        new ProtocolError('ERR_ALREADY_CONNECTED', `${g.nodeId} already connected, not connecting again.`),
+      );
+    }
+    if (g.nodeId === '') {
+      // Not checked by Perl; an empty node ID cannot be addressed.
+      return fail(new ProtocolError('ERR_BAD_GREETING', 'unparsable greeting, empty node ID'));
+    }
+    state = 'nonce';
+    return WAIT;
+  };
+
+  /** §5 steps 5–10. */
+  const onNonce = (line: string): HandshakeStep => {
+    peerNonce = line;
+    const g = peer!;
+    if (`${ownGreeting}\n${ownNonce}` === `${g.line}\n${line}`) {
+      return fail(new AuthError('ERR_ECHO', 'authentication error, echo attack?'));
+    }
+    tls = wantTls(hasCert, g.keys.get('tls'));
+    const auth = chooseSendAuth(g.authList, authOffer, tls);
+    if (auth === undefined) {
+      return fail(new AuthError('ERR_NO_COMMON_AUTH', `${g.auths}: no common auth type supported`));
+    }
+    const framing = chooseSendFraming(g.framingList, framings);
+    if (framing === undefined) {
+      return fail(
+        new ProtocolError('ERR_NO_COMMON_FRAMING', `${g.framings}: no common framing method supported`),
+      );
+    }
+    // Perl starts TLS before computing its auth data; the data does not depend on TLS, so the
+    // "unsupported snd auth method" failure is detected here, before any TLS work.
+    const data = sendAuthData(auth, context());
+    if (typeof data !== 'string') return fail(data);
+    sendAuth = auth;
+    sendFraming = framing;
+    authLine = `${auth};${data};${framing}\n`;
+    if (tls) {
+      tlsClient = isTlsClient(ownNonce, peerNonce);
+      state = 'tls';
+      return { kind: 'startTls', client: tlsClient };
+    }
+    state = 'auth';
+    return { kind: 'send', text: authLine };
+  };
+
+  /** §5 steps 11–12. */
+  const onAuth = (line: string): HandshakeStep => {
+    const [method = '', data = '', recvFraming = ''] = perlSplit(line, ';');
+    const error = verifyAuthData(method, data, context());
+    if (error) return fail(error);
+    if (!isUsableFraming(recvFraming)) {
+      return fail(new ProtocolError('ERR_NO_COMMON_FRAMING', `${recvFraming}: unusable remote framing`));
+    }
+    const g = peer!;
+    state = 'done';
+    const session: HandshakeSession = {
+      peerNodeId: g.nodeId,
+      peerGreeting: g,
+      peerNonce,
+      ownGreeting,
+      ownNonce,
+      sendFraming: sendFraming as FramingFormat,
+      recvFraming,
+      sendAuth: sendAuth as AuthMethod,
+      authMethod: method as AuthMethod,
+      untrusted: method === AUTH.TLS_ANON,
+      tls,
+      ...(tls && { tlsRole: tlsClient ? ('client' as const) : ('server' as const) }),
+    };
+    return { kind: 'done', session };
+  };
+
+  const receive = (line: string): HandshakeStep => {
+    switch (state) {
+      case 'greeting':
+        return onGreeting(line);
+      case 'nonce':
+        return onNonce(line);
+      case 'auth':
+        return onAuth(line);
+      case 'failed':
+        return failStep!;
+      case 'tls':
+        throw misuse('line received before tlsReady()');
+      case 'done':
+        throw misuse('line received after the handshake completed');
+    }
+  };
+
+  return {
+    get state() {
+      return state;
+    },
+    ownGreeting,
+    ownNonce,
+    start: () => `${ownGreeting}\n${ownNonce}\n`,
+    receive,
+    feed(chunk: Uint8Array): HandshakeStep[] {
+      if (state === 'failed') return [failStep!];
+      if (state === 'tls' || state === 'done') throw misuse(`feed() called in state '${state}'`);
+      const steps: HandshakeStep[] = [];
+      let input = chunk;
+      for (;;) {
+        let lines: string[];
+        try {
+          lines = decoder.push(input, 1);
+        } catch (e) {
+          if (!AempError.is(e)) throw e;
+          steps.push(fail(e));
+          return steps;
+        }
+        input = new Uint8Array(0);
+        const line = lines[0];
+        if (line === undefined) return steps;
+        const step = receive(line);
+        if (step.kind === 'wait') continue;
+        steps.push(step);
+        if (step.kind !== 'send') return steps;
+      }
+    },
+    takeRest: () => decoder.takeRest(),
+    tlsReady(): HandshakeStep {
+      if (state !== 'tls') throw misuse(`tlsReady() called in state '${state}'`);
+      state = 'auth';
+      return { kind: 'send', text: authLine };
+    },
+  };
+}
