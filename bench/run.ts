@@ -1,0 +1,46 @@
+/**
+ * `npm run bench [-- --quick]`: runs every workload in its own child process and prints one
+ * table plus machine-readable lines `aemp <metric> <value>` / `ceiling <metric> <value>`.
+ * Figures are only comparable within one run: read the ratio column, not the absolute numbers.
+ */
+import { execFileSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const quick = process.argv.includes('--quick');
+
+function runWorker(file: string): Record<string, number> {
+  const out = execFileSync(
+    process.execPath,
+    ['--import', 'tsx', join(here, file), ...(quick ? ['--quick'] : [])],
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const last = out.trim().split('\n').pop() ?? '{}';
+  return JSON.parse(last) as Record<string, number>;
+}
+
+const results: Record<string, number> = { ...runWorker('local.ts') };
+
+const rows: [string, string, string, string][] = [];
+const fmt = (v: number | undefined) =>
+  v === undefined ? '-' : v >= 100 ? Math.round(v).toLocaleString('en') : v.toFixed(3);
+for (const [key, value] of Object.entries(results)) {
+  if (key.startsWith('ceiling_')) continue;
+  const ceiling = results[`ceiling_${key}`];
+  rows.push([key, fmt(value), fmt(ceiling), ceiling ? (value / ceiling).toFixed(2) : '-']);
+}
+const header: [string, string, string, string] = ['metric', 'aemp', 'ceiling', 'ratio'];
+const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+const line = (r: string[]) =>
+  r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+console.log(line(header));
+for (const r of rows) console.log(line(r));
+console.log('');
+for (const [key, value] of Object.entries(results)) {
+  if (key.startsWith('ceiling_')) console.log(`ceiling ${key.slice('ceiling_'.length)} ${value}`);
+  else console.log(`aemp ${key} ${value}`);
+}
