@@ -153,6 +153,8 @@ interface KeySpec {
   readonly rangeText?: string;
   /** True for keys Perl AEMP does not know. */
   readonly extension?: boolean;
+  /** Never shown in messages (only its type is). */
+  readonly sensitive?: boolean;
 }
 
 /** Every configuration key: kind, documentation and typed default. */
@@ -166,8 +168,18 @@ export const CONFIG_KEYS: Readonly<Record<ConfigKey, KeySpec>> = {
   seeds: { kind: 'descriptors', doc: 'seed addresses (give a port)', default: [] },
   services: { kind: 'services', doc: 'modules to load / functions to call at startup', default: [] },
   eval: { kind: 'string', doc: 'JavaScript evaluated after the services', default: null },
-  secret: { kind: 'string', doc: 'shared secret for hmac_sha3_512 / cleartext auth', default: null },
-  cert: { kind: 'string', doc: 'PEM private key and certificate; enables TLS', default: null },
+  secret: {
+    kind: 'string',
+    doc: 'shared secret for hmac_sha3_512 / cleartext auth',
+    default: null,
+    sensitive: true,
+  },
+  cert: {
+    kind: 'string',
+    doc: 'PEM private key and certificate; enables TLS',
+    default: null,
+    sensitive: true,
+  },
   secure: { kind: 'bool', doc: 'refuse remote code execution', default: false },
   monitor_timeout: {
     kind: 'number',

@@ -1,0 +1,238 @@
+/**
+ * The effective configuration of a node (spec/config-and-cli.md §3, spec/api.md §4.1).
+ *
+ * Merge order, lowest to highest precedence (default mode):
+ *   built-in defaults < configure arguments < rc top level < farthest ancestor profile < …
+ *   < parent < the profile itself.
+ * With `force` the rc data comes first and the defaults-plus-arguments overlay it — so, as in
+ * Perl, even the built-in defaults then beat the rc file for the five keys they set. With
+ * `norc` the rc file is not read at all. A missing profile contributes nothing.
+ *
+ *   const { config, warning } = resolveConfig({ profile: 'seed' });
+ *   if (warning) logger.warn(warning);          // once: the rc file could not be used
+ */
+import { hostname as osHostname } from 'node:os';
+import { ConfigError } from '../errors.js';
+import {
+  builtinDefaults,
+  CONFIG_KEY_NAMES,
+  CONFIG_KEYS,
+  type ConfigKey,
+  coerceValue,
+  type NodeConfig,
+  perlTruthy,
+  validateValues,
+} from './config-schema.js';
+import { formatRcWarning, loadRc, type RcData, type RcState, rcMergeData, rcPath } from './rc-file.js';
+
+export { type ExpandedNodeId, expandNodeId, type NodeIdContext, nodeIdProblem } from './config-nodeid.js';
+export {
+  builtinDefaults,
+  CONFIG_KEY_NAMES,
+  CONFIG_KEYS,
+  type ConfigKey,
+  type KeyKind,
+  type NodeConfig,
+  perlTruthy,
+  type ServiceEntry,
+  toNumber,
+} from './config-schema.js';
+export { runEval, runServices, type ServiceHost } from './config-services.js';
+export {
+  embeddedRc,
+  formatRcWarning,
+  loadRc,
+  parseRcText,
+  type RcData,
+  type RcState,
+  rcMergeData,
+  rcPath,
+  saveRc,
+} from './rc-file.js';
+
+/** Arguments of `configure`: configuration keys plus `profile`, `norc` and `force`. */
+export type ConfigureArgs = Record<string, unknown>;
+
+/** Where `resolveConfig` gets its surroundings from; every field has a default. */
+export interface ResolveEnvironment {
+  /** The host name: default profile name and the embedded default's profile. @default os.hostname() */
+  readonly hostname?: string;
+  /** Environment used to find the rc file. @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
+  /** An already loaded rc file (the CLI loads it once). @default loadRc(rcPath(env)) */
+  readonly rc?: RcState;
+}
+
+/** The result of `resolveConfig`. */
+export interface ResolvedConfig {
+  /** The profile name used. */
+  readonly profile: string;
+  /**
+   * The effective configuration exactly as merged: every key, including unknown ones and
+   * `version`, `profile` (the profiles map) and `parent` when the rc file has them.
+   */
+  readonly raw: Record<string, unknown>;
+  /** Typed, coerced and validated view of the known keys. */
+  readonly config: NodeConfig;
+  /** Which layer set each key of `raw` (`built-in defaults`, `configure arguments`, …). */
+  readonly origins: ReadonlyMap<string, string>;
+  /** The rc file that was read; undefined with `norc`. */
+  readonly rc: RcState | undefined;
+  /** A warning to print once: the rc file exists but could not be used. */
+  readonly warning: string | undefined;
+}
+
+const ORIGIN_DEFAULTS = 'built-in defaults';
+const ORIGIN_ARGS = 'configure arguments';
+const ORIGIN_TOP = 'the rc file top level';
+const profileOrigin = (name: string): string => `profile ${JSON.stringify(name)}`;
+
+interface Layer {
+  readonly origin: string;
+  readonly data: Record<string, unknown>;
+}
+
+/**
+ * Computes the effective configuration for `configure(args)`: merges defaults, arguments and
+ * the rc file in the exact AEMP order, then coerces and validates every known key. Throws
+ * ConfigError for a circular parent chain, a malformed profile map or an invalid value
+ * (`invalid configuration: key "K" in profile "P": <why>, got <value>`).
+ */
+export function resolveConfig(
+  args: ConfigureArgs = {},
+  environment: ResolveEnvironment = {},
+): ResolvedConfig {
+  const hostname = environment.hostname ?? osHostname();
+  const { profile: profileArg, norc, force, ...kv } = args;
+  if (profileArg !== undefined && profileArg !== null && typeof profileArg !== 'string')
+    throw new ConfigError(
+      `invalid configuration: the profile name must be a string, got ${show(profileArg)}`,
+    );
+  const profile = typeof profileArg === 'string' ? profileArg : hostname;
+
+  const base: Layer[] = [
+    { origin: ORIGIN_DEFAULTS, data: builtinDefaults() },
+    { origin: ORIGIN_ARGS, data: kv },
+  ];
+  let rc: RcState | undefined;
+  let layers = base;
+  if (!perlTruthy(norc)) {
+    rc = environment.rc ?? loadRc(rcPath(environment.env ?? process.env));
+    const rcLayers = profileChain(rcMergeData(rc, hostname), profile);
+    layers = perlTruthy(force) ? [...rcLayers, ...base] : [...base, ...rcLayers];
+  }
+
+  const raw: Record<string, unknown> = {};
+  const origins = new Map<string, string>();
+  for (const layer of layers) {
+    for (const [k, v] of Object.entries(layer.data)) {
+      if (v === undefined || k === '__proto__') continue;
+      raw[k] = v;
+      origins.set(k, layer.origin);
+    }
+  }
+
+  const config = typedView(raw, origins, profile);
+  return { profile, raw, config, origins, rc, warning: rc ? formatRcWarning(rc) : undefined };
+}
+
+/**
+ * The rc layers for `profile`: the whole top level, then each ancestor (farthest first), then
+ * the profile. Throws ConfigError naming the chain when a parent chain loops.
+ */
+export function profileChain(rc: RcData, profile: string): Layer[] {
+  const profiles = rc.profile;
+  if (profiles !== undefined && profiles !== null && !isPlainObject(profiles))
+    throw new ConfigError(
+      `invalid configuration: "profile" in the rc file must be an object, got ${show(profiles)}`,
+    );
+  const chain: Layer[] = [];
+  const seen: string[] = [];
+  let name: string | undefined = profile;
+  while (name !== undefined) {
+    if (seen.includes(name)) {
+      const loop = [...seen, name].map((n) => JSON.stringify(n)).join(' -> ');
+      throw new ConfigError(`invalid configuration: circular profile parent chain: ${loop}`);
+    }
+    seen.push(name);
+    const entry: unknown = profiles && Object.hasOwn(profiles, name) ? (profiles as RcData)[name] : undefined;
+    if (entry === undefined || entry === null) break;
+    if (!isPlainObject(entry))
+      throw new ConfigError(
+        `invalid configuration: profile ${JSON.stringify(name)} must be an object, got ${show(entry)}`,
+      );
+    chain.unshift({ origin: profileOrigin(name), data: entry });
+    const parent: unknown = entry.parent;
+    if (parent === undefined || parent === null) break;
+    if (typeof parent !== 'string' && typeof parent !== 'number')
+      throw new ConfigError(
+        `invalid configuration: key "parent" in profile ${JSON.stringify(name)}: must be a string, got ${show(parent)}`,
+      );
+    name = String(parent);
+  }
+  return [{ origin: ORIGIN_TOP, data: rc }, ...chain];
+}
+
+/** Coerces and validates the known keys of `raw`; throws one ConfigError listing every failure. */
+function typedView(
+  raw: Record<string, unknown>,
+  origins: ReadonlyMap<string, string>,
+  profile: string,
+): NodeConfig {
+  const coerced: Partial<Record<ConfigKey, unknown>> = {};
+  for (const key of CONFIG_KEY_NAMES) coerced[key] = coerceValue(key, raw[key]);
+  if (!Object.hasOwn(raw, 'nodeid')) coerced.nodeid = `${profile}/`;
+  const result = validateValues(coerced);
+  if (!result.ok) {
+    const lines = result.failures.map(({ key, reason }) => {
+      const origin = origins.get(key);
+      const value = CONFIG_KEYS[key].sensitive
+        ? `a value of type ${Array.isArray(raw[key]) ? 'array' : raw[key] === null ? 'null' : typeof raw[key]}`
+        : Object.hasOwn(raw, key)
+          ? show(raw[key])
+          : `${show(coerced[key])} (the default)`;
+      const from = origin && origin !== profileOrigin(profile) ? ` (set by ${origin})` : '';
+      return `invalid configuration: key "${key}" in profile ${JSON.stringify(profile)}: ${reason}, got ${value}${from}`;
+    });
+    throw new ConfigError(lines.join('\n'));
+  }
+  const v = result.values;
+  const opt = (x: unknown): string | undefined => (x === null || x === undefined ? undefined : (x as string));
+  return {
+    profile,
+    nodeid: v.nodeid as string,
+    binds: v.binds as string[],
+    seeds: v.seeds as string[],
+    services: v.services as NodeConfig['services'],
+    eval: opt(v.eval),
+    secret: opt(v.secret),
+    cert: opt(v.cert),
+    secure: v.secure as boolean,
+    monitor_timeout: v.monitor_timeout as number,
+    connect_interval: v.connect_interval as number,
+    framing_format: v.framing_format as string[],
+    auth_offer: v.auth_offer as string[],
+    auth_accept: v.auth_accept as string[],
+    autocork: v.autocork as boolean,
+    nodelay: v.nodelay as boolean,
+    parent: opt(v.parent),
+    heartbeat_interval: v.heartbeat_interval as number,
+    heartbeat_misses: v.heartbeat_misses as number,
+    max_frame_bytes: v.max_frame_bytes as number,
+  };
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A value as it would be written in JSON (numbers and strings as typed). */
+function show(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+  if (v === undefined) return 'nothing';
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
