@@ -89,7 +89,8 @@ function tryParseItem(raw: string, hostname: string): TransportItem | string {
     host = m[1]!;
     rest = item.slice(m[0].length);
   } else {
-    const m = /^[^[\]:\s]+/.exec(item);
+    // Perl allows '#' inside a name here; no host name has one, so it separates the port
+    const m = /^[^[\]:\s#]+/.exec(item);
     if (!m) return 'no host';
     host = m[0];
     rest = item.slice(host.length);

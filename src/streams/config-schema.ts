@@ -287,7 +287,8 @@ function buildSchema(sink: KeyFailure[]): convict.Schema<Record<ConfigKey, unkno
     schema[key] = {
       doc: spec.doc,
       default: spec.default,
-      nullable: spec.default === null,
+      // an explicit null nodeid is an error (Perl croaks); other unset keys stay null
+      nullable: spec.default === null && spec.kind !== 'nodeid',
       format: (v: unknown) => {
         const reason = checkValue(key, v);
         if (reason !== undefined) {
@@ -302,7 +303,8 @@ function buildSchema(sink: KeyFailure[]): convict.Schema<Record<ConfigKey, unkno
 
 /**
  * Validates coerced values with convict and returns every key's value with defaults applied
- * (null for unset optional keys), or the list of failures.
+ * (null for unset optional keys), or the list of failures. `nodeid` must be given (it has no
+ * static default: it is derived from the profile name).
  */
 export function validateValues(
   values: Partial<Record<ConfigKey, unknown>>,
