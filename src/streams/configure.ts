@@ -3,10 +3,11 @@
  * the node ID and returns the node (spec/api.md §4).
  */
 import { hostname } from 'node:os';
-import { ConfigError } from '../errors.js';
 import { makeRuniq } from '../protocol/ids.js';
-import { type Logger, stderrLogger } from './log.js';
-import { Node } from './node.js';
+import { expandNodeId, resolveConfig, runEval, runServices } from './config.js';
+import { LEVEL, type Logger, stderrLogger } from './log.js';
+import { Node, type NodeSetup } from './node.js';
+import { TcpNetwork } from './tcp-network.js';
 
 /** Arguments of `configure`: any configuration key plus `profile`, `norc` and `force`. */
 export interface ConfigureOptions {
@@ -34,9 +35,11 @@ export interface ConfigureOptions {
 }
 
 /**
- * Configures this process's node and returns it. `configure('profile', { … })` and
- * `configure({ profile: 'name', … })` are equivalent. Invalid configuration throws a
- * `ConfigError`; failures while starting (binding, services) reject `node.ready`.
+ * Configures a node and returns it (AnyEvent::MP's `configure`). `configure('profile', { … })`
+ * and `configure({ profile: 'name', … })` are equivalent. The effective configuration merges
+ * built-in defaults, these arguments and the rc file exactly as AnyEvent::MP does (the rc file
+ * wins unless `force`; `norc` ignores it). Invalid configuration throws a `ConfigError`;
+ * failures while starting (binding listeners, services, `eval`) reject `node.ready`.
  */
 export function configure(profileOrOptions?: string | ConfigureOptions, options?: ConfigureOptions): Node {
   const opts: ConfigureOptions =
@@ -46,17 +49,43 @@ export function configure(profileOrOptions?: string | ConfigureOptions, options?
   const logger = opts.logger ?? stderrLogger();
   delete opts.logger;
   const host = hostname();
-  const profile = opts.profile ?? host;
+  const resolved = resolveConfig(opts, { hostname: host });
+  if (resolved.warning) logger.log(LEVEL.warn, resolved.warning);
+  const cfg = resolved.config;
   const runiq = makeRuniq();
-  const template = String(opts.nodeid ?? `${profile}/`);
-  if (template === '' || template === '0') throw new ConfigError(`invalid node ID '${template}'`);
-  let randomised = false;
-  let nodeId = template.replaceAll('%n', host);
-  if (nodeId.includes('%u') || nodeId.endsWith('/')) randomised = true;
-  nodeId = nodeId.replaceAll('%u', runiq).replace(/\/$/, `/${runiq}`);
-  return new Node({ nodeId, randomisedId: randomised, runiq, secure: truthy(opts.secure), logger });
-}
-
-function truthy(v: unknown): boolean {
-  return !(v === undefined || v === null || v === false || v === 0 || v === '' || v === '0');
+  const { nodeId, randomised } = expandNodeId(cfg.nodeid, { hostname: host, runiq });
+  const setup: NodeSetup = {
+    nodeId,
+    randomisedId: randomised,
+    runiq,
+    secure: cfg.secure,
+    logger,
+    network: (kernel) =>
+      new TcpNetwork(kernel, {
+        nodeId,
+        hostname: host,
+        secret: cfg.secret,
+        cert: cfg.cert,
+        authOffer: cfg.auth_offer,
+        authAccept: cfg.auth_accept,
+        framings: cfg.framing_format,
+        binds: cfg.binds,
+        seeds: cfg.seeds,
+        monitorTimeout: cfg.monitor_timeout,
+        connectInterval: cfg.connect_interval,
+        nodelay: cfg.nodelay,
+        maxFrameBytes: cfg.max_frame_bytes,
+        logger,
+      }),
+  };
+  return new Node(setup, async (node) => {
+    await runServices(cfg.services, {
+      resolveFunction: async (name) => {
+        const fn = await node.registry.resolve(name);
+        return (...args: unknown[]) => fn.apply(node, args);
+      },
+      loadModule: (name) => node.registry.loadModule(name),
+    });
+    if (cfg.eval !== undefined) await runEval(cfg.eval, node.evalScope());
+  });
 }

@@ -403,8 +403,8 @@ export class Node extends Observable<NodeEvent> {
     return runInContext(code, this.vmContext, { timeout: EVAL_TIMEOUT_MS, filename: 'aemp-eval' });
   }
 
-  /** What `eval` requests see: the node and its API as plain functions. */
-  private evalScope(): Record<string, unknown> {
+  /** @internal What `eval` requests and the `eval` config key see: the node and its API. */
+  evalScope(): Record<string, unknown> {
     const api = {
       node: this,
       NODE: this.id,

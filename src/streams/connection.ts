@@ -1,0 +1,278 @@
+/**
+ * One AEMP connection over a socket: drives the sans-IO handshake (with the TLS upgrade when
+ * both sides have a certificate), then runs the data phase.
+ *
+ *   handshake  greeting + nonce out at once; peer lines fed to the state machine; read
+ *              inactivity limit `monitor_timeout`; any failure closes the socket (logged only)
+ *   data       frames decoded in the peer's format → `message`; `send` queues frames and one
+ *              socket write per event-loop turn carries all of them (encoded in one buffer)
+ *   end        socket error/EOF/decode error/overflow → `closed(reason)` exactly once
+ */
+import type { Socket } from 'node:net';
+import { AempError } from '../errors.js';
+import {
+  createFrameDecoder,
+  createFrameEncoder,
+  type FrameDecoder,
+  type FrameEncoder,
+} from '../protocol/frame-codec.js';
+import {
+  createHandshake,
+  type Handshake,
+  type HandshakeOptions,
+  type HandshakeSession,
+  type HandshakeStep,
+} from '../protocol/handshake.js';
+import { upgradeTls } from '../protocol/tcp-transport.js';
+
+export interface ConnectionEvents {
+  /** The handshake completed. The listener may close the connection right away. */
+  established(conn: Connection): void;
+  /** A decoded message `[PORTNAME, …]` from the peer. */
+  message(peerId: string, msg: unknown[]): void;
+  /** The connection ended; `reason` is the error text. Called once. */
+  closed(conn: Connection, reason: string): void;
+}
+
+export interface ConnectionOptions {
+  handshake: HandshakeOptions;
+  /** PEM for TLS (key + certificate + CA certificates). */
+  certPem?: string | undefined;
+  /** Handshake read-inactivity limit in milliseconds (`monitor_timeout`). */
+  handshakeTimeoutMs: number;
+  maxFrameBytes: number;
+  /** Bytes that may wait in the socket's write buffer before the connection is dropped. */
+  maxSendBufferBytes: number;
+  /** Address for log lines (the dialled address or the peer's socket address). */
+  label: string;
+  /** True for connections we dialled. */
+  outgoing: boolean;
+}
+
+export class Connection {
+  session: HandshakeSession | undefined;
+  /** The peer's node ID once authenticated. */
+  peerId: string | undefined;
+  /** The node ID the peer's greeting claimed (before authentication). */
+  greetedId: string | undefined;
+  readonly label: string;
+  readonly outgoing: boolean;
+
+  private socket: Socket;
+  private readonly raw: Socket;
+  private readonly hs: Handshake;
+  private decoder: FrameDecoder | undefined;
+  private encoder: FrameEncoder | undefined;
+  private out: unknown[][] = [];
+  private flushQueued = false;
+  private state: 'handshake' | 'up' | 'closed' = 'handshake';
+
+  constructor(
+    socket: Socket,
+    private readonly opts: ConnectionOptions,
+    private readonly events: ConnectionEvents,
+  ) {
+    this.raw = this.socket = socket;
+    this.label = opts.label;
+    this.outgoing = opts.outgoing;
+    const hook = opts.handshake.onPeerGreeting;
+    this.hs = createHandshake({
+      ...opts.handshake,
+      onPeerGreeting: (g) => {
+        this.greetedId = g.nodeId;
+        hook?.(g);
+      },
+    });
+    socket.setTimeout(opts.handshakeTimeoutMs);
+    socket.on('timeout', this.onTimeout);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+    socket.on('data', this.onHandshakeData);
+    socket.write(this.hs.start());
+  }
+
+  private isOpen(): boolean {
+    return this.state !== 'closed';
+  }
+
+  /** True once the handshake completed and until the connection ends. */
+  get isUp(): boolean {
+    return this.state === 'up';
+  }
+
+  /** Queues a message; all messages queued in one turn go out in one write. */
+  send(msg: unknown[]): void {
+    if (this.state !== 'up') return;
+    this.out.push(msg);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flush);
+    }
+  }
+
+  /** Ends the connection at once with `reason` (reported through `closed`). */
+  close(reason: string): void {
+    this.end(reason);
+  }
+
+  /**
+   * Ends the connection gracefully: frames queued so far are written, then the socket is
+   * closed (destroyed after `graceMs` if the peer does not let it finish).
+   */
+  shutdown(reason: string, graceMs = 1000): Promise<void> {
+    if (this.state === 'closed') return Promise.resolve();
+    const wasUp = this.state === 'up';
+    if (wasUp && this.out.length > 0) this.flush();
+    // flush() ends the connection itself when the peer's buffer overflowed.
+    if (!this.isOpen()) return Promise.resolve();
+    this.state = 'closed';
+    this.out = [];
+    const socket = this.socket;
+    for (const s of new Set([socket, this.raw])) {
+      s.removeAllListeners();
+      s.on('error', () => {});
+    }
+    this.events.closed(this, reason);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => socket.destroy(), graceMs);
+      socket.once('close', () => {
+        clearTimeout(timer);
+        if (socket !== this.raw) this.raw.destroy();
+        resolve();
+      });
+      if (wasUp) socket.end();
+      else socket.destroy();
+    });
+  }
+
+  private readonly flush = (): void => {
+    this.flushQueued = false;
+    if (this.state !== 'up') return;
+    const batch = this.out;
+    this.out = [];
+    let bytes: Uint8Array;
+    try {
+      bytes = this.encoder!.encodeBatch(batch);
+    } catch {
+      bytes = this.encodeEach(batch);
+    }
+    this.socket.write(bytes);
+    if (this.socket.writableLength > this.opts.maxSendBufferBytes) {
+      this.end(`send buffer overflow (${this.socket.writableLength} bytes unsent, peer not reading)`);
+    }
+  };
+
+  /** Encodes messages one by one, leaving out (and reporting) the ones that cannot be encoded. */
+  private encodeEach(batch: unknown[][]): Uint8Array {
+    const parts: Uint8Array[] = [];
+    for (const msg of batch) {
+      try {
+        parts.push(this.encoder!.encode(msg));
+      } catch (err) {
+        process.emitWarning(`aemp: message to ${this.peerId} not sent: ${(err as Error).message}`);
+      }
+    }
+    return Buffer.concat(parts);
+  }
+
+  private readonly onHandshakeData = (chunk: Buffer): void => {
+    if (this.state !== 'handshake') return;
+    let steps: HandshakeStep[];
+    try {
+      steps = this.hs.feed(chunk);
+    } catch (err) {
+      this.end(errorText(err));
+      return;
+    }
+    for (const step of steps) this.handleStep(step);
+  };
+
+  private handleStep(step: HandshakeStep): void {
+    switch (step.kind) {
+      case 'send':
+        this.socket.write(step.text);
+        break;
+      case 'startTls':
+        this.startTls(step.client);
+        break;
+      case 'done':
+        this.enterDataPhase(step.session);
+        break;
+      case 'fail':
+        this.end(step.error.message);
+        break;
+      case 'wait':
+        break;
+    }
+  }
+
+  private startTls(client: boolean): void {
+    if (!this.opts.certPem) {
+      this.end('TLS requested without a certificate');
+      return;
+    }
+    this.raw.off('data', this.onHandshakeData);
+    this.raw.setTimeout(0);
+    const tls = upgradeTls(this.raw, this.opts.certPem, client, this.hs.takeRest());
+    this.socket = tls;
+    tls.setTimeout(this.opts.handshakeTimeoutMs);
+    tls.on('timeout', this.onTimeout);
+    tls.on('error', this.onError);
+    tls.on('close', this.onClose);
+    tls.on('data', this.onHandshakeData);
+    tls.once(client ? 'secureConnect' : 'secure', () => {
+      if (this.state === 'handshake') this.handleStep(this.hs.tlsReady());
+    });
+  }
+
+  private enterDataPhase(session: HandshakeSession): void {
+    this.session = session;
+    this.peerId = session.peerNodeId;
+    this.socket.setTimeout(0);
+    this.socket.off('data', this.onHandshakeData);
+    this.decoder = createFrameDecoder(session.recvFraming, { maxFrameBytes: this.opts.maxFrameBytes });
+    this.encoder = createFrameEncoder(session.sendFraming);
+    this.state = 'up';
+    const rest = this.hs.takeRest();
+    this.events.established(this);
+    if (this.state !== 'up') return;
+    this.socket.on('data', this.onData);
+    if (rest.length > 0) this.onData(rest);
+  }
+
+  private readonly onData = (chunk: Uint8Array): void => {
+    if (this.state !== 'up') return;
+    try {
+      this.decoder!.push(chunk, this.onMessage);
+    } catch (err) {
+      this.end(`protocol error: ${errorText(err)}`);
+    }
+  };
+
+  private readonly onMessage = (msg: unknown[]): void => {
+    if (this.state === 'up') this.events.message(this.peerId!, msg);
+  };
+
+  private readonly onTimeout = (): void => this.end('Connection timed out');
+
+  private readonly onError = (err: Error): void => this.end(err.message);
+
+  private readonly onClose = (): void => this.end('connection closed by peer');
+
+  private end(reason: string): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.out = [];
+    for (const s of new Set([this.socket, this.raw])) {
+      s.removeAllListeners();
+      s.on('error', () => {});
+      s.destroy();
+    }
+    this.events.closed(this, reason);
+  }
+}
+
+function errorText(err: unknown): string {
+  if (AempError.is(err)) return err.message;
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,433 @@
+/**
+ * The node's network over TCP: listeners, one peer object per remote node, on-demand
+ * connects, seed dialling, remote monitors and the up/down stream (spec/protocol.md §2, §10,
+ * §11; spec/api.md §10.3–§10.4; spec/global.md §3).
+ *
+ *   send to a down node   → queued (bounded), connect: deadline `connect_interval`, addresses
+ *                           tried in order with spacing; deadline → "connect timeout"
+ *   handshake completes   → up event, queue flushed in order; a second completion replaces the
+ *                           first ("switched connections", last completion wins, as Perl)
+ *   connection lost       → down event, every monitor of the node fires once with
+ *                           ["transport_error", NODE, text], queue discarded
+ *   first monitor of a remote port → ["", "mon1", NAME]; last one gone → ["", "mon0", NAME]
+ */
+import type { Server, Socket } from 'node:net';
+import { Subject } from 'rxjs';
+import type { KillReason } from '../errors.js';
+import type { FramingFormat } from '../protocol/constants.js';
+import type { Greeting } from '../protocol/greeting.js';
+import type { HandshakeOptions } from '../protocol/handshake.js';
+import { dialTcp, joinHostPort, listenTcp, tuneSocket } from '../protocol/tcp-transport.js';
+import { resolveDescriptors } from './binds.js';
+import { Connection, type ConnectionEvents } from './connection.js';
+import type { Kernel, MonEntry } from './kernel.js';
+import { LEVEL, type Logger } from './log.js';
+import type { Network, NodeStatus } from './network.js';
+
+/** Messages kept for a node that is still connecting; beyond this they are dropped. */
+export const MAX_PENDING_MESSAGES = 262_144;
+/** Unsent bytes allowed in one socket's write buffer before the connection is dropped. */
+export const MAX_SEND_BUFFER_BYTES = 256 * 1024 * 1024;
+
+export interface TcpNetworkOptions {
+  nodeId: string;
+  hostname: string;
+  secret: string | undefined;
+  cert: string | undefined;
+  authOffer: readonly string[];
+  authAccept: readonly string[];
+  framings: readonly string[];
+  binds: readonly string[];
+  seeds: readonly string[];
+  /** Seconds. */
+  monitorTimeout: number;
+  /** Seconds. */
+  connectInterval: number;
+  nodelay: boolean;
+  maxFrameBytes: number;
+  logger: Logger;
+  /** Extra greeting keys (extensions). */
+  extraKeys?: Record<string, string>;
+}
+
+class Peer {
+  conn: Connection | undefined;
+  queue: unknown[][] = [];
+  dropped = 0;
+  readonly monitors = new Map<string, MonEntry[]>();
+  deadline: NodeJS.Timeout | undefined;
+  readonly tries = new Set<Connection>();
+  constructor(readonly id: string) {}
+}
+
+export class TcpNetwork implements Network {
+  private readonly status = new Subject<NodeStatus>();
+  readonly nodes$ = this.status.asObservable();
+  private bound: string[] = [];
+  private readonly peers = new Map<string, Peer>();
+  private readonly servers: Server[] = [];
+  private readonly inbound = new Set<Connection>();
+  /** Dialled connections still in their handshake (labelled with the dialled address). */
+  private readonly outgoing = new Set<Connection>();
+  /** The peer object a dialled connection counts as a connect attempt for. */
+  private readonly attemptOf = new Map<Connection, Peer>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Known listen addresses of other nodes (seeds; the `'l` family once the DB runs). */
+  readonly addresses = new Map<string, readonly string[]>();
+  /** Seed address → node ID last seen behind it. */
+  private readonly seedNodes = new Map<string, string | undefined>();
+  private seedRetry = 0;
+  private seedTimer: NodeJS.Timeout | undefined;
+  private closing = false;
+  private readonly framings: FramingFormat[];
+  private readonly connEvents: ConnectionEvents;
+
+  /** Called when one of our seed addresses turns out to be ourselves. */
+  onSelfSeed: (() => void) | undefined;
+  /** Looks up addresses of a node not in `addresses` (the master's `g_find`, later). */
+  lookup: ((nodeId: string) => Promise<readonly string[] | null>) | undefined;
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly opts: TcpNetworkOptions,
+  ) {
+    this.framings = opts.framings.filter((f): f is FramingFormat => f === 'cbor' || f === 'json');
+    this.connEvents = {
+      established: (c) => this.established(c),
+      message: (src, msg) => this.kernel.receive(src, msg),
+      closed: (c, reason) => this.connectionClosed(c, reason),
+    };
+  }
+
+  get binds(): readonly string[] {
+    return this.bound;
+  }
+
+  async start(): Promise<void> {
+    const addrs = await resolveDescriptors(this.opts.binds, { hostname: this.opts.hostname });
+    for (const addr of addrs) {
+      const { server, bound } = await listenTcp(addr, (s) => this.accept(s));
+      if (this.closing) {
+        server.close();
+        return;
+      }
+      this.servers.push(server);
+      this.bound.push(bound);
+    }
+    const seeds = await resolveDescriptors(this.opts.seeds, { hostname: this.opts.hostname });
+    for (const s of seeds) this.seedNodes.set(s, undefined);
+    if (seeds.length > 0 && !this.closing) this.seedAgain();
+  }
+
+  send(nodeId: string, msg: unknown[]): void {
+    const p = this.peers.get(nodeId) ?? this.peer(nodeId);
+    if (p.conn !== undefined) {
+      p.conn.send(msg);
+      return;
+    }
+    if (this.closing) return;
+    if (p.queue.length >= MAX_PENDING_MESSAGES) {
+      if (p.dropped++ === 0)
+        this.opts.logger.log(
+          LEVEL.warn,
+          `${nodeId}: ${MAX_PENDING_MESSAGES} messages queued while connecting, dropping more`,
+        );
+    } else p.queue.push(msg);
+    this.connect(p);
+  }
+
+  sendIfUp(nodeId: string, msg: unknown[]): void {
+    this.peers.get(nodeId)?.conn?.send(msg);
+  }
+
+  monitor(nodeId: string, portName: string, entry: MonEntry): () => void {
+    const p = this.peer(nodeId);
+    let list = p.monitors.get(portName);
+    if (!list) {
+      list = [];
+      p.monitors.set(portName, list);
+      if (portName !== '') this.send(nodeId, ['', 'mon1', portName]);
+    }
+    list.push(entry);
+    const mine = list;
+    return () => {
+      if (p.monitors.get(portName) !== mine) return;
+      const i = mine.indexOf(entry);
+      if (i >= 0) mine.splice(i, 1);
+      if (mine.length > 0) return;
+      p.monitors.delete(portName);
+      // The peer only holds our monitor if the mon1 got (or will get) there.
+      if (portName !== '' && (p.conn || p.deadline)) this.send(nodeId, ['', 'mon0', portName]);
+    };
+  }
+
+  remoteKilled(src: string, name: string, reason: KillReason): void {
+    const p = this.peers.get(src);
+    const list = p?.monitors.get(name);
+    if (!p || !list) return;
+    p.monitors.delete(name);
+    this.fire(list, reason);
+  }
+
+  upNodes(): string[] {
+    const up: string[] = [];
+    for (const p of this.peers.values()) if (p.conn) up.push(p.id);
+    return up;
+  }
+
+  nodeIsUp(nodeId: string): boolean | undefined {
+    const p = this.peers.get(nodeId);
+    return p ? p.conn !== undefined : undefined;
+  }
+
+  /** Dials `addr` as a seed (global.md §3). */
+  dialSeed(addr: string): void {
+    this.dial(addr, (g) => {
+      if (g.nodeId === this.opts.nodeId) {
+        this.seedNodes.delete(addr);
+        this.onSelfSeed?.();
+        throw new Error('I refuse to talk to myself');
+      }
+      this.seedNodes.set(addr, g.nodeId);
+      this.addresses.set(g.nodeId, [addr]);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    if (this.seedTimer) clearTimeout(this.seedTimer);
+    const ending: Promise<void>[] = [];
+    for (const p of this.peers.values()) {
+      if (p.deadline) clearTimeout(p.deadline);
+      p.deadline = undefined;
+      p.queue = [];
+      p.monitors.clear();
+      for (const c of p.tries) ending.push(c.shutdown('node shutting down'));
+      if (p.conn) ending.push(p.conn.shutdown('node shutting down'));
+    }
+    for (const c of this.outgoing) ending.push(c.shutdown('node shutting down'));
+    for (const c of this.inbound) ending.push(c.shutdown('node shutting down'));
+    ending.push(...this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    await Promise.all(ending);
+    this.status.complete();
+  }
+
+  private peer(nodeId: string): Peer {
+    let p = this.peers.get(nodeId);
+    if (!p) {
+      p = new Peer(nodeId);
+      this.peers.set(nodeId, p);
+    }
+    return p;
+  }
+
+  private connect(p: Peer): void {
+    if (p.deadline || p.tries.size > 0 || this.closing) return;
+    p.deadline = this.timer(this.opts.connectInterval, () => {
+      p.deadline = undefined;
+      if (!p.conn) this.fail(p, 'connect timeout');
+    });
+    const known = this.addresses.get(p.id);
+    if (known && known.length > 0) this.tryAddresses(p, known);
+    else if (this.lookup) {
+      this.lookup(p.id).then(
+        (addrs) => {
+          if (p.conn || this.closing) return;
+          if (addrs && addrs.length > 0) this.tryAddresses(p, addrs);
+          else this.fail(p, 'no known address');
+        },
+        () => this.fail(p, 'no known address'),
+      );
+    } else queueMicrotask(() => this.fail(p, 'no known address'));
+  }
+
+  /** Tries addresses in order: the first at once, the next ones spaced (protocol.md §2.2). */
+  private tryAddresses(p: Peer, addrs: readonly string[]): void {
+    const { connectInterval: ci, monitorTimeout: mt } = this.opts;
+    const spacing = Math.max(0.4, Math.min(ci, (mt - ci) / addrs.length));
+    const next = (i: number) => {
+      if (p.conn || this.closing || i >= addrs.length) return;
+      this.dial(addrs[i]!, undefined, p);
+      if (i + 1 < addrs.length) this.timer(spacing * (0.9 + 0.1 * Math.random()), () => next(i + 1));
+    };
+    next(0);
+  }
+
+  private dial(addr: string, onGreeting?: (g: Greeting) => void, p?: Peer): Connection {
+    const socket = dialTcp(addr);
+    tuneSocket(socket, this.opts.nodelay);
+    const conn: Connection = new Connection(
+      socket,
+      this.connOptions(addr, true, (g) => {
+        onGreeting?.(g);
+        if (!this.attemptOf.has(conn)) this.attempt(conn, this.peer(g.nodeId));
+      }),
+      this.connEvents,
+    );
+    if (p) this.attempt(conn, p);
+    this.outgoing.add(conn);
+    return conn;
+  }
+
+  private attempt(conn: Connection, p: Peer): void {
+    this.attemptOf.set(conn, p);
+    p.tries.add(conn);
+  }
+
+  /** The connection no longer counts as a connect attempt. */
+  private settle(conn: Connection): void {
+    this.inbound.delete(conn);
+    this.outgoing.delete(conn);
+    this.attemptOf.get(conn)?.tries.delete(conn);
+    this.attemptOf.delete(conn);
+  }
+
+  private accept(socket: Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    tuneSocket(socket, this.opts.nodelay);
+    const label = joinHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+    const conn = new Connection(socket, this.connOptions(label, false), this.connEvents);
+    this.inbound.add(conn);
+  }
+
+  private connOptions(label: string, outgoing: boolean, onPeerGreeting?: (g: Greeting) => void) {
+    const o = this.opts;
+    const handshake: HandshakeOptions = {
+      nodeId: o.nodeId,
+      secret: o.secret,
+      hasCert: o.cert !== undefined,
+      authOffer: o.authOffer,
+      authAccept: o.authAccept,
+      framings: this.framings,
+      peerAddr: label,
+      extraKeys: o.extraKeys ?? {},
+      isConnected: (id) => this.peers.get(id)?.conn !== undefined,
+      ...(onPeerGreeting ? { onPeerGreeting } : {}),
+    };
+    return {
+      handshake,
+      certPem: o.cert,
+      handshakeTimeoutMs: o.monitorTimeout * 1000,
+      maxFrameBytes: o.maxFrameBytes,
+      maxSendBufferBytes: MAX_SEND_BUFFER_BYTES,
+      label,
+      outgoing,
+    };
+  }
+
+  private established(conn: Connection): void {
+    this.settle(conn);
+    if (this.closing) {
+      conn.close('node shutting down');
+      return;
+    }
+    const p = this.peer(conn.peerId!);
+    if (p.conn && p.conn !== conn) {
+      const old = p.conn;
+      p.conn = undefined;
+      this.lost(p, 'switched connections', true);
+      old.close('switched connections');
+    }
+    p.conn = conn;
+    if (p.deadline) {
+      clearTimeout(p.deadline);
+      this.timers.delete(p.deadline);
+      p.deadline = undefined;
+    }
+    this.status.next({ type: 'up', node: p.id });
+    if (conn.isUp && p.conn === conn) {
+      const queued = p.queue;
+      p.queue = [];
+      p.dropped = 0;
+      for (const m of queued) conn.send(m);
+    }
+    if (this.isSeedNode(p.id)) this.send(p.id, ['', 'g_slave']);
+  }
+
+  private connectionClosed(conn: Connection, reason: string): void {
+    this.settle(conn);
+    const id = conn.peerId;
+    const p = id === undefined ? undefined : this.peers.get(id);
+    if (p && p.conn === conn) {
+      p.conn = undefined;
+      if (!this.closing) {
+        this.opts.logger.log(LEVEL.info, `connection to ${p.id} lost: ${reason}`);
+        this.lost(p, reason, true);
+        if (this.isSeedNode(p.id)) this.seedAgain();
+      }
+      return;
+    }
+    if (!this.closing && conn.session === undefined) {
+      // A dial that never got a greeting (refused, unreachable) is routine for seeds.
+      const level = conn.outgoing && conn.greetedId === undefined ? LEVEL.info : LEVEL.warn;
+      this.opts.logger.log(level, `${conn.label}: handshake failed: ${reason}`);
+    }
+  }
+
+  /** A connect attempt failed: monitors fire, the queue is discarded. */
+  private fail(p: Peer, text: string): void {
+    if (p.conn || this.closing) return;
+    if (p.deadline) {
+      clearTimeout(p.deadline);
+      this.timers.delete(p.deadline);
+      p.deadline = undefined;
+    }
+    this.lost(p, text, false);
+  }
+
+  private lost(p: Peer, text: string, wasUp: boolean): void {
+    const reason = ['transport_error', p.id, text];
+    p.queue = [];
+    if (wasUp) this.status.next({ type: 'down', node: p.id, reason });
+    const all = [...p.monitors.values()];
+    p.monitors.clear();
+    for (const list of all) this.fire(list, reason);
+  }
+
+  private fire(list: MonEntry[], reason: KillReason): void {
+    for (const m of list) {
+      try {
+        m.fire(reason);
+      } catch (err) {
+        this.opts.logger.log(LEVEL.error, `monitor callback threw: ${String(err)}`);
+      }
+    }
+  }
+
+  private isSeedNode(id: string): boolean {
+    for (const v of this.seedNodes.values()) if (v === id) return true;
+    return false;
+  }
+
+  /** Restarts the seed loop with a short delay (global.md §3 `seed_again`). */
+  private seedAgain(): void {
+    this.seedRetry = (1 + Math.random()) * 0.6;
+    if (!this.seedTimer) this.seedAll();
+  }
+
+  private seedAll(): void {
+    this.seedTimer = undefined;
+    if (this.closing) return;
+    const todo = [...this.seedNodes].filter(([, id]) => id === undefined || !this.peers.get(id)?.conn);
+    if (todo.length === 0) return;
+    for (const [addr] of todo) {
+      if (![...this.outgoing].some((c) => c.label === addr)) this.dialSeed(addr);
+    }
+    this.seedRetry = Math.min(this.seedRetry * 2, this.opts.monitorTimeout);
+    this.seedTimer = setTimeout(() => this.seedAll(), this.seedRetry * 1000);
+  }
+
+  private timer(seconds: number, fn: () => void): NodeJS.Timeout {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, seconds * 1000);
+    this.timers.add(t);
+    return t;
+  }
+}
