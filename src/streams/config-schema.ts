@@ -10,6 +10,8 @@
 import convict from 'convict';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/constants.js';
 import { splitItems, transportItemProblem } from './binds.js';
+import { perlTruthy, toList, toNumber, toText } from './config-coerce.js';
+import { nodeIdProblem } from './config-nodeid.js';
 
 /** A `services` entry: `"Module::"`, `"Module::func"` or `["Module::func", ...args]`. */
 export type ServiceEntry = string | readonly [string, ...unknown[]];
@@ -75,38 +77,6 @@ export function builtinDefaults(): Record<string, unknown> {
   };
 }
 
-/**
- * Perl truthiness: false for undefined, null, `""`, `"0"`, `0` and `false`; everything else
- * (including `"false"`, `"0.0"`, `[]` and `{}`) is true.
- */
-export function perlTruthy(v: unknown): boolean {
-  return !(v === undefined || v === null || v === false || v === 0 || v === '' || v === '0');
-}
-
-const NUMERIC = /^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
-
-/** A number from a number or a numeric string (`"30"` → 30); anything else → NaN. */
-export function toNumber(v: unknown): number {
-  if (typeof v === 'number') return v;
-  if (typeof v === 'string' && NUMERIC.test(v)) return Number(v);
-  return Number.NaN;
-}
-
-/** A list from an array (numbers become strings) or a comma-separated string (Perl split). */
-function toList(v: unknown): unknown {
-  if (typeof v === 'string') {
-    const parts = v.split(',');
-    while (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
-    return parts;
-  }
-  if (Array.isArray(v)) return v.map((x) => (typeof x === 'number' ? String(x) : x));
-  return v;
-}
-
-function toText(v: unknown): unknown {
-  return typeof v === 'number' ? String(v) : v;
-}
-
 /** Marks a value no format accepts (keeps convict from flattening plain objects). */
 const INVALID = Symbol('invalid');
 
@@ -115,12 +85,7 @@ type Check = (v: unknown) => string | undefined;
 const isStringList = (v: unknown): boolean => Array.isArray(v) && v.every((x) => typeof x === 'string');
 
 const checks: Record<KeyKind, Check> = {
-  nodeid: (v) => {
-    if (typeof v !== 'string') return 'must be a string';
-    if (v === '' || v === '0') return 'must not be empty or "0"';
-    if (/[#;\r\n]/.test(v)) return 'must not contain "#", ";", CR or LF';
-    return undefined;
-  },
+  nodeid: (v) => (typeof v === 'string' ? nodeIdProblem(v) : 'must be a string'),
   string: (v) => (typeof v === 'string' ? undefined : 'must be a string'),
   list: (v) => (isStringList(v) ? undefined : 'must be a list of strings (or a comma-separated string)'),
   descriptors: (v) => {
@@ -142,7 +107,8 @@ const checks: Record<KeyKind, Check> = {
   number: () => undefined,
 };
 
-interface KeySpec {
+/** How one configuration key is handled. */
+export interface KeySpec {
   readonly kind: KeyKind;
   readonly doc: string;
   /** The default in the typed view (null = not set). */

@@ -13,6 +13,7 @@
  */
 import { hostname as osHostname } from 'node:os';
 import { ConfigError } from '../errors.js';
+import { perlTruthy } from './config-coerce.js';
 import {
   builtinDefaults,
   CONFIG_KEY_NAMES,
@@ -20,11 +21,11 @@ import {
   type ConfigKey,
   coerceValue,
   type NodeConfig,
-  perlTruthy,
   validateValues,
 } from './config-schema.js';
 import { formatRcWarning, loadRc, type RcData, type RcState, rcMergeData, rcPath } from './rc-file.js';
 
+export { perlTruthy, toNumber } from './config-coerce.js';
 export { type ExpandedNodeId, expandNodeId, type NodeIdContext, nodeIdProblem } from './config-nodeid.js';
 export {
   builtinDefaults,
@@ -32,10 +33,9 @@ export {
   CONFIG_KEYS,
   type ConfigKey,
   type KeyKind,
+  type KeySpec,
   type NodeConfig,
-  perlTruthy,
   type ServiceEntry,
-  toNumber,
 } from './config-schema.js';
 export { runEval, runServices, type ServiceHost } from './config-services.js';
 export {
@@ -87,7 +87,8 @@ const ORIGIN_ARGS = 'configure arguments';
 const ORIGIN_TOP = 'the rc file top level';
 const profileOrigin = (name: string): string => `profile ${JSON.stringify(name)}`;
 
-interface Layer {
+/** One overlay of the merge: where it comes from and its keys. */
+export interface RcLayer {
   readonly origin: string;
   readonly data: Record<string, unknown>;
 }
@@ -110,7 +111,7 @@ export function resolveConfig(
     );
   const profile = typeof profileArg === 'string' ? profileArg : hostname;
 
-  const base: Layer[] = [
+  const base: RcLayer[] = [
     { origin: ORIGIN_DEFAULTS, data: builtinDefaults() },
     { origin: ORIGIN_ARGS, data: kv },
   ];
@@ -140,13 +141,13 @@ export function resolveConfig(
  * The rc layers for `profile`: the whole top level, then each ancestor (farthest first), then
  * the profile. Throws ConfigError naming the chain when a parent chain loops.
  */
-export function profileChain(rc: RcData, profile: string): Layer[] {
+export function profileChain(rc: RcData, profile: string): RcLayer[] {
   const profiles = rc.profile;
   if (profiles !== undefined && profiles !== null && !isPlainObject(profiles))
     throw new ConfigError(
       `invalid configuration: "profile" in the rc file must be an object, got ${show(profiles)}`,
     );
-  const chain: Layer[] = [];
+  const chain: RcLayer[] = [];
   const seen: string[] = [];
   let name: string | undefined = profile;
   while (name !== undefined) {

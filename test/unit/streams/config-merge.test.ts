@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AempError } from '../../../src/errors.js';
 import {
   builtinDefaults,
@@ -13,6 +13,14 @@ import {
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/rc');
 const HOST = 'testhost';
+
+// belt and braces: a call that forgot to pass its rc must not read the real ~/.perl-anyevent-mp
+beforeAll(() => {
+  vi.stubEnv('AEMP_RC', '/nonexistent/aemp-test-rc');
+});
+afterAll(() => {
+  vi.unstubAllEnvs();
+});
 
 /** An rc state as if the file held `data`. */
 const rcOf = (data: RcData): RcState => ({ path: '/nonexistent/rc', exists: true, data, embedded: false });

@@ -182,6 +182,16 @@ describe('an invalid rc file is never overwritten', () => {
     expect(existsSync(`${p}~new~`)).toBe(false);
   });
 
+  it('is found through $HOME too, and left alone', () => {
+    const home = join(dir, 'home');
+    mkdirSync(home);
+    writeFileSync(join(home, '.perl-anyevent-mp'), before);
+    const r = resolveConfig({}, { env: { HOME: home }, hostname: 'h' });
+    expect(r.rc?.path).toBe(join(home, '.perl-anyevent-mp'));
+    expect(r.warning).toContain(join(home, '.perl-anyevent-mp'));
+    expect(readFileSync(join(home, '.perl-anyevent-mp')).equals(before)).toBe(true);
+  });
+
   it('resolveConfig with an env path also leaves it alone', () => {
     const r = resolveConfig({}, { env: { AEMP_RC: p }, hostname: 'h' });
     expect(r.warning).toContain(p);

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AempError } from '../../../src/errors.js';
 import { makeRuniq } from '../../../src/protocol/ids.js';
 import {
@@ -16,6 +16,14 @@ import {
 } from '../../../src/streams/config.js';
 
 const HOST = 'testhost';
+
+// belt and braces: a call that forgot to pass its rc must not read the real ~/.perl-anyevent-mp
+beforeAll(() => {
+  vi.stubEnv('AEMP_RC', '/nonexistent/aemp-test-rc');
+});
+afterAll(() => {
+  vi.unstubAllEnvs();
+});
 const typed = (args: ConfigureArgs): NodeConfig =>
   resolveConfig({ norc: 1, ...args }, { hostname: HOST }).config;
 const rcResolve = (args: ConfigureArgs, data: RcData) =>
