@@ -1,0 +1,981 @@
+/**
+ * CBOR data-phase codec (protocol.md §8.1): one CBOR data item per message, back to back.
+ *
+ * Decoding is a hand-written reader specialised for what Perl's CBOR::XS sends, so no fix-up pass
+ * over cbor-x output is needed:
+ * - byte strings (major 2) become JS strings (UTF-8 if valid, else Latin-1), text strings (major 3)
+ *   become strings (invalid UTF-8 → U+FFFD); maps become plain objects with string keys (byte/text
+ *   string keys, numbers stringified); `f6` → null, `f7` → undefined; half/single/double floats;
+ *   indefinite-length strings/arrays/maps; tags are skipped (the tagged value passes through),
+ *   except bignums (tags 2/3), which become integers.
+ * - integers: safe integers (|n| ≤ 2**53-1) are numbers; larger 64-bit integers (`1b …`/`3b …`) and
+ *   bignums are `bigint`, so Perl's 64-bit IV/UV values survive a round trip unchanged.
+ *
+ * The reader works on the chunk handed to `push` directly; only the incomplete tail of a chunk is
+ * copied. A tail is tracked by a resumable structural scanner, so a large frame arriving in many
+ * chunks is scanned once (not re-parsed per chunk) and decoded once it is complete.
+ *
+ * Encoding writes into a shared slab and returns views of it; a slab region is never rewritten, so
+ * returned buffers stay valid (a view keeps its slab of at least 64 KiB alive).
+ */
+import { isUtf8 } from 'node:buffer';
+import { AempError, ProtocolError } from '../errors.js';
+import type { FrameDecoder, FrameEncoder, FrameLimits } from './frame-codec.js';
+
+/** Node's Buffer has fast, undocumented slice/write methods; use them when present. */
+interface FastBuffer extends Buffer {
+  utf8Slice(start: number, end: number): string;
+  latin1Slice(start: number, end: number): string;
+  utf8Write(s: string, offset: number, length: number): number;
+}
+const HAS_FAST = typeof (Buffer.prototype as Partial<FastBuffer>).utf8Slice === 'function';
+
+const fcc = String.fromCharCode;
+const TWO32 = 4294967296;
+const U64_MAX = 0xffffffffffffffffn;
+const EMPTY = Buffer.alloc(0) as FastBuffer;
+
+function asFast(chunk: Uint8Array): FastBuffer {
+  return (
+    Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+  ) as FastBuffer;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reader. Module-level state is valid only during one synchronous read of one frame; every frame
+// read sets it afresh, so decoders can be used re-entrantly from onMessage callbacks.
+
+/** Thrown (not an Error: no stack capture) when the frame runs past the end of the bytes. */
+const INCOMPLETE: { readonly incomplete: true } = { incomplete: true };
+
+let src: FastBuffer = EMPTY;
+let view = new DataView(EMPTY.buffer, 0, 0);
+let pos = 0;
+let end = 0;
+let depth = 0;
+let maxDepth = 500;
+
+function bad(msg: string): never {
+  throw new ProtocolError('ERR_BAD_FRAME', `bad CBOR frame: ${msg}`);
+}
+
+function tooDeep(): never {
+  return bad(`nested deeper than ${maxDepth} levels`);
+}
+
+function hex2(b: number): string {
+  return b.toString(16).padStart(2, '0');
+}
+
+function read(): unknown {
+  if (pos >= end) throw INCOMPLETE;
+  const ib = src[pos++]!;
+  const major = ib >> 5;
+  let n = ib & 0x1f;
+  if (n >= 24) {
+    switch (n) {
+      case 24:
+        if (pos >= end) throw INCOMPLETE;
+        n = src[pos++]!;
+        break;
+      case 25:
+        if (pos + 2 > end) throw INCOMPLETE;
+        n = (src[pos]! << 8) | src[pos + 1]!;
+        pos += 2;
+        if (major === 7) return half(n);
+        break;
+      case 26:
+        if (pos + 4 > end) throw INCOMPLETE;
+        if (major === 7) {
+          const f = view.getFloat32(pos);
+          pos += 4;
+          return f;
+        }
+        n = view.getUint32(pos);
+        pos += 4;
+        break;
+      case 27:
+        return read64(major);
+      case 31:
+        return readIndefinite(major);
+      default:
+        return bad(`reserved additional information in initial byte 0x${hex2(ib)}`);
+    }
+  }
+  switch (major) {
+    case 0:
+      return n;
+    case 1:
+      return -1 - n;
+    case 2:
+      return readBytes(n);
+    case 3:
+      return readText(n);
+    case 4:
+      return readArray(n);
+    case 5:
+      return readMap(n);
+    case 6:
+      return readTagged(n);
+    default:
+      return simple(n);
+  }
+}
+
+function simple(n: number): unknown {
+  switch (n) {
+    case 20:
+      return false;
+    case 21:
+      return true;
+    case 22:
+      return null;
+    default:
+      // 23 = undefined; unassigned simple values are passed on as undefined as well.
+      return undefined;
+  }
+}
+
+function half(h: number): number {
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  let v: number;
+  if (e === 0) v = m * 2 ** -24;
+  else if (e === 31) v = m === 0 ? Number.POSITIVE_INFINITY : Number.NaN;
+  else v = (m + 1024) * 2 ** (e - 25);
+  return h & 0x8000 ? -v : v;
+}
+
+function read64(major: number): unknown {
+  if (pos + 8 > end) throw INCOMPLETE;
+  if (major === 7) {
+    const f = view.getFloat64(pos);
+    pos += 8;
+    return f;
+  }
+  const hi = view.getUint32(pos);
+  const lo = view.getUint32(pos + 4);
+  pos += 8;
+  switch (major) {
+    case 0:
+      return hi < 0x200000 ? hi * TWO32 + lo : (BigInt(hi) << 32n) | BigInt(lo);
+    case 1:
+      // -1 - n is a safe integer for n ≤ 2**53 - 2.
+      if (hi < 0x1fffff || (hi === 0x1fffff && lo !== 0xffffffff)) return -1 - (hi * TWO32 + lo);
+      return -1n - ((BigInt(hi) << 32n) | BigInt(lo));
+    case 6:
+      return readTagged(hi * TWO32 + lo);
+    default:
+      // A length of 2**32 or more can never be complete within any frame limit; the scanner
+      // reports it as too large.
+      if (hi !== 0) throw INCOMPLETE;
+      switch (major) {
+        case 2:
+          return readBytes(lo);
+        case 3:
+          return readText(lo);
+        case 4:
+          return readArray(lo);
+        default:
+          return readMap(lo);
+      }
+  }
+}
+
+/** ASCII fast path for short strings: explicit-argument fromCharCode beats any native call. */
+function shortAscii(p: number, n: number): string | null {
+  const s = src;
+  switch (n) {
+    case 0:
+      return '';
+    case 1: {
+      const a = s[p]!;
+      return a < 0x80 ? fcc(a) : null;
+    }
+    case 2: {
+      const a = s[p]!;
+      const b = s[p + 1]!;
+      return (a | b) < 0x80 ? fcc(a, b) : null;
+    }
+    case 3: {
+      const a = s[p]!;
+      const b = s[p + 1]!;
+      const c = s[p + 2]!;
+      return (a | b | c) < 0x80 ? fcc(a, b, c) : null;
+    }
+    case 4: {
+      const a = s[p]!;
+      const b = s[p + 1]!;
+      const c = s[p + 2]!;
+      const d = s[p + 3]!;
+      return (a | b | c | d) < 0x80 ? fcc(a, b, c, d) : null;
+    }
+    default:
+      return longerAscii(p, n);
+  }
+}
+
+function longerAscii(p: number, n: number): string | null {
+  const s = src;
+  const a = s[p]!;
+  const b = s[p + 1]!;
+  const c = s[p + 2]!;
+  const d = s[p + 3]!;
+  const e = s[p + 4]!;
+  if ((a | b | c | d | e) >= 0x80) return null;
+  if (n === 5) return fcc(a, b, c, d, e);
+  const f = s[p + 5]!;
+  if (f >= 0x80) return null;
+  if (n === 6) return fcc(a, b, c, d, e, f);
+  const g = s[p + 6]!;
+  if (g >= 0x80) return null;
+  if (n === 7) return fcc(a, b, c, d, e, f, g);
+  const h = s[p + 7]!;
+  if (h >= 0x80) return null;
+  if (n === 8) return fcc(a, b, c, d, e, f, g, h);
+  const i = s[p + 8]!;
+  if (i >= 0x80) return null;
+  if (n === 9) return fcc(a, b, c, d, e, f, g, h, i);
+  const j = s[p + 9]!;
+  if (j >= 0x80) return null;
+  if (n === 10) return fcc(a, b, c, d, e, f, g, h, i, j);
+  const k = s[p + 10]!;
+  if (k >= 0x80) return null;
+  if (n === 11) return fcc(a, b, c, d, e, f, g, h, i, j, k);
+  const l = s[p + 11]!;
+  if (l >= 0x80) return null;
+  if (n === 12) return fcc(a, b, c, d, e, f, g, h, i, j, k, l);
+  const m = s[p + 12]!;
+  if (m >= 0x80) return null;
+  if (n === 13) return fcc(a, b, c, d, e, f, g, h, i, j, k, l, m);
+  const o = s[p + 13]!;
+  if (o >= 0x80) return null;
+  if (n === 14) return fcc(a, b, c, d, e, f, g, h, i, j, k, l, m, o);
+  const q = s[p + 14]!;
+  if (q >= 0x80) return null;
+  if (n === 15) return fcc(a, b, c, d, e, f, g, h, i, j, k, l, m, o, q);
+  const r = s[p + 15]!;
+  if (r >= 0x80) return null;
+  return fcc(a, b, c, d, e, f, g, h, i, j, k, l, m, o, q, r);
+}
+
+/** Largest length handled by the JS fast path (see longerAscii). */
+const SHORT_MAX = 16;
+
+function utf8(buf: FastBuffer, start: number, stop: number): string {
+  return HAS_FAST ? buf.utf8Slice(start, stop) : buf.toString('utf8', start, stop);
+}
+
+function latin1(buf: FastBuffer, start: number, stop: number): string {
+  return HAS_FAST ? buf.latin1Slice(start, stop) : buf.toString('latin1', start, stop);
+}
+
+/** A byte string as a JS string: UTF-8 when the bytes are valid UTF-8, Latin-1 otherwise. */
+function bytesToString(buf: FastBuffer, start: number, stop: number): string {
+  return isUtf8(buf.subarray(start, stop)) ? utf8(buf, start, stop) : latin1(buf, start, stop);
+}
+
+function readText(n: number): string {
+  if (n > end - pos) throw INCOMPLETE;
+  const p = pos;
+  pos += n;
+  if (n <= SHORT_MAX) {
+    const s = shortAscii(p, n);
+    if (s !== null) return s;
+  }
+  return utf8(src, p, pos);
+}
+
+function readBytes(n: number): string {
+  if (n > end - pos) throw INCOMPLETE;
+  const p = pos;
+  pos += n;
+  if (n <= SHORT_MAX) {
+    const s = shortAscii(p, n);
+    if (s !== null) return s;
+  }
+  return bytesToString(src, p, pos);
+}
+
+function readArray(n: number): unknown[] {
+  // Every element takes at least one byte.
+  if (n > end - pos) throw INCOMPLETE;
+  if (++depth > maxDepth) tooDeep();
+  const a = new Array<unknown>(n);
+  for (let i = 0; i < n; i++) a[i] = read();
+  depth--;
+  return a;
+}
+
+function readMap(n: number): Record<string, unknown> {
+  if (n > (end - pos) / 2) throw INCOMPLETE;
+  if (++depth > maxDepth) tooDeep();
+  const o: Record<string, unknown> = {};
+  for (let i = 0; i < n; i++) setKey(o, readKey(), read());
+  depth--;
+  return o;
+}
+
+function setKey(o: Record<string, unknown>, k: string, v: unknown): void {
+  if (k === '__proto__')
+    Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
+}
+
+function readKey(): string {
+  if (pos < end) {
+    const ib = src[pos]!;
+    // Short byte or text string: the common case.
+    if (ib >= 0x40 && ib < 0x78 && (ib & 0x1f) < 24) {
+      pos++;
+      return ib < 0x60 ? readBytes(ib & 0x1f) : readText(ib & 0x1f);
+    }
+  }
+  return toKey(read());
+}
+
+function toKey(k: unknown): string {
+  if (typeof k === 'string') return k;
+  if (typeof k === 'number' || typeof k === 'bigint' || typeof k === 'boolean' || k == null) return String(k);
+  return bad('map key is an array or a map');
+}
+
+function readTagged(tag: number): unknown {
+  if (++depth > maxDepth) tooDeep();
+  let v: unknown;
+  if ((tag === 2 || tag === 3) && pos < end && src[pos]! >= 0x40 && src[pos]! <= 0x5b)
+    v = readBignum(tag === 3);
+  else v = read();
+  depth--;
+  return v;
+}
+
+/** Reads the length of a definite-length string head at pos (major already checked). */
+function readLength(): number {
+  const info = src[pos++]! & 0x1f;
+  if (info < 24) return info;
+  const size = 1 << (info - 24);
+  if (pos + size > end) throw INCOMPLETE;
+  let n = 0;
+  for (let i = 0; i < size; i++) n = n * 256 + src[pos + i]!;
+  pos += size;
+  return n;
+}
+
+function readBignum(negative: boolean): number | bigint {
+  const n = readLength();
+  if (n > end - pos) throw INCOMPLETE;
+  let v = 0n;
+  for (let i = 0; i < n; i++) v = (v << 8n) | BigInt(src[pos + i]!);
+  pos += n;
+  if (negative) v = -1n - v;
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+}
+
+function readIndefinite(major: number): unknown {
+  switch (major) {
+    case 2:
+    case 3: {
+      if (++depth > maxDepth) tooDeep();
+      const parts: Buffer[] = [];
+      for (;;) {
+        if (pos >= end) throw INCOMPLETE;
+        const ib = src[pos]!;
+        if (ib === 0xff) {
+          pos++;
+          break;
+        }
+        if (ib >> 5 !== major || (ib & 0x1f) > 27) bad('bad chunk in an indefinite-length string');
+        const n = readLength();
+        if (n > end - pos) throw INCOMPLETE;
+        parts.push(src.subarray(pos, pos + n));
+        pos += n;
+      }
+      depth--;
+      const all = Buffer.concat(parts) as FastBuffer;
+      return major === 3 ? utf8(all, 0, all.length) : bytesToString(all, 0, all.length);
+    }
+    case 4: {
+      if (++depth > maxDepth) tooDeep();
+      const a: unknown[] = [];
+      for (;;) {
+        if (pos >= end) throw INCOMPLETE;
+        if (src[pos] === 0xff) {
+          pos++;
+          break;
+        }
+        a.push(read());
+      }
+      depth--;
+      return a;
+    }
+    case 5: {
+      if (++depth > maxDepth) tooDeep();
+      const o: Record<string, unknown> = {};
+      for (;;) {
+        if (pos >= end) throw INCOMPLETE;
+        if (src[pos] === 0xff) {
+          pos++;
+          break;
+        }
+        const k = readKey();
+        setKey(o, k, read());
+      }
+      depth--;
+      return o;
+    }
+    case 7:
+      return bad('unexpected break (0xff)');
+    default:
+      return bad(`indefinite length is not allowed for major type ${major}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoder
+
+const MIN_APPEND = 4096;
+
+class CborFrameDecoder implements FrameDecoder {
+  private readonly maxFrameBytes: number;
+  private readonly maxDepth: number;
+  private failure: ProtocolError | null = null;
+
+  /** Bytes of the frame(s) not yet decoded: pend[0, pendLen). Always starts at a frame boundary. */
+  private pend: FastBuffer = EMPTY;
+  private pendLen = 0;
+  /** Scanner state over pend: position of the next item head and open containers' remaining items (-1 = indefinite). */
+  private scanPos = 0;
+  private readonly stack: number[] = [];
+
+  constructor(limits: FrameLimits) {
+    this.maxFrameBytes = limits.maxFrameBytes;
+    this.maxDepth = limits.maxDepth;
+  }
+
+  get buffered(): number {
+    return this.pendLen;
+  }
+
+  push(chunk: Uint8Array, onMessage: (msg: unknown[]) => void): void {
+    if (this.failure !== null) {
+      throw new ProtocolError(this.failure.code, `decoder failed earlier: ${this.failure.message}`, {
+        cause: this.failure,
+      });
+    }
+    const buf = asFast(chunk);
+    const len = buf.length;
+    let off = 0;
+    // Finish the frame(s) held from earlier chunks. Invariant: the tail of pend is buf[0, off).
+    while (this.pendLen > 0) {
+      let r = this.scan();
+      while (r < 0) {
+        if (off >= len) {
+          if (this.pendLen > this.maxFrameBytes) throw this.tooLarge(this.pendLen);
+          return;
+        }
+        const take = Math.min(len - off, Math.max(-r - this.pendLen, MIN_APPEND));
+        this.append(buf, off, off + take);
+        off += take;
+        r = this.scan();
+      }
+      const msg = this.decodeAt(this.pend, 0, r);
+      const leftover = this.pendLen - r;
+      if (leftover <= off) {
+        this.pendLen = 0;
+        off -= leftover;
+      } else {
+        this.pend.copyWithin(0, r, this.pendLen);
+        this.pendLen = leftover;
+      }
+      this.resetScan();
+      try {
+        onMessage(msg);
+      } catch (e) {
+        this.append(buf, off, len);
+        throw e;
+      }
+    }
+    if (off < len) this.run(buf, off, onMessage);
+  }
+
+  /** Fast path: decodes frames straight from buf; pend is empty. */
+  private run(buf: FastBuffer, off: number, onMessage: (msg: unknown[]) => void): void {
+    const len = buf.length;
+    const dv = new DataView(buf.buffer, buf.byteOffset, len);
+    const md = this.maxDepth;
+    const maxBytes = this.maxFrameBytes;
+    let start = off;
+    while (start < len) {
+      const ib = buf[start]!;
+      if (ib >> 5 !== 4 && ib >> 5 !== 6) throw this.fail(notArray(ib));
+      src = buf;
+      view = dv;
+      pos = start;
+      end = len;
+      depth = 0;
+      maxDepth = md;
+      let msg: unknown;
+      try {
+        msg = read();
+      } catch (e) {
+        if (e === INCOMPLETE) {
+          this.append(buf, start, len);
+          this.resetScan();
+          const r = this.scan(); // detects garbage, nesting and oversize early
+          if (r >= 0)
+            throw this.fail(new ProtocolError('ERR_BAD_FRAME', 'bad CBOR frame: internal scan mismatch'));
+          if (this.pendLen > maxBytes) throw this.tooLarge(this.pendLen);
+          return;
+        }
+        throw this.fail(e);
+      }
+      const stop = pos;
+      if (stop - start > maxBytes) throw this.tooLarge(stop - start);
+      if (!Array.isArray(msg)) throw this.fail(notArray(ib));
+      start = stop;
+      try {
+        onMessage(msg);
+      } catch (e) {
+        this.append(buf, start, len);
+        this.resetScan();
+        throw e;
+      }
+    }
+  }
+
+  /** Decodes the complete frame buf[start, stop). */
+  private decodeAt(buf: FastBuffer, start: number, stop: number): unknown[] {
+    src = buf;
+    view = new DataView(buf.buffer, buf.byteOffset, buf.length);
+    pos = start;
+    end = stop;
+    depth = 0;
+    maxDepth = this.maxDepth;
+    let msg: unknown;
+    try {
+      msg = read();
+    } catch (e) {
+      throw this.fail(e === INCOMPLETE ? new ProtocolError('ERR_BAD_FRAME', 'bad CBOR frame: truncated') : e);
+    }
+    if (pos !== stop)
+      throw this.fail(new ProtocolError('ERR_BAD_FRAME', 'bad CBOR frame: internal scan mismatch'));
+    if (!Array.isArray(msg)) throw this.fail(notArray(buf[start]!));
+    return msg;
+  }
+
+  private append(buf: Uint8Array, from: number, to: number): void {
+    const n = to - from;
+    if (n <= 0) return;
+    const need = this.pendLen + n;
+    if (need > this.pend.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(need, this.pend.length * 2, 256)) as FastBuffer;
+      this.pend.copy(grown, 0, 0, this.pendLen);
+      this.pend = grown;
+    }
+    this.pend.set(buf.subarray(from, to), this.pendLen);
+    this.pendLen = need;
+  }
+
+  private resetScan(): void {
+    this.scanPos = 0;
+    this.stack.length = 0;
+    if (this.pendLen === 0 && this.pend.length > 1 << 20) this.pend = EMPTY; // drop big buffers
+  }
+
+  /**
+   * Advances the structural scan of the frame at pend[0]. Returns the frame's end offset when it
+   * is complete, else -(minimum total number of bytes needed). Throws on malformed structure,
+   * too-deep nesting, or a frame that cannot fit in maxFrameBytes.
+   */
+  private scan(): number {
+    const b = this.pend;
+    const n = this.pendLen;
+    const st = this.stack;
+    let p = this.scanPos;
+    for (;;) {
+      if (p >= n) return this.needMore(p, p + 1);
+      const ib = b[p]!;
+      if (ib === 0xff) {
+        if (st.length === 0 || st[st.length - 1] !== -1) throw this.fail(bad0('unexpected break (0xff)'));
+        st.pop();
+        p++;
+      } else {
+        const major = ib >> 5;
+        const info = ib & 0x1f;
+        if (p === 0 && major !== 4 && major !== 6) throw this.fail(notArray(ib));
+        if (info === 31) {
+          if (major < 2 || major > 5)
+            throw this.fail(bad0(`indefinite length is not allowed for major type ${major}`));
+          this.open(st, -1);
+          p++;
+          continue;
+        }
+        if (info > 27) throw this.fail(bad0(`reserved additional information in initial byte 0x${hex2(ib)}`));
+        let hl = 1;
+        let len = info;
+        if (info >= 24) {
+          hl = 1 + (1 << (info - 24));
+          if (p + hl > n) return this.needMore(p, p + hl);
+          len = 0;
+          for (let i = 1; i < hl; i++) len = len * 256 + b[p + i]!;
+        }
+        switch (major) {
+          case 2:
+          case 3: {
+            const stop = p + hl + len;
+            if (stop > n) return this.needMore(p, stop);
+            p = stop;
+            break;
+          }
+          case 4:
+          case 5:
+            p += hl;
+            if (len > 0) {
+              const items = major === 4 ? len : 2 * len;
+              if (p + items > this.maxFrameBytes) throw this.tooLarge(p + items);
+              this.open(st, items);
+              continue;
+            }
+            break;
+          case 6:
+            p += hl;
+            this.open(st, 1);
+            continue;
+          default:
+            p += hl; // integers, floats and simple values
+        }
+      }
+      // An item is complete: close every container it completes.
+      for (;;) {
+        const top = st.length - 1;
+        if (top < 0) {
+          this.scanPos = p;
+          return p;
+        }
+        if (st[top] === -1) break;
+        const left = st[top]! - 1;
+        if (left > 0) {
+          st[top] = left;
+          break;
+        }
+        st.pop();
+      }
+    }
+  }
+
+  private open(st: number[], items: number): void {
+    if (st.length >= this.maxDepth) {
+      throw this.fail(bad0(`nested deeper than ${this.maxDepth} levels`));
+    }
+    st.push(items);
+  }
+
+  private needMore(p: number, need: number): number {
+    this.scanPos = p;
+    if (need > this.maxFrameBytes) throw this.tooLarge(need);
+    return -need;
+  }
+
+  private tooLarge(n: number): ProtocolError {
+    return this.fail(
+      new ProtocolError(
+        'ERR_FRAME_TOO_LARGE',
+        `CBOR frame exceeds ${this.maxFrameBytes} bytes (at least ${n})`,
+      ),
+    );
+  }
+
+  private fail(e: unknown): ProtocolError {
+    let err: ProtocolError;
+    if (e instanceof ProtocolError) err = e;
+    else if (e instanceof RangeError)
+      err = new ProtocolError('ERR_BAD_FRAME', 'bad CBOR frame: nested too deeply', { cause: e });
+    else
+      err = new ProtocolError('ERR_BAD_FRAME', `bad CBOR frame: ${String((e as Error)?.message ?? e)}`, {
+        cause: e,
+      });
+    this.failure = err;
+    this.pend = EMPTY;
+    this.pendLen = 0;
+    this.stack.length = 0;
+    return err;
+  }
+}
+
+function bad0(msg: string): ProtocolError {
+  return new ProtocolError('ERR_BAD_FRAME', `bad CBOR frame: ${msg}`);
+}
+
+const MAJOR_NAMES = [
+  'unsigned integer',
+  'negative integer',
+  'byte string',
+  'text string',
+  'array',
+  'map',
+  'tag',
+  'simple value/float',
+];
+
+function notArray(ib: number): ProtocolError {
+  return bad0(`message is not an array (initial byte 0x${hex2(ib)}, ${MAJOR_NAMES[ib >> 5]})`);
+}
+
+export function createCborFrameDecoder(limits: FrameLimits): FrameDecoder {
+  return new CborFrameDecoder(limits);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoder. Shared slab; each encode/encodeBatch appends at `at` and returns a view of its bytes.
+
+/** Same limit as Perl's CBOR::XS/JSON::XS max_depth: deeper data would be rejected by the peer. */
+export const MAX_ENCODE_DEPTH = 512;
+const SLAB = 64 * 1024;
+/** Start a new slab rather than begin a message with less room than this. */
+const SLAB_MIN_ROOM = 1024;
+
+let out = Buffer.allocUnsafeSlow(SLAB) as FastBuffer;
+let outView = new DataView(out.buffer, out.byteOffset, out.length);
+let at = 0;
+let begin = 0;
+let busy = false;
+
+function room(k: number): void {
+  if (at + k > out.length) grow(k);
+}
+
+function grow(k: number): void {
+  const used = at - begin;
+  const next = Buffer.allocUnsafeSlow(Math.max(SLAB, (used + k) * 2)) as FastBuffer;
+  out.copy(next, 0, begin, at);
+  out = next;
+  outView = new DataView(out.buffer, out.byteOffset, out.length);
+  at = used;
+  begin = 0;
+}
+
+function head(major: number, n: number): void {
+  room(9);
+  const m = major << 5;
+  if (n < 24) out[at++] = m | n;
+  else if (n < 0x100) {
+    out[at] = m | 24;
+    out[at + 1] = n;
+    at += 2;
+  } else if (n < 0x10000) {
+    out[at] = m | 25;
+    out[at + 1] = n >> 8;
+    out[at + 2] = n & 0xff;
+    at += 3;
+  } else if (n < TWO32) {
+    out[at] = m | 26;
+    outView.setUint32(at + 1, n);
+    at += 5;
+  } else {
+    out[at] = m | 27;
+    outView.setUint32(at + 1, Math.floor(n / TWO32));
+    outView.setUint32(at + 5, n >>> 0);
+    at += 9;
+  }
+}
+
+function head64(major: number, n: bigint): void {
+  room(9);
+  out[at] = (major << 5) | 27;
+  outView.setBigUint64(at + 1, n);
+  at += 9;
+}
+
+function writeString(s: string): void {
+  const n = s.length;
+  if (n < 0x100) {
+    // ASCII fast path; the header size is known as long as every char is one byte.
+    const hl = n < 24 ? 1 : 2;
+    room(hl + n);
+    let p = at + hl;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) {
+        writeStringSlow(s);
+        return;
+      }
+      out[p++] = c;
+    }
+    if (hl === 1) out[at] = 0x60 | n;
+    else {
+      out[at] = 0x78;
+      out[at + 1] = n;
+    }
+    at = p;
+    return;
+  }
+  writeStringSlow(s);
+}
+
+function writeStringSlow(s: string): void {
+  const n = Buffer.byteLength(s, 'utf8');
+  head(3, n);
+  room(n);
+  if (HAS_FAST) out.utf8Write(s, at, n);
+  else out.write(s, at, n, 'utf8');
+  at += n;
+}
+
+function writeNumber(v: number): void {
+  if (Number.isSafeInteger(v)) {
+    if (v >= 0) head(0, v);
+    else head(1, -1 - v);
+  } else if (Math.fround(v) === v) {
+    room(5);
+    out[at] = 0xfa;
+    outView.setFloat32(at + 1, v);
+    at += 5;
+  } else {
+    room(9);
+    out[at] = 0xfb;
+    outView.setFloat64(at + 1, v);
+    at += 9;
+  }
+}
+
+function writeBigInt(v: bigint): void {
+  if (v >= 0n) {
+    if (v <= BigInt(Number.MAX_SAFE_INTEGER)) head(0, Number(v));
+    else if (v <= U64_MAX) head64(0, v);
+    else writeBignum(2, v);
+  } else {
+    const n = -1n - v;
+    if (n <= BigInt(Number.MAX_SAFE_INTEGER)) head(1, Number(n));
+    else if (n <= U64_MAX) head64(1, n);
+    else writeBignum(3, n);
+  }
+}
+
+function writeBignum(tag: number, n: bigint): void {
+  let h = n.toString(16);
+  if (h.length & 1) h = `0${h}`;
+  head(6, tag);
+  const bytes = Buffer.from(h, 'hex');
+  head(2, bytes.length);
+  room(bytes.length);
+  out.set(bytes, at);
+  at += bytes.length;
+}
+
+function badValue(msg: string): AempError {
+  return new AempError('ERR_BAD_ARGUMENT', `cannot encode message: ${msg}`);
+}
+
+function writeValue(v: unknown, d: number): void {
+  switch (typeof v) {
+    case 'string':
+      writeString(v);
+      return;
+    case 'number':
+      writeNumber(v);
+      return;
+    case 'object':
+      if (v === null) {
+        room(1);
+        out[at++] = 0xf6;
+      } else writeObject(v, d);
+      return;
+    case 'boolean':
+      room(1);
+      out[at++] = v ? 0xf5 : 0xf4;
+      return;
+    case 'undefined':
+      room(1);
+      out[at++] = 0xf7;
+      return;
+    case 'bigint':
+      writeBigInt(v);
+      return;
+    default:
+      // functions and symbols have no wire form; JSON turns them into null in arrays too
+      room(1);
+      out[at++] = 0xf6;
+  }
+}
+
+function writeObject(v: object, d: number): void {
+  if (d >= MAX_ENCODE_DEPTH) throw badValue(`nested deeper than ${MAX_ENCODE_DEPTH} levels (cyclic?)`);
+  if (Array.isArray(v)) {
+    const n = v.length;
+    head(4, n);
+    for (let i = 0; i < n; i++) writeValue(v[i], d + 1);
+    return;
+  }
+  if (v instanceof Uint8Array) {
+    head(2, v.length);
+    room(v.length);
+    out.set(v, at);
+    at += v.length;
+    return;
+  }
+  if (v instanceof Map) {
+    head(5, v.size);
+    for (const [k, x] of v) {
+      writeValue(k, d + 1);
+      writeValue(x, d + 1);
+    }
+    return;
+  }
+  const proto = Object.getPrototypeOf(v);
+  if (
+    proto !== Object.prototype &&
+    proto !== null &&
+    typeof (v as { toJSON?: unknown }).toJSON === 'function'
+  ) {
+    writeValue((v as { toJSON(): unknown }).toJSON(), d);
+    return;
+  }
+  const keys = Object.keys(v);
+  const n = keys.length;
+  head(5, n);
+  for (let i = 0; i < n; i++) {
+    const k = keys[i]!;
+    writeString(k);
+    writeValue((v as Record<string, unknown>)[k], d + 1);
+  }
+}
+
+function startMessage(): void {
+  if (busy) throw badValue('encoder re-entered (from a toJSON method?)');
+  if (out.length - at < SLAB_MIN_ROOM) {
+    out = Buffer.allocUnsafeSlow(SLAB) as FastBuffer;
+    outView = new DataView(out.buffer, out.byteOffset, out.length);
+    at = 0;
+  }
+  begin = at;
+  busy = true;
+}
+
+function encodeAll(msgs: readonly (readonly unknown[])[] | null, one: readonly unknown[] | null): Uint8Array {
+  startMessage();
+  try {
+    if (one !== null) writeValue(one, 0);
+    else for (const m of msgs!) writeValue(m, 0);
+  } catch (e) {
+    at = begin;
+    throw e;
+  } finally {
+    busy = false;
+  }
+  // Views handed out are never written again: the next message starts at `at`.
+  return out.subarray(begin, at);
+}
+
+const cborEncoder: FrameEncoder = {
+  encode(msg: readonly unknown[]): Uint8Array {
+    return encodeAll(null, msg);
+  },
+  encodeBatch(msgs: readonly (readonly unknown[])[]): Uint8Array {
+    return encodeAll(msgs, null);
+  },
+};
+
+export function createCborFrameEncoder(): FrameEncoder {
+  return cborEncoder;
+}

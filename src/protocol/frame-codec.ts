@@ -1,0 +1,95 @@
+/**
+ * Data-phase frame codecs (protocol.md §8–§9): after the handshake every message is one frame, an
+ * array `[PORTNAME, …]`, serialised as CBOR or JSON and written back to back with no separator.
+ *
+ * Decoding — `createFrameDecoder(format, opts).push(chunk, onMessage)`:
+ * - calls `onMessage` once per complete frame in the chunk(s), in order, synchronously; an incomplete
+ *   tail is kept (`buffered` bytes) until a later chunk completes it. Frames may be split anywhere.
+ * - on bad input it first delivers the complete frames before the bad one, then throws a
+ *   `ProtocolError`: `ERR_BAD_FRAME` (malformed data, a top-level item that is not an array, nesting
+ *   deeper than `maxDepth`, invalid UTF-8 in JSON, anything but whitespace between JSON texts) or
+ *   `ERR_FRAME_TOO_LARGE` (a frame, or the buffered bytes of an incomplete one, larger than
+ *   `maxFrameBytes`, or a CBOR length that announces such a frame). No other exception type escapes
+ *   for bad input. After such a throw the decoder is dead: every later `push` throws again.
+ * - if `onMessage` throws, that exception propagates unchanged; the decoder stays usable and keeps
+ *   the undelivered bytes, which the next `push` decodes.
+ * - decoded values never alias the chunk, so the caller may reuse chunk memory once push returns.
+ *
+ * Value mapping (decode): CBOR byte strings and text strings → string (byte strings: UTF-8 when
+ * valid, else Latin-1 — Perl sends most strings as byte strings, map keys included); maps → plain
+ * objects with string keys; `null` → null, CBOR `undefined` → undefined; all float widths → number;
+ * unknown tags are skipped. Integers: CBOR safe integers → number, 64-bit integers beyond
+ * ±(2**53-1) and bignums → bigint (exact, and encoded back identically); JSON numbers are whatever
+ * `JSON.parse` makes of them (always number, so large integers lose precision there).
+ *
+ * Encoding — `createFrameEncoder(format)`: `encode(msg)` returns one frame, `encodeBatch(msgs)`
+ * all frames back to back in one buffer (one socket write per event-loop turn). Returned buffers
+ * are owned by the caller and stay valid after later encode calls. CBOR: strings → text strings,
+ * plain objects → maps with text keys, Map → map, Uint8Array → byte string (no tag), safe
+ * integers → minimal-length integers, other numbers → float32 when exact else float64, bigint →
+ * 64-bit integer (bignum tag beyond), null/undefined/booleans → f6/f7/f5/f4, objects with
+ * `toJSON` (e.g. Date) → their toJSON value. JSON: `JSON.stringify` (bigint written as digits),
+ * no separator. Values nested deeper than 512 levels (Perl's limit; also catches cycles) or
+ * cyclic values throw `AempError` `ERR_BAD_ARGUMENT`.
+ */
+import { AempError } from '../errors.js';
+import { createCborFrameDecoder, createCborFrameEncoder } from './cbor-codec.js';
+import { DEFAULT_MAX_FRAME_BYTES, type FramingFormat } from './constants.js';
+import { createJsonFrameDecoder, createJsonFrameEncoder } from './json-codec.js';
+
+export interface FrameDecoder {
+  /** Decodes `chunk`, calling `onMessage` for every frame it completes. See the module comment. */
+  push(chunk: Uint8Array, onMessage: (msg: unknown[]) => void): void;
+  /** Bytes held for an incomplete frame. */
+  readonly buffered: number;
+}
+
+export interface FrameDecoderOptions {
+  /** Largest accepted frame, and most bytes buffered for an incomplete one. Default 64 MiB. */
+  maxFrameBytes?: number;
+  /** Deepest accepted nesting of arrays/maps (the message array itself is level 1). Default 500. */
+  maxDepth?: number;
+}
+
+/** Resolved decoder limits (what the format-specific decoders receive). */
+export interface FrameLimits {
+  maxFrameBytes: number;
+  maxDepth: number;
+}
+
+export interface FrameEncoder {
+  /** One frame. */
+  encode(msg: readonly unknown[]): Uint8Array;
+  /** All frames back to back in one buffer. */
+  encodeBatch(msgs: readonly (readonly unknown[])[]): Uint8Array;
+}
+
+export const DEFAULT_MAX_DEPTH = 500;
+
+export function createFrameDecoder(format: FramingFormat, opts?: FrameDecoderOptions): FrameDecoder {
+  const limits: FrameLimits = {
+    maxFrameBytes: opts?.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+    maxDepth: opts?.maxDepth ?? DEFAULT_MAX_DEPTH,
+  };
+  if (!(limits.maxFrameBytes > 0)) throw new AempError('ERR_BAD_ARGUMENT', 'maxFrameBytes must be positive');
+  if (!(limits.maxDepth >= 1)) throw new AempError('ERR_BAD_ARGUMENT', 'maxDepth must be at least 1');
+  switch (format) {
+    case 'cbor':
+      return createCborFrameDecoder(limits);
+    case 'json':
+      return createJsonFrameDecoder(limits);
+    default:
+      throw new AempError('ERR_BAD_ARGUMENT', `unknown framing format ${String(format)}`);
+  }
+}
+
+export function createFrameEncoder(format: FramingFormat): FrameEncoder {
+  switch (format) {
+    case 'cbor':
+      return createCborFrameEncoder();
+    case 'json':
+      return createJsonFrameEncoder();
+    default:
+      throw new AempError('ERR_BAD_ARGUMENT', `unknown framing format ${String(format)}`);
+  }
+}

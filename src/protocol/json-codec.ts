@@ -1,0 +1,370 @@
+/**
+ * JSON data-phase codec (protocol.md §8.2): one JSON text (an array) per message, UTF-8, written
+ * back to back. The decoder accepts texts with no separator and whitespace between texts (a
+ * keepalive); anything else between texts is an error.
+ *
+ * Decoding scans bytes for the end of each text (bracket depth outside strings), then decodes all
+ * complete texts of a chunk with one fatal UTF-8 decode and parses each with `JSON.parse`. The
+ * scan state of an incomplete text is kept, so a large text arriving in many chunks is scanned
+ * once. See frame-codec.ts for the contract.
+ */
+import { randomBytes } from 'node:crypto';
+import { AempError, ProtocolError } from '../errors.js';
+import type { FrameDecoder, FrameEncoder, FrameLimits } from './frame-codec.js';
+
+const EMPTY = Buffer.alloc(0);
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+function asBuffer(chunk: Uint8Array): Buffer {
+  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
+
+function badFrame(msg: string, cause?: unknown): ProtocolError {
+  return new ProtocolError(
+    'ERR_BAD_FRAME',
+    `bad JSON frame: ${msg}`,
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+function describeByte(c: number): string {
+  const h = `0x${c.toString(16).padStart(2, '0')}`;
+  return c >= 0x21 && c < 0x7f ? `'${String.fromCharCode(c)}' (${h})` : h;
+}
+
+class JsonFrameDecoder implements FrameDecoder {
+  private readonly maxFrameBytes: number;
+  private readonly maxDepth: number;
+  private failure: ProtocolError | null = null;
+
+  /** Bytes of an incomplete text (or, if `rescan`, undelivered bytes not yet scanned). */
+  private pend: Buffer = EMPTY;
+  private pendLen = 0;
+  private rescan = false;
+
+  // Scan state of the text being scanned.
+  private depth = 0;
+  private inStr = false;
+  private esc = false;
+  /** UTF-8 bytes minus UTF-16 units so far (continuation bytes minus 4-byte leads). */
+  private adj = 0;
+
+  // Complete texts of the current chunk: byte offsets and `adj` at each end.
+  private readonly starts: number[] = [];
+  private readonly ends: number[] = [];
+  private readonly adjStarts: number[] = [];
+  private readonly adjEnds: number[] = [];
+
+  constructor(limits: FrameLimits) {
+    this.maxFrameBytes = limits.maxFrameBytes;
+    this.maxDepth = limits.maxDepth;
+  }
+
+  get buffered(): number {
+    return this.pendLen;
+  }
+
+  push(chunk: Uint8Array, onMessage: (msg: unknown[]) => void): void {
+    if (this.failure !== null) {
+      throw new ProtocolError(this.failure.code, `decoder failed earlier: ${this.failure.message}`, {
+        cause: this.failure,
+      });
+    }
+    let buf = asBuffer(chunk);
+    let off = 0;
+    if (this.pendLen > 0) {
+      if (this.rescan) {
+        buf = Buffer.concat([this.pend.subarray(0, this.pendLen), buf]);
+        this.pendLen = 0;
+        this.rescan = false;
+      } else {
+        // Continue the incomplete text at pend[0].
+        let e: number;
+        try {
+          e = this.scan(buf, 0, buf.length);
+        } catch (err) {
+          throw this.fail(err);
+        }
+        if (e < 0) {
+          this.append(buf, 0, buf.length);
+          if (this.pendLen > this.maxFrameBytes) throw this.tooLarge(this.pendLen);
+          return;
+        }
+        if (this.pendLen + e > this.maxFrameBytes) throw this.tooLarge(this.pendLen + e);
+        this.append(buf, 0, e);
+        const frame = this.pend.subarray(0, this.pendLen);
+        this.pendLen = 0;
+        const msg = this.parse(this.decodeText(frame));
+        this.trim();
+        off = e;
+        try {
+          onMessage(msg);
+        } catch (err) {
+          this.keep(buf, off);
+          throw err;
+        }
+      }
+    }
+    if (off < buf.length) this.run(buf, off, onMessage);
+  }
+
+  /** Decodes every text in buf from off; the incomplete tail (if any) goes to pend. */
+  private run(buf: Buffer, off: number, onMessage: (msg: unknown[]) => void): void {
+    const n = buf.length;
+    const { starts, ends, adjStarts, adjEnds } = this;
+    starts.length = 0;
+    ends.length = 0;
+    adjStarts.length = 0;
+    adjEnds.length = 0;
+    let i = off;
+    let adj = 0;
+    let error: ProtocolError | null = null;
+    for (;;) {
+      let c = 0;
+      while (i < n) {
+        c = buf[i]!;
+        if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) i++;
+        else break;
+      }
+      if (i >= n) break;
+      if (c !== 0x5b) {
+        error = badFrame(
+          starts.length === 0 && i === off && c !== 0x2c
+            ? `message is not an array (starts with ${describeByte(c)})`
+            : `unexpected ${describeByte(c)} between JSON texts (only whitespace may separate them)`,
+        );
+        break;
+      }
+      this.depth = 0;
+      this.inStr = false;
+      this.esc = false;
+      this.adj = adj;
+      let e: number;
+      try {
+        e = this.scan(buf, i, n);
+      } catch (err) {
+        error = err as ProtocolError;
+        break;
+      }
+      if (e < 0) {
+        if (n - i > this.maxFrameBytes) error = this.tooLarge(n - i, false);
+        else {
+          this.adj = 0;
+          this.append(buf, i, n);
+        }
+        break;
+      }
+      if (e - i > this.maxFrameBytes) {
+        error = this.tooLarge(e - i, false);
+        break;
+      }
+      starts.push(i);
+      ends.push(e);
+      adjStarts.push(adj);
+      adj = this.adj;
+      adjEnds.push(adj);
+      i = e;
+    }
+
+    const count = starts.length;
+    if (count > 0) {
+      const base = starts[0]!;
+      let text: string | null;
+      try {
+        text = utf8.decode(buf.subarray(base, ends[count - 1]!));
+      } catch {
+        text = null; // invalid UTF-8 somewhere: decode text by text to find it
+      }
+      // One JSON.parse for all texts of the chunk ("[t1,t2,…]") is cheaper than one per text; if
+      // it fails, parse text by text so that the texts before the bad one are still delivered.
+      let all: unknown[] | null = null;
+      if (text !== null && count > 1) {
+        let joined = '[';
+        for (let k = 0; k < count; k++) {
+          if (k > 0) joined += ',';
+          joined += text.slice(starts[k]! - base - adjStarts[k]!, ends[k]! - base - adjEnds[k]!);
+        }
+        try {
+          all = JSON.parse(`${joined}]`) as unknown[];
+        } catch {
+          all = null;
+        }
+        if (all !== null && all.length !== count) all = null;
+      }
+      for (let k = 0; k < count; k++) {
+        const s = starts[k]!;
+        const e = ends[k]!;
+        const msg =
+          all !== null
+            ? (all[k] as unknown[])
+            : this.parse(
+                text !== null
+                  ? text.slice(s - base - adjStarts[k]!, e - base - adjEnds[k]!)
+                  : this.decodeText(buf.subarray(s, e)),
+              );
+        try {
+          onMessage(msg);
+        } catch (err) {
+          this.pendLen = 0;
+          this.keep(buf, e);
+          throw err;
+        }
+      }
+    }
+    if (error !== null) throw this.fail(error);
+  }
+
+  /**
+   * Scans buf[i, n) continuing the state in the fields; returns the offset just past the end of
+   * the text, or -1 if the text continues beyond n (state saved).
+   */
+  private scan(buf: Buffer, i: number, n: number): number {
+    let depth = this.depth;
+    let inStr = this.inStr;
+    let esc = this.esc;
+    let adj = this.adj;
+    const maxDepth = this.maxDepth;
+    while (i < n) {
+      let c = buf[i++]!;
+      if (inStr) {
+        for (;;) {
+          if (c < 0x80) {
+            if (esc) esc = false;
+            else if (c === 0x22) {
+              inStr = false;
+              break;
+            } else if (c === 0x5c) esc = true;
+          } else {
+            esc = false;
+            if ((c & 0xc0) === 0x80) adj++;
+            else if (c >= 0xf0) adj--;
+          }
+          if (i >= n) break;
+          c = buf[i++]!;
+        }
+        continue;
+      }
+      if (c === 0x22) inStr = true;
+      else if (c === 0x5b || c === 0x7b) {
+        if (++depth > maxDepth) throw badFrame(`nested deeper than ${maxDepth} levels`);
+      } else if (c === 0x5d || c === 0x7d) {
+        if (--depth === 0) {
+          this.adj = adj;
+          return i;
+        }
+      } else if (c >= 0x80) {
+        if ((c & 0xc0) === 0x80) adj++;
+        else if (c >= 0xf0) adj--;
+      }
+    }
+    this.depth = depth;
+    this.inStr = inStr;
+    this.esc = esc;
+    this.adj = adj;
+    return -1;
+  }
+
+  private decodeText(bytes: Uint8Array): string {
+    try {
+      return utf8.decode(bytes);
+    } catch (e) {
+      throw this.fail(badFrame('invalid UTF-8', e));
+    }
+  }
+
+  private parse(text: string): unknown[] {
+    try {
+      return JSON.parse(text) as unknown[];
+    } catch (e) {
+      const shown = text.length > 80 ? `${text.slice(0, 77)}...` : text;
+      throw this.fail(badFrame(`${(e as Error).message} in ${JSON.stringify(shown)}`, e));
+    }
+  }
+
+  private append(buf: Uint8Array, from: number, to: number): void {
+    const k = to - from;
+    if (k <= 0) return;
+    const need = this.pendLen + k;
+    if (need > this.pend.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(need, this.pend.length * 2, 256));
+      this.pend.copy(grown, 0, 0, this.pendLen);
+      this.pend = grown;
+    }
+    this.pend.set(buf.subarray(from, to), this.pendLen);
+    this.pendLen = need;
+  }
+
+  /** After onMessage threw: keep buf[from…] (undelivered, unscanned) for the next push. */
+  private keep(buf: Buffer, from: number): void {
+    this.append(buf, from, buf.length);
+    this.rescan = this.pendLen > 0;
+  }
+
+  private trim(): void {
+    if (this.pend.length > 1 << 20) this.pend = EMPTY;
+  }
+
+  private tooLarge(n: number, mark = true): ProtocolError {
+    const err = new ProtocolError(
+      'ERR_FRAME_TOO_LARGE',
+      `JSON frame exceeds ${this.maxFrameBytes} bytes (at least ${n})`,
+    );
+    return mark ? this.fail(err) : err;
+  }
+
+  private fail(e: unknown): ProtocolError {
+    const err = e instanceof ProtocolError ? e : badFrame(String((e as Error)?.message ?? e), e);
+    this.failure = err;
+    this.pend = EMPTY;
+    this.pendLen = 0;
+    return err;
+  }
+}
+
+export function createJsonFrameDecoder(limits: FrameLimits): FrameDecoder {
+  return new JsonFrameDecoder(limits);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoder
+
+const BIG_TAG = `aemp-bigint:${randomBytes(8).toString('hex')}:`;
+const BIG_RE = new RegExp(`"${BIG_TAG}(-?[0-9]+)"`, 'g');
+
+function bigReplacer(_key: string, v: unknown): unknown {
+  return typeof v === 'bigint' ? BIG_TAG + v.toString() : v;
+}
+
+function stringify(msg: readonly unknown[]): string {
+  let err: unknown;
+  try {
+    return JSON.stringify(msg);
+  } catch (e) {
+    err = e;
+  }
+  if (err instanceof TypeError && /BigInt/i.test(err.message)) {
+    try {
+      return JSON.stringify(msg, bigReplacer).replace(BIG_RE, '$1');
+    } catch (e) {
+      err = e;
+    }
+  }
+  throw new AempError('ERR_BAD_ARGUMENT', `cannot encode message as JSON: ${(err as Error).message}`, {
+    cause: err,
+  });
+}
+
+const jsonEncoder: FrameEncoder = {
+  encode(msg: readonly unknown[]): Uint8Array {
+    return Buffer.from(stringify(msg), 'utf8');
+  },
+  encodeBatch(msgs: readonly (readonly unknown[])[]): Uint8Array {
+    let s = '';
+    for (const m of msgs) s += stringify(m);
+    return Buffer.from(s, 'utf8');
+  },
+};
+
+export function createJsonFrameEncoder(): FrameEncoder {
+  return jsonEncoder;
+}
