@@ -624,6 +624,7 @@ class CborFrameDecoder implements FrameDecoder {
           case 2:
           case 3: {
             const stop = p + hl + len;
+            if (stop > this.maxFrameBytes) throw this.tooLarge(stop);
             if (stop > n) return this.needMore(p, stop);
             p = stop;
             break;
@@ -650,6 +651,7 @@ class CborFrameDecoder implements FrameDecoder {
       for (;;) {
         const top = st.length - 1;
         if (top < 0) {
+          if (p > this.maxFrameBytes) throw this.tooLarge(p);
           this.scanPos = p;
           return p;
         }
