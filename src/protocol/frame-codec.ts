@@ -8,9 +8,11 @@
  * - on bad input it first delivers the complete frames before the bad one, then throws a
  *   `ProtocolError`: `ERR_BAD_FRAME` (malformed data, a top-level item that is not an array, nesting
  *   deeper than `maxDepth`, invalid UTF-8 in JSON, anything but whitespace between JSON texts) or
- *   `ERR_FRAME_TOO_LARGE` (a frame, or the buffered bytes of an incomplete one, larger than
- *   `maxFrameBytes`, or a CBOR length that announces such a frame). No other exception type escapes
- *   for bad input. After such a throw the decoder is dead: every later `push` throws again.
+ *   `ERR_FRAME_TOO_LARGE` (as soon as a frame is known to be larger than `maxFrameBytes`: a
+ *   complete frame that size, buffered bytes of an incomplete frame that already need more, or a
+ *   CBOR length head announcing more). Whitespace between JSON texts is never buffered or counted.
+ *   No other exception type escapes for bad input (a stack overflow while decoding becomes
+ *   `ERR_BAD_FRAME`). After such a throw the decoder is dead: every later `push` throws again.
  * - if `onMessage` throws, that exception propagates unchanged; the decoder stays usable and keeps
  *   the undelivered bytes, which the next `push` decodes.
  * - decoded values never alias the chunk, so the caller may reuse chunk memory once push returns.
@@ -28,9 +30,10 @@
  * plain objects → maps with text keys, Map → map, Uint8Array → byte string (no tag), safe
  * integers → minimal-length integers, other numbers → float32 when exact else float64, bigint →
  * 64-bit integer (bignum tag beyond), null/undefined/booleans → f6/f7/f5/f4, objects with
- * `toJSON` (e.g. Date) → their toJSON value. JSON: `JSON.stringify` (bigint written as digits),
- * no separator. Values nested deeper than 512 levels (Perl's limit; also catches cycles) or
- * cyclic values throw `AempError` `ERR_BAD_ARGUMENT`.
+ * `toJSON` (e.g. Date) → their toJSON value, functions/symbols → null; nesting deeper than 512
+ * levels (CBOR::XS's max_depth; also how cycles are caught) throws. JSON: `JSON.stringify`
+ * (bigint written as digits), no separator; cycles throw. Encode errors are `AempError`
+ * `ERR_BAD_ARGUMENT`; the encoder stays usable after them.
  */
 import { AempError } from '../errors.js';
 import { createCborFrameDecoder, createCborFrameEncoder } from './cbor-codec.js';

@@ -66,6 +66,13 @@ describe('CBOR decoder: strings and maps', () => {
     // long (non-fast-path) byte strings too
     const long = Buffer.concat([Buffer.from('x'.repeat(40)), Buffer.from([0xe9])]);
     expect(decode1(`81 58 29 ${long.toString('hex')}`)).toEqual([`${'x'.repeat(40)}é`]);
+    // a valid U+FFFD is kept, short and long
+    expect(decode1('82 43 ef bf bd 58 14 ' + Buffer.from(`${'z'.repeat(17)}\ufffd`).toString('hex'))).toEqual(
+      ['\ufffd', `${'z'.repeat(17)}\ufffd`],
+    );
+    expect(decode1('81 58 12 ' + Buffer.from('z'.repeat(17)).toString('hex') + 'ed')).toEqual([
+      `${'z'.repeat(17)}\u00ed`,
+    ]);
     const longUtf8 = Buffer.from(`${'y'.repeat(30)}€`);
     expect(decode1(`81 58 ${longUtf8.length.toString(16)} ${longUtf8.toString('hex')}`)).toEqual([
       `${'y'.repeat(30)}€`,
