@@ -23,7 +23,7 @@ function runWorker(file: string): Record<string, number> {
   return JSON.parse(last) as Record<string, number>;
 }
 
-const results: Record<string, number> = { ...runWorker('local.ts') };
+const results: Record<string, number> = { ...runWorker('local.ts'), ...runWorker('wire.ts') };
 
 const rows: [string, string, string, string][] = [];
 const fmt = (v: number | undefined) =>

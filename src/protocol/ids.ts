@@ -48,6 +48,9 @@ export function makeUniq(pid = process.pid, nowSeconds = Date.now() / 1000): str
  */
 export function magicIncrement(s: string): string {
   if (s === '') return '1';
+  const last = s.charCodeAt(s.length - 1);
+  // Fast path: the last character simply advances (no carry).
+  if (last !== 0x7a && last !== 0x5a && last !== 0x39) return s.slice(0, -1) + String.fromCharCode(last + 1);
   const chars = s.split('');
   for (let i = chars.length - 1; i >= 0; i--) {
     const ch = chars[i]!;

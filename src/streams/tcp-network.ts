@@ -76,6 +76,8 @@ export class TcpNetwork implements Network {
   readonly addresses = new Map<string, readonly string[]>();
   /** Seed address → node ID last seen behind it. */
   private readonly seedNodes = new Map<string, string | undefined>();
+  private lingering: [Peer, string, MonEntry[]][] = [];
+  private sweepTimer: NodeJS.Immediate | undefined;
   private seedRetry = 0;
   private seedTimer: NodeJS.Timeout | undefined;
   private closing = false;
@@ -155,11 +157,24 @@ export class TcpNetwork implements Network {
       const i = mine.indexOf(entry);
       if (i >= 0) mine.splice(i, 1);
       if (mine.length > 0) return;
-      p.monitors.delete(portName);
-      // The peer only holds our monitor if the mon1 got (or will get) there.
-      if (portName !== '' && (p.conn || p.deadline)) this.send(nodeId, ['', 'mon0', portName]);
+      // Keep the emptied list for one loop turn: a new monitor of the same port meanwhile
+      // (back-to-back calls) reuses the remote monitor instead of a mon0/mon1 pair.
+      this.lingering.push([p, portName, mine]);
+      this.sweepTimer ??= setImmediate(this.sweep);
     };
   }
+
+  private readonly sweep = (): void => {
+    this.sweepTimer = undefined;
+    const items = this.lingering;
+    this.lingering = [];
+    for (const [p, portName, list] of items) {
+      if (list.length > 0 || p.monitors.get(portName) !== list) continue;
+      p.monitors.delete(portName);
+      // The peer only holds our monitor if the mon1 got (or will get) there.
+      if (portName !== '' && (p.conn || p.deadline)) this.send(p.id, ['', 'mon0', portName]);
+    }
+  };
 
   remoteKilled(src: string, name: string, reason: KillReason): void {
     const p = this.peers.get(src);
@@ -198,6 +213,7 @@ export class TcpNetwork implements Network {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     if (this.seedTimer) clearTimeout(this.seedTimer);
+    if (this.sweepTimer) clearImmediate(this.sweepTimer);
     const ending: Promise<void>[] = [];
     for (const p of this.peers.values()) {
       if (p.deadline) clearTimeout(p.deadline);

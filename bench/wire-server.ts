@@ -1,0 +1,55 @@
+/**
+ * Server process of the wire benchmarks: an aemp node with a counting sink port and an echo
+ * port, and a bare `net` + cbor-x server doing the same for the ceiling. Reports both
+ * addresses to the parent over IPC and runs until killed.
+ */
+import { createServer } from 'node:net';
+import { configure, memoryLogger } from '../src/index.js';
+import { rawChannel } from './raw-cbor.js';
+
+const node = configure({
+  nodeid: 'bench-server/',
+  norc: true,
+  binds: ['127.0.0.1:0'],
+  secret: 'bench-secret',
+  logger: memoryLogger(),
+});
+await node.ready;
+
+let count = 0;
+const sink = node.port();
+node.rcv(
+  sink,
+  'ping',
+  () => {
+    count++;
+  },
+  'done',
+  (expected: number, reply: string) => {
+    node.snd(reply, count === expected ? expected : count);
+    count = 0;
+  },
+);
+const echo = node.port((...m: unknown[]) => node.snd(m[m.length - 1] as string, ...m.slice(0, -1)));
+
+const raw = createServer({ noDelay: true }, (sock) => {
+  let rawCount = 0;
+  const send = rawChannel(sock, (m) => {
+    if (m[0] === 'sink') {
+      if (m[1] === 'ping') rawCount++;
+      else {
+        send(['reply', rawCount]);
+        rawCount = 0;
+      }
+    } else send([m[m.length - 1], ...m.slice(1, -1)]);
+  });
+  sock.on('error', () => {});
+});
+await new Promise<void>((r) => raw.listen({ host: '127.0.0.1', port: 0 }, () => r()));
+const rawAddr = raw.address();
+
+process.send!({
+  aemp: { node: node.id, sink, echo, addr: node.binds[0] },
+  raw: { port: typeof rawAddr === 'object' && rawAddr ? rawAddr.port : 0 },
+});
+process.on('disconnect', () => process.exit(0));
