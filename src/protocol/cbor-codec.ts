@@ -446,6 +446,7 @@ class CborFrameDecoder implements FrameDecoder {
   private readonly maxFrameBytes: number;
   private readonly maxDepth: number;
   private failure: ProtocolError | null = null;
+  private pushing = false;
 
   /** Bytes of the frame(s) not yet decoded: pend[0, pendLen). Always starts at a frame boundary. */
   private pend: FastBuffer = EMPTY;
@@ -464,6 +465,17 @@ class CborFrameDecoder implements FrameDecoder {
   }
 
   push(chunk: Uint8Array, onMessage: (msg: unknown[]) => void): void {
+    if (this.pushing)
+      throw new AempError('ERR_BAD_ARGUMENT', 'FrameDecoder.push called from its own onMessage');
+    this.pushing = true;
+    try {
+      this.pushChunk(chunk, onMessage);
+    } finally {
+      this.pushing = false;
+    }
+  }
+
+  private pushChunk(chunk: Uint8Array, onMessage: (msg: unknown[]) => void): void {
     if (this.failure !== null) {
       throw new ProtocolError(this.failure.code, `decoder failed earlier: ${this.failure.message}`, {
         cause: this.failure,

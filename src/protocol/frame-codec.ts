@@ -16,6 +16,8 @@
  * - if `onMessage` throws, that exception propagates unchanged; the decoder stays usable and keeps
  *   the undelivered bytes, which the next `push` decodes.
  * - decoded values never alias the chunk, so the caller may reuse chunk memory once push returns.
+ * - `onMessage` may use other decoders, but calling `push` of the same decoder from its own
+ *   `onMessage` throws `AempError` `ERR_BAD_ARGUMENT`.
  *
  * Value mapping (decode): CBOR byte strings and text strings → string (byte strings: UTF-8 when
  * valid, else Latin-1 — Perl sends most strings as byte strings, map keys included); maps → plain
@@ -26,7 +28,8 @@
  *
  * Encoding — `createFrameEncoder(format)`: `encode(msg)` returns one frame, `encodeBatch(msgs)`
  * all frames back to back in one buffer (one socket write per event-loop turn). Returned buffers
- * are owned by the caller and stay valid after later encode calls. CBOR: strings → text strings,
+ * (Node Buffers) stay valid after later encode calls and are never written again by the encoder;
+ * CBOR ones are views into a shared slab of at least 64 KiB, which they keep alive. CBOR: strings → text strings,
  * plain objects → maps with text keys, Map → map, Uint8Array → byte string (no tag), safe
  * integers → minimal-length integers, other numbers → float32 when exact else float64, bigint →
  * 64-bit integer (bignum tag beyond), null/undefined/booleans → f6/f7/f5/f4, objects with

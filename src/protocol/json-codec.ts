@@ -36,6 +36,7 @@ class JsonFrameDecoder implements FrameDecoder {
   private readonly maxFrameBytes: number;
   private readonly maxDepth: number;
   private failure: ProtocolError | null = null;
+  private pushing = false;
 
   /** Bytes of an incomplete text (or, if `rescan`, undelivered bytes not yet scanned). */
   private pend: Buffer = EMPTY;
@@ -65,6 +66,17 @@ class JsonFrameDecoder implements FrameDecoder {
   }
 
   push(chunk: Uint8Array, onMessage: (msg: unknown[]) => void): void {
+    if (this.pushing)
+      throw new AempError('ERR_BAD_ARGUMENT', 'FrameDecoder.push called from its own onMessage');
+    this.pushing = true;
+    try {
+      this.pushChunk(chunk, onMessage);
+    } finally {
+      this.pushing = false;
+    }
+  }
+
+  private pushChunk(chunk: Uint8Array, onMessage: (msg: unknown[]) => void): void {
     if (this.failure !== null) {
       throw new ProtocolError(this.failure.code, `decoder failed earlier: ${this.failure.message}`, {
         cause: this.failure,

@@ -259,6 +259,35 @@ describe('CBOR decoder: streaming', () => {
     expect(dec.buffered).toBe(0);
   });
 
+  it('onMessage may decode with another decoder, but not push into its own', () => {
+    const all = concat(frames);
+    const a = createFrameDecoder('cbor');
+    const b = createFrameDecoder('cbor');
+    const gotA: unknown[][] = [];
+    const gotB: unknown[][] = [];
+    const cbA = (m: unknown[]): void => {
+      gotA.push(m);
+      b.push(all.subarray(0, 15), (x) => gotB.push(x));
+      b.push(all.subarray(15, 50), (x) => gotB.push(x));
+      b.push(all.subarray(50), (x) => gotB.push(x));
+    };
+    a.push(all.subarray(0, 40), cbA);
+    a.push(all.subarray(40), cbA);
+    expect(gotA).toEqual(expected);
+    expect(gotB).toEqual([...expected, ...expected, ...expected, ...expected, ...expected]);
+
+    const c = createFrameDecoder('cbor');
+    let inner: unknown;
+    c.push(frames[0]!, () => {
+      try {
+        c.push(frames[1]!, () => {});
+      } catch (e) {
+        inner = e;
+      }
+    });
+    expect(AempError.is(inner) && inner.code).toBe('ERR_BAD_ARGUMENT');
+  });
+
   it('when onMessage throws, the exception propagates and the rest is delivered by the next push', () => {
     const dec = createFrameDecoder('cbor');
     const all = concat(frames);
