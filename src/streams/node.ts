@@ -15,7 +15,6 @@ import { nodeOf, portNameOf } from '../protocol/ids.js';
 import { type Guard, type Handler, Kernel, type MonEntry } from './kernel.js';
 import { LEVEL, type Logger } from './log.js';
 import type { Network, NodeStatus } from './network.js';
-import { OfflineNetwork } from './network.js';
 import { createNodePort, type RequestHandler } from './node-port.js';
 import { type NodeFunction, Registry } from './registry.js';
 
@@ -37,8 +36,8 @@ export interface NodeSetup {
   runiq: string;
   secure: boolean;
   logger: Logger;
-  /** Builds the network layer; default: no network. */
-  network?: (kernel: Kernel, node: Node) => Network;
+  /** Builds the network layer. */
+  network: (kernel: Kernel, node: Node) => Network;
 }
 
 /** Seconds for which an `eval` request may run synchronously. */
@@ -87,7 +86,7 @@ export class Node extends Observable<NodeEvent> {
       },
     });
     this.kernel = kernel;
-    this.network = setup.network ? setup.network(kernel, this) : new OfflineNetwork(kernel);
+    this.network = setup.network(kernel, this);
     kernel.remote = this.network;
     kernel.nodePort = createNodePort(
       {
