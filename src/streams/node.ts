@@ -102,6 +102,11 @@ export class Node extends Observable<NodeEvent> {
       },
       this.requests,
     );
+    // The global database service (`AnyEvent::MP::Global::`) is not part of this version yet:
+    // a node configured with it runs as an ordinary node and says so.
+    this.registry.registerModule('AnyEvent::MP::Global', () =>
+      setup.logger.log(LEVEL.note, 'AnyEvent::MP::Global: the global database service is not available yet'),
+    );
     this.network.nodes$.subscribe((s) => {
       if (events.observed) events.next(s);
     });
