@@ -178,9 +178,7 @@ async function rawSuite(): Promise<Record<string, number>> {
   return r;
 }
 
-console.error('start aemp');
 const aemp = await aempSuite();
-console.error('aemp done', JSON.stringify(aemp));
 const raw = await rawSuite();
 server.kill();
 const out: Record<string, number> = {};
