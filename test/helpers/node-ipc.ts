@@ -1,0 +1,85 @@
+/**
+ * The IPC vocabulary between a multiprocess test and its child nodes (test/fixtures/node-main.ts).
+ * The test is the controller: it sends commands and gets one reply per command; the child also
+ * pushes unsolicited events (messages seen by recording ports, monitor firings, node up/down,
+ * log lines). Nothing here travels over the AEMP link under test.
+ */
+
+/** What a port created by the child does with a message. */
+export type Behaviour =
+  /** Sends the message minus its last element to the last element (a reply port). */
+  | 'echo'
+  /** Reports every message as a `msg` event. */
+  | 'record'
+  /** Keeps messages in the child until fetched with the `collected` command. */
+  | 'collect'
+  /** Throws `Error(String(msg[0]))`: the port dies with `['die', msg[0]]`. */
+  | 'die'
+  /** Ignores messages. */
+  | 'silent';
+
+export type Command =
+  /** Configures the node: `norc`, `binds: ['127.0.0.1:0']` unless given; answers id + binds. */
+  | { cmd: 'configure'; opts: Record<string, unknown> }
+  | { cmd: 'port'; behaviour: Behaviour }
+  /** Registers a spawn init function that gives the spawned port `behaviour`. */
+  | { cmd: 'register'; name: string; behaviour: Behaviour }
+  | { cmd: 'spawn'; node: string; func: string; args: unknown[] }
+  /** `snd(to, ...msg)`; with `count`, sends `[...msg, i]` for i = 0 … count-1. */
+  | { cmd: 'snd'; to: string; msg: unknown[]; count?: number }
+  | { cmd: 'sndOn'; node: string; msg: unknown[] }
+  | { cmd: 'kil'; port: string; reason: unknown[] }
+  /** `mon(port, cb)`: answers a monitor number; the firing arrives as a `mon` event. */
+  | { cmd: 'mon'; port: string }
+  /** `cal$(to, ...msg)` with a deadline. */
+  | { cmd: 'cal'; to: string; msg: unknown[]; timeoutMs: number }
+  /** Waits until a `collect` port holds `count` messages and hands them over (and forgets them). */
+  | { cmd: 'collected'; port: string; count: number }
+  | { cmd: 'upNodes' }
+  /** The framings of the established connection to `node` (diagnostic, reads node internals). */
+  | { cmd: 'framing'; node: string }
+  /**
+   * Opens a bare TCP listener that answers every connection with AEMP greeting lines claiming
+   * `nodeId`, then never says anything more (a handshake that hangs). Answers its address.
+   */
+  | { cmd: 'stall'; nodeId: string }
+  | { cmd: 'close' };
+
+export type CommandName = Command['cmd'];
+
+export type CalResult = { reply: unknown[] } | { killed: readonly unknown[] } | { timedOut: true };
+
+/** The value each command answers with. */
+export interface Results {
+  configure: { id: string; binds: string[] };
+  port: string;
+  register: null;
+  spawn: string;
+  snd: null;
+  sndOn: null;
+  kil: null;
+  mon: number;
+  cal: CalResult;
+  collected: unknown[][];
+  upNodes: string[];
+  framing: { send: string; recv: string } | null;
+  stall: string;
+  close: null;
+}
+
+export type Request = Command & { rid: number };
+
+export type Reply = { rid: number; ok: true; value: unknown } | { rid: number; ok: false; error: string };
+
+export type ChildEvent =
+  | { event: 'ready'; pid: number }
+  | { event: 'msg'; port: string; msg: unknown[]; src: string | undefined }
+  /** `ms`: time from the `mon` call to the firing, measured in the child. */
+  | { event: 'mon'; mon: number; port: string; reason: readonly unknown[]; ms: number }
+  | { event: 'node'; type: 'up' | 'down'; node: string; reason?: readonly unknown[] }
+  | { event: 'spawned'; port: string; args: unknown[] }
+  | { event: 'log'; level: number; text: string }
+  /** A `stall` listener got bytes: every line it has received on that connection so far. */
+  | { event: 'stall'; lines: string[] };
+
+export type FromChild = Reply | ChildEvent;
