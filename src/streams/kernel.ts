@@ -223,6 +223,11 @@ export class Kernel {
     }
   }
 
+  /** Removes a local port now with a normal kill (for private ports such as reply ports). */
+  remove(portId: string): void {
+    this.killNow(this.localName(portId), []);
+  }
+
   /** Kills a local port by name right now (the `kil1` request; spec §9). */
   killNow(name: string, reason: KillReason): void {
     const r = this.ports.get(name);

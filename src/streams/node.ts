@@ -286,9 +286,10 @@ export class Node extends Observable<NodeEvent> {
         fire: (reason) => sub.error(new KilledError(port, reason)),
       });
       this.kernel.snd(port, [...msg, reply]);
+      // The reply port is private to this call, so it can go at once rather than deferred.
       return () => {
         guard.unsubscribe();
-        if (this.kernel.hasPort(reply)) this.kernel.kil(reply, []);
+        this.kernel.remove(reply);
       };
     });
   }
