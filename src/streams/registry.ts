@@ -76,8 +76,9 @@ export class Registry {
 
 function looksImportable(spec: string): boolean {
   if (spec.startsWith('./') || spec.startsWith('../') || isAbsolute(spec)) return true;
-  // A bare package name, never a Perl package name such as `My::Mod`.
-  return /^(@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*(\/[\w.-]+)*$/i.test(spec) && !spec.includes('::');
+  // A bare npm package name (lower case, as npm requires), never a Perl package name such as
+  // `Nope` or `My::Mod`.
+  return /^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*(\/[\w.-]+)*$/.test(spec);
 }
 
 /** The stand-in for a name that resolves to nothing: it throws Perl's error text. */

@@ -240,11 +240,14 @@ export class TcpNetwork implements Network {
   }
 
   private connect(p: Peer): void {
-    if (p.deadline || p.tries.size > 0 || this.closing) return;
+    if (p.deadline || this.closing) return;
+    // The deadline runs from the first queued message even when a handshake with this node
+    // (e.g. a seed dial) is already under way: that one may fail or stall.
     p.deadline = this.timer(this.opts.connectInterval, () => {
       p.deadline = undefined;
       if (!p.conn) this.fail(p, 'connect timeout');
     });
+    if (p.tries.size > 0) return;
     const known = this.addresses.get(p.id);
     if (known && known.length > 0) this.tryAddresses(p, known);
     else if (this.lookup) {

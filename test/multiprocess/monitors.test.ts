@@ -117,10 +117,8 @@ describe('connect failures', () => {
     expect(hub.all('node')).toEqual([]);
   });
 
-  // BUG (src/streams/tcp-network.ts connect(): `p.tries.size > 0` returns before starting the
-  // connect_interval deadline): a monitor set while a seed dial to that node is mid-handshake
-  // never fires if that handshake fails or hangs.
-  it.fails('a monitor set while a handshake to that node hangs fires connect timeout', async () => {
+  // The connect_interval deadline also runs while a seed dial to that node is mid-handshake.
+  it('a monitor set while a handshake to that node hangs fires connect timeout', async () => {
     const phantomId = 'mp-phantom/stalled';
     const [staller, dialler] = await Promise.all([forkNode('staller'), forkNode('dialler')]);
     const addr = await staller.request({ cmd: 'stall', nodeId: phantomId });

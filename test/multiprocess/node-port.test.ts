@@ -107,10 +107,8 @@ describe('spawn', () => {
     expect(leaf.all('spawned')).toHaveLength(2);
   });
 
-  // DEVIATION (src/streams/node-port.ts SPAWN_REQUEST + registry.ts looksImportable): a name
-  // whose package part is one word (`Nope::init`) is taken for an npm package, the port is
-  // held while `import('Nope')` fails, then dies with ['die', …] instead of never existing.
-  it.fails('an unresolvable one-word-package init function also gives no_such_port', async () => {
+  // A Perl package name with one word (`Nope::init`) is not taken for an npm package.
+  it('an unresolvable one-word-package init function also gives no_such_port', async () => {
     const [hub, leaf] = await startPair();
     const spawned = await hub.request({ cmd: 'spawn', node: leaf.id, func: 'Nope::init', args: [] });
     const m = await hub.mon(spawned);
