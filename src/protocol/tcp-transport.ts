@@ -60,6 +60,10 @@ export function tuneSocket(socket: Socket, nodelay: boolean): void {
  * check. `pending` holds bytes already read from the socket that belong to the TLS layer.
  */
 export function upgradeTls(socket: Socket, certPem: string, client: boolean, pending: Uint8Array): TLSSocket {
+  // Stop the flow first: bytes put back on a flowing socket with no 'data' listener would be
+  // emitted to nobody before the TLS layer starts reading (the peer's hello often arrives in
+  // the same read as its nonce line).
+  socket.pause();
   if (pending.length > 0) socket.unshift(Buffer.from(pending));
   const common = { key: certPem, cert: certPem, ca: certPem, minVersion: 'TLSv1.2' as const };
   if (client) {

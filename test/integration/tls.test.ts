@@ -58,16 +58,11 @@ function lines(buf: Buffer, n: number): { lines: string[]; rest: Buffer } {
   return { lines: out, rest: buf.subarray(pos) };
 }
 
-/**
- * Node `b` listens; node `a` dials it through a recording relay (as its seed). The relay passes
- * each side's greeting on before any TLS record: without that, whenever the accepting node is
- * the TLS client, the other node reads its nonce line and ClientHello together and the
- * handshake stalls (the upgradeTls bug pinned down below).
- */
+/** Node `b` listens; node `a` dials it through a relay that records the bytes (as its seed). */
 async function pairThroughProxy(aOpts: Record<string, unknown>, bOpts: Record<string, unknown>) {
   const b = testNode({ nodeid: 'tls-b', binds: ['127.0.0.1:0'], ...bOpts });
   await b.ready;
-  const proxy = await RecordingProxy.open(b.binds[0]!, { separateGreeting: true });
+  const proxy = await RecordingProxy.open(b.binds[0]!, {});
   const a = testNode({ nodeid: 'tls-a', binds: ['127.0.0.1:0'], seeds: [proxy.addr], ...aOpts });
   return { a, b, proxy };
 }
@@ -80,6 +75,23 @@ async function roundTrip(a: Node, b: Node): Promise<void> {
 }
 
 describe('two of our nodes', () => {
+  it('connect directly over TLS whichever side becomes the TLS client (8 pairs)', async () => {
+    for (let i = 0; i < 8; i++) {
+      const b = testNode({ nodeid: `tls-direct-b${i}`, binds: ['127.0.0.1:0'], cert: PEM });
+      await b.ready;
+      const a = testNode({
+        nodeid: `tls-direct-a${i}`,
+        binds: ['127.0.0.1:0'],
+        seeds: [b.binds[0]!],
+        cert: PEM,
+      });
+      await status(a, 'up', `tls-direct-b${i}`);
+      await roundTrip(a, b);
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('with the same certificate (and a secret): TLS on the wire, cal$ round trip', async () => {
     const { a, b, proxy } = await pairThroughProxy(
       { secret: SECRET, cert: PEM },
@@ -189,9 +201,8 @@ describe('our node against a Perl-style peer with a certificate', () => {
     expect(hs.tlsClient).toBe(true);
   });
 
-  // BUG src/protocol/tcp-transport.ts:63 upgradeTls unshifts the bytes read with the nonce line into a socket still
-  // in flowing mode (Connection only removed its 'data' listener): they are emitted to no listener and lost.
-  it.fails('peer as TLS client whose ClientHello arrives in the same read as its nonce line', async () => {
+  // The bytes read together with the nonce line belong to the TLS layer and must reach it.
+  it('peer as TLS client whose ClientHello arrives in the same read as its nonce line', async () => {
     const hs = await tlsSession('+'.repeat(88), 'direct', true);
     expect(hs.tlsClient).toBe(true);
   });
@@ -240,9 +251,8 @@ describe('our node against a Perl-style peer with a certificate', () => {
 });
 
 describe('the TLS upgrade of a socket (src/protocol/tcp-transport.ts)', () => {
-  // BUG src/protocol/tcp-transport.ts:63 (see above): the pending bytes handed to upgradeTls are lost while the
-  // socket is flowing, so a ClientHello that came in the same read as the last handshake line is never seen.
-  it.fails('upgradeTls hands TLS bytes that arrived with the last handshake line to the TLS layer', async () => {
+  // A ClientHello that came in the same read as the last handshake line must not be lost.
+  it('upgradeTls hands TLS bytes that arrived with the last handshake line to the TLS layer', async () => {
     const accepted = deferred<Socket>();
     const server = createServer((s) => {
       s.pause(); // read only once the client has written both the line and its ClientHello
