@@ -29,5 +29,10 @@ export type FramingFormat = (typeof FRAMING)[keyof typeof FRAMING];
 
 /** Defaults of the configuration keys that shape the greeting. */
 export const DEFAULT_AUTH_OFFER: readonly string[] = ['tls_sha3_512', 'hmac_sha3_512'];
-export const DEFAULT_AUTH_ACCEPT: readonly string[] = ['tls_sha3_512', 'hmac_sha3_512', 'tls_anon', 'cleartext'];
+export const DEFAULT_AUTH_ACCEPT: readonly string[] = [
+  'tls_sha3_512',
+  'hmac_sha3_512',
+  'tls_anon',
+  'cleartext',
+];
 export const DEFAULT_FRAMING_FORMAT: readonly string[] = ['cbor', 'json', 'storable'];
