@@ -55,14 +55,16 @@ function itemEnd(b: Buffer, pos: number): number {
   const ib = b[pos]!;
   const major = ib >> 5;
   const info = ib & 31;
+  if (info > 27) return 0;
+  const extra = info < 24 ? 0 : 1 << (info - 24); // 0, 1, 2, 4 or 8 length bytes
   let p = pos + 1;
-  let len: number;
-  if (info < 24) len = info;
-  else if (info === 24) (len = p < b.length ? b[p]! : -1), (p += 1);
-  else if (info === 25) (len = p + 2 <= b.length ? b.readUInt16BE(p) : -1), (p += 2);
-  else if (info === 26) (len = p + 4 <= b.length ? b.readUInt32BE(p) : -1), (p += 4);
-  else if (info === 27) (len = p + 8 <= b.length ? Number(b.readBigUInt64BE(p)) : -1), (p += 8);
-  else return 0;
+  if (p + extra > b.length) return 0;
+  let len = info;
+  if (extra === 1) len = b[p]!;
+  else if (extra === 2) len = b.readUInt16BE(p);
+  else if (extra === 4) len = b.readUInt32BE(p);
+  else if (extra === 8) len = Number(b.readBigUInt64BE(p));
+  p += extra;
   if (len < 0) return 0;
   switch (major) {
     case 2:
