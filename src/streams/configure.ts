@@ -75,6 +75,8 @@ export function configure(profileOrOptions?: string | ConfigureOptions, options?
         connectInterval: cfg.connect_interval,
         nodelay: cfg.nodelay,
         maxFrameBytes: cfg.max_frame_bytes,
+        heartbeatInterval: cfg.heartbeat_interval,
+        heartbeatMisses: cfg.heartbeat_misses,
         logger,
       }),
   };

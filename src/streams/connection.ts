@@ -47,7 +47,18 @@ export interface ConnectionOptions {
   label: string;
   /** True for connections we dialled. */
   outgoing: boolean;
+  /**
+   * Our heartbeat interval in seconds (advertised as greeting key `hb`; 0 = off). Used only
+   * when the peer advertises one too: each side then sends `[""]` when it had nothing else to
+   * send for an interval, and declares the peer down after `heartbeatMisses` of the peer's
+   * intervals without any byte from it.
+   */
+  heartbeatInterval: number;
+  heartbeatMisses: number;
 }
+
+/** Greeting key of the heartbeat extension (Perl ignores unknown keys). */
+export const HEARTBEAT_KEY = 'hb';
 
 export class Connection {
   session: HandshakeSession | undefined;
@@ -66,6 +77,9 @@ export class Connection {
   private out: unknown[][] = [];
   private flushQueued = false;
   private state: 'handshake' | 'up' | 'closed' = 'handshake';
+  private heartbeat: NodeJS.Timeout | undefined;
+  private lastRead = 0;
+  private wroteSinceBeat = false;
 
   constructor(
     socket: Socket,
@@ -89,6 +103,11 @@ export class Connection {
     socket.on('close', this.onClose);
     socket.on('data', this.onHandshakeData);
     socket.write(this.hs.start());
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
   }
 
   private isOpen(): boolean {
@@ -127,6 +146,7 @@ export class Connection {
     if (!this.isOpen()) return Promise.resolve();
     this.state = 'closed';
     this.out = [];
+    this.stopHeartbeat();
     const socket = this.socket;
     for (const s of new Set([socket, this.raw])) {
       s.removeAllListeners();
@@ -157,6 +177,7 @@ export class Connection {
       bytes = this.encodeEach(batch);
     }
     this.socket.write(bytes);
+    this.wroteSinceBeat = true;
     if (this.socket.writableLength > this.opts.maxSendBufferBytes) {
       this.end(`send buffer overflow (${this.socket.writableLength} bytes unsent, peer not reading)`);
     }
@@ -236,12 +257,14 @@ export class Connection {
     const rest = this.hs.takeRest();
     this.events.established(this);
     if (this.state !== 'up') return;
+    this.startHeartbeat(session);
     this.socket.on('data', this.onData);
     if (rest.length > 0) this.onData(rest);
   }
 
   private readonly onData = (chunk: Uint8Array): void => {
     if (this.state !== 'up') return;
+    if (this.heartbeat) this.lastRead = performance.now();
     try {
       this.decoder!.push(chunk, this.onMessage);
     } catch (err) {
@@ -253,6 +276,23 @@ export class Connection {
     if (this.state === 'up') this.events.message(this.peerId!, msg);
   };
 
+  /** Starts heartbeats if both sides advertised an interval (design.md §4). */
+  private startHeartbeat(session: HandshakeSession): void {
+    const own = this.opts.heartbeatInterval;
+    const peer = Number(session.peerGreeting.keys.get(HEARTBEAT_KEY));
+    if (!(own > 0) || !(peer > 0)) return;
+    const silenceMs = peer * 1000 * Math.max(1, this.opts.heartbeatMisses);
+    this.lastRead = performance.now();
+    this.heartbeat = setInterval(() => {
+      if (performance.now() - this.lastRead > silenceMs) {
+        this.end('heartbeat timeout');
+        return;
+      }
+      if (!this.wroteSinceBeat) this.send(['']);
+      this.wroteSinceBeat = false;
+    }, own * 1000);
+  }
+
   private readonly onTimeout = (): void => this.end('Connection timed out');
 
   private readonly onError = (err: Error): void => this.end(err.message);
@@ -263,6 +303,7 @@ export class Connection {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.out = [];
+    this.stopHeartbeat();
     for (const s of new Set([this.socket, this.raw])) {
       s.removeAllListeners();
       s.on('error', () => {});

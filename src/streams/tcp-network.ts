@@ -19,7 +19,7 @@ import type { Greeting } from '../protocol/greeting.js';
 import type { HandshakeOptions } from '../protocol/handshake.js';
 import { dialTcp, joinHostPort, listenTcp, tuneSocket } from '../protocol/tcp-transport.js';
 import { resolveDescriptors } from './binds.js';
-import { Connection, type ConnectionEvents } from './connection.js';
+import { Connection, type ConnectionEvents, HEARTBEAT_KEY } from './connection.js';
 import type { Kernel, MonEntry } from './kernel.js';
 import { LEVEL, type Logger } from './log.js';
 import type { Network, NodeStatus } from './network.js';
@@ -46,8 +46,9 @@ export interface TcpNetworkOptions {
   nodelay: boolean;
   maxFrameBytes: number;
   logger: Logger;
-  /** Extra greeting keys (extensions). */
-  extraKeys?: Record<string, string>;
+  /** Seconds between heartbeats (0 = off) and missed beats before a peer is down. */
+  heartbeatInterval: number;
+  heartbeatMisses: number;
 }
 
 class Peer {
@@ -324,7 +325,7 @@ export class TcpNetwork implements Network {
       authAccept: o.authAccept,
       framings: this.framings,
       peerAddr: label,
-      extraKeys: o.extraKeys ?? {},
+      extraKeys: o.heartbeatInterval > 0 ? { [HEARTBEAT_KEY]: String(o.heartbeatInterval) } : {},
       isConnected: (id) => this.peers.get(id)?.conn !== undefined,
       ...(onPeerGreeting ? { onPeerGreeting } : {}),
     };
@@ -336,6 +337,8 @@ export class TcpNetwork implements Network {
       maxSendBufferBytes: MAX_SEND_BUFFER_BYTES,
       label,
       outgoing,
+      heartbeatInterval: o.heartbeatInterval,
+      heartbeatMisses: o.heartbeatMisses,
     };
   }
 

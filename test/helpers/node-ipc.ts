@@ -43,6 +43,8 @@ export type Command =
    * `nodeId`, then never says anything more (a handshake that hangs). Answers its address.
    */
   | { cmd: 'stall'; nodeId: string }
+  /** Lets `ms` milliseconds pass in the child (the node stays idle), then answers. */
+  | { cmd: 'idle'; ms: number }
   | { cmd: 'close' };
 
 export type CommandName = Command['cmd'];
@@ -64,6 +66,7 @@ export interface Results {
   upNodes: string[];
   framing: { send: string; recv: string } | null;
   stall: string;
+  idle: null;
   close: null;
 }
 

@@ -244,6 +244,11 @@ export class NodeProcess {
   }
 
   /** Ends the child with `signal` (default SIGKILL) and waits until it is gone. */
+  /** Sends a signal without waiting for the child to end (e.g. SIGSTOP / SIGCONT). */
+  signal(signal: NodeJS.Signals): void {
+    if (!this.exited) this.child.kill(signal);
+  }
+
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     if (!this.exited) this.child.kill(signal);
     await this.gone;
