@@ -421,7 +421,8 @@ export class TcpNetwork implements Network {
     }
   }
 
-  private isSeedNode(id: string): boolean {
+  /** True if `id` is the node last seen behind one of our seed addresses. */
+  isSeedNode(id: string): boolean {
     for (const v of this.seedNodes.values()) if (v === id) return true;
     return false;
   }
