@@ -87,7 +87,7 @@ export class TcpNetwork implements Network {
 
   /** Called when one of our seed addresses turns out to be ourselves. */
   onSelfSeed: (() => void) | undefined;
-  /** Looks up addresses of a node not in `addresses` (the master's `g_find`, later). */
+  /** Looks up addresses of a node not in `addresses` (`g_find` to the master, or the `'l` family). */
   lookup: ((nodeId: string) => Promise<readonly string[] | null>) | undefined;
 
   constructor(
@@ -194,6 +194,16 @@ export class TcpNetwork implements Network {
   nodeIsUp(nodeId: string): boolean | undefined {
     const p = this.peers.get(nodeId);
     return p ? p.conn !== undefined : undefined;
+  }
+
+  /**
+   * Starts the on-demand connect procedure for `nodeId` without queueing a message (the
+   * global nodes' keepalive, global.md §8). Nothing happens if it is connected or connecting.
+   */
+  connectTo(nodeId: string): void {
+    if (nodeId === this.opts.nodeId) return;
+    const p = this.peer(nodeId);
+    if (!p.conn) this.connect(p);
   }
 
   /** Dials `addr` as a seed (global.md §3). */
@@ -361,6 +371,9 @@ export class TcpNetwork implements Network {
       this.timers.delete(p.deadline);
       p.deadline = undefined;
     }
+    // The seed hook first (the bare g_slave makes sure the seed runs the global service), then
+    // the up event (whose subscribers may register with the seed as their master).
+    if (this.isSeedNode(p.id)) conn.send(['', 'g_slave']);
     this.status.next({ type: 'up', node: p.id });
     if (conn.isUp && p.conn === conn) {
       const queued = p.queue;
@@ -368,7 +381,6 @@ export class TcpNetwork implements Network {
       p.dropped = 0;
       for (const m of queued) conn.send(m);
     }
-    if (this.isSeedNode(p.id)) this.send(p.id, ['', 'g_slave']);
   }
 
   private connectionClosed(conn: Connection, reason: string): void {
