@@ -70,6 +70,7 @@ interface KillOp {
 }
 
 const KILL = { kind: 'kill' } as const;
+const NOOP = (): void => {};
 const TASK = { kind: 'task' } as const;
 
 export interface KernelOptions {
@@ -223,9 +224,20 @@ export class Kernel {
     }
   }
 
-  /** Removes a local port now with a normal kill (for private ports such as reply ports). */
+  /** Creates a local port whose messages all go to `sink` (no handlers; used for replies). */
+  createSinkPort(sink: PortSink): string {
+    const r = this.addPort(this.uniq + this.nextCounter(), null);
+    r.sinks = [sink];
+    return r.id;
+  }
+
+  /** Removes a local port now, without telling its own sinks (for private reply ports). */
   remove(portId: string): void {
-    this.killNow(this.localName(portId), []);
+    const name = this.localName(portId);
+    const r = this.ports.get(name);
+    if (!r) return;
+    r.sinks = null;
+    this.killNow(name, []);
   }
 
   /** Kills a local port by name right now (the `kil1` request; spec §9). */
@@ -266,37 +278,39 @@ export class Kernel {
    * port it fires with `no_such_port` at once, or behind the queue if deliveries are pending.
    */
   monitor(portId: string, entry: MonEntry): Guard {
+    return new Guard(this.watch(portId, entry));
+  }
+
+  /** `monitor` without the guard object: returns the cancel function (internal fast path). */
+  watch(portId: string, entry: MonEntry): () => void {
     const hash = portId.indexOf('#');
     const node = hash < 0 ? portId : portId.slice(0, hash);
     const name = hash < 0 ? '' : portId.slice(hash + 1);
-    if (node !== this.nodeId) {
-      const cancel = this.remote.monitor(node, name, entry);
-      return new Guard(cancel);
-    }
-    if (name === '') return new Guard();
+    if (node !== this.nodeId) return this.remote.monitor(node, name, entry);
+    if (name === '') return NOOP;
     const r = this.ports.get(name);
     if (r) {
       (r.mons ??= []).push(entry);
-      return new Guard(() => this.unmonitor(r, entry));
+      return () => this.unmonitor(r, entry);
     }
     const reason = ['no_such_port', 'cannot monitor nonexistent port', portId];
     if (this.queue.length === 0) {
       entry.fire(reason);
-      return new Guard();
+      return NOOP;
     }
     // Deliveries are pending (one may create the port, e.g. a local spawn): check behind them.
-    const guard = new Guard();
+    let cancelled = false;
+    let later: PortRecord | undefined;
     this.push(TASK, () => {
-      if (guard.closed) return;
-      const later = this.ports.get(name);
-      if (!later) {
-        entry.fire(reason);
-        return;
-      }
-      (later.mons ??= []).push(entry);
-      guard.add(() => this.unmonitor(later, entry));
+      if (cancelled) return;
+      later = this.ports.get(name);
+      if (later) (later.mons ??= []).push(entry);
+      else entry.fire(reason);
     });
-    return guard;
+    return () => {
+      cancelled = true;
+      if (later) this.unmonitor(later, entry);
+    };
   }
 
   private unmonitor(r: PortRecord, entry: MonEntry): void {

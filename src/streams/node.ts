@@ -9,10 +9,10 @@
  * completes every stream the node owns.
  */
 import { createContext, runInContext } from 'node:vm';
-import { Observable, Subject } from 'rxjs';
+import { Observable, Subject, type Subscriber, type Unsubscribable } from 'rxjs';
 import { AempError, KilledError, type KillReason } from '../errors.js';
 import { nodeOf, portNameOf } from '../protocol/ids.js';
-import { type Guard, type Handler, Kernel, type MonEntry } from './kernel.js';
+import { type Guard, type Handler, Kernel, type MonEntry, type PortSink } from './kernel.js';
 import { LEVEL, type Logger } from './log.js';
 import type { Network, NodeStatus } from './network.js';
 import { createNodePort, type RequestHandler } from './node-port.js';
@@ -277,21 +277,7 @@ export class Node extends Observable<NodeEvent> {
    * reply port. Deadlines compose: `cal$(…).pipe(timeout(5000))`.
    */
   cal$(port: string, ...msg: unknown[]): Observable<unknown[]> {
-    return new Observable<unknown[]>((sub) => {
-      const reply = this.kernel.createPort((...m: unknown[]) => {
-        sub.next(m);
-        sub.complete();
-      });
-      const guard = this.kernel.monitor(port, {
-        fire: (reason) => sub.error(new KilledError(port, reason)),
-      });
-      this.kernel.snd(port, [...msg, reply]);
-      // The reply port is private to this call, so it can go at once rather than deferred.
-      return () => {
-        guard.unsubscribe();
-        this.kernel.remove(reply);
-      };
-    });
+    return new Observable<unknown[]>((sub) => new CallRun(this.kernel, port, msg, sub));
   }
 
   /** After `seconds`, calls `cb` or sends `msg` to `port` (`after`). Cleared by `close()`. */
@@ -427,5 +413,49 @@ export class Node extends Observable<NodeEvent> {
       AempError,
     };
     return api;
+  }
+}
+
+/**
+ * One subscription of `cal$`: it is at once the reply port's sink, the monitor of the called
+ * port and the teardown, so a call allocates one object rather than a set of closures.
+ */
+class CallRun implements PortSink, MonEntry, Unsubscribable {
+  private readonly reply: string;
+  private readonly cancel: () => void;
+  private done = false;
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly port: string,
+    msg: readonly unknown[],
+    private readonly sub: Subscriber<unknown[]>,
+  ) {
+    this.reply = kernel.createSinkPort(this);
+    this.cancel = kernel.watch(port, this);
+    if (!this.done) kernel.snd(port, [...msg, this.reply]);
+  }
+
+  next(reply: unknown[]): void {
+    if (this.done) return;
+    this.done = true;
+    this.sub.next(reply);
+    this.sub.complete();
+  }
+
+  complete(): void {}
+
+  error(): void {}
+
+  fire(reason: KillReason): void {
+    if (this.done) return;
+    this.done = true;
+    this.sub.error(new KilledError(this.port, reason));
+  }
+
+  unsubscribe(): void {
+    this.done = true;
+    this.cancel();
+    this.kernel.remove(this.reply);
   }
 }

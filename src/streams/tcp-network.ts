@@ -78,7 +78,7 @@ export class TcpNetwork implements Network {
   /** Seed address → node ID last seen behind it. */
   private readonly seedNodes = new Map<string, string | undefined>();
   private lingering: [Peer, string, MonEntry[]][] = [];
-  private sweepTimer: NodeJS.Immediate | undefined;
+  private sweepQueued = false;
   private seedRetry = 0;
   private seedTimer: NodeJS.Timeout | undefined;
   private closing = false;
@@ -158,15 +158,20 @@ export class TcpNetwork implements Network {
       const i = mine.indexOf(entry);
       if (i >= 0) mine.splice(i, 1);
       if (mine.length > 0) return;
-      // Keep the emptied list for one loop turn: a new monitor of the same port meanwhile
-      // (back-to-back calls) reuses the remote monitor instead of a mon0/mon1 pair.
+      // Keep the emptied list until the microtasks queued so far ran: a caller awaiting a reply
+      // and calling again (back-to-back cal$) reuses the remote monitor instead of sending a
+      // mon0/mon1 pair. (rxjs runs finalizers after resolving the awaited promise, so the
+      // caller's continuation is queued before this sweep.)
       this.lingering.push([p, portName, mine]);
-      this.sweepTimer ??= setImmediate(this.sweep);
+      if (!this.sweepQueued) {
+        this.sweepQueued = true;
+        queueMicrotask(this.sweep);
+      }
     };
   }
 
   private readonly sweep = (): void => {
-    this.sweepTimer = undefined;
+    this.sweepQueued = false;
     const items = this.lingering;
     this.lingering = [];
     for (const [p, portName, list] of items) {
@@ -224,7 +229,6 @@ export class TcpNetwork implements Network {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     if (this.seedTimer) clearTimeout(this.seedTimer);
-    if (this.sweepTimer) clearImmediate(this.sweepTimer);
     const ending: Promise<void>[] = [];
     for (const p of this.peers.values()) {
       if (p.deadline) clearTimeout(p.deadline);
