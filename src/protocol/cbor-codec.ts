@@ -21,6 +21,7 @@
 import { isUtf8 } from 'node:buffer';
 import { AempError, ProtocolError } from '../errors.js';
 import type { FrameDecoder, FrameEncoder, FrameLimits } from './frame-codec.js';
+import { PendingFrameDecoder } from './frame-decoder-base.js';
 
 /** Node's Buffer has fast, undocumented slice/write methods; use them when present. */
 interface FastBuffer extends Buffer {
@@ -442,45 +443,17 @@ function readIndefinite(major: number): unknown {
 
 const MIN_APPEND = 4096;
 
-class CborFrameDecoder implements FrameDecoder {
-  private readonly maxFrameBytes: number;
-  private readonly maxDepth: number;
-  private failure: ProtocolError | null = null;
-  private pushing = false;
-
-  /** Bytes of the frame(s) not yet decoded: pend[0, pendLen). Always starts at a frame boundary. */
-  private pend: FastBuffer = EMPTY;
-  private pendLen = 0;
+class CborFrameDecoder extends PendingFrameDecoder<FastBuffer> {
+  // pend[0, pendLen) always starts at a frame boundary.
   /** Scanner state over pend: position of the next item head and open containers' remaining items (-1 = indefinite). */
   private scanPos = 0;
   private readonly stack: number[] = [];
 
   constructor(limits: FrameLimits) {
-    this.maxFrameBytes = limits.maxFrameBytes;
-    this.maxDepth = limits.maxDepth;
+    super(limits, EMPTY);
   }
 
-  get buffered(): number {
-    return this.pendLen;
-  }
-
-  push(chunk: Uint8Array, onMessage: (msg: unknown[]) => void): void {
-    if (this.pushing)
-      throw new AempError('ERR_BAD_ARGUMENT', 'FrameDecoder.push called from its own onMessage');
-    this.pushing = true;
-    try {
-      this.pushChunk(chunk, onMessage);
-    } finally {
-      this.pushing = false;
-    }
-  }
-
-  private pushChunk(chunk: Uint8Array, onMessage: (msg: unknown[]) => void): void {
-    if (this.failure !== null) {
-      throw new ProtocolError(this.failure.code, `decoder failed earlier: ${this.failure.message}`, {
-        cause: this.failure,
-      });
-    }
+  protected decode(chunk: Uint8Array, onMessage: (msg: unknown[]) => void): void {
     const buf = asFast(chunk);
     const len = buf.length;
     let off = 0;
@@ -580,19 +553,6 @@ class CborFrameDecoder implements FrameDecoder {
       throw this.fail(new ProtocolError('ERR_BAD_FRAME', 'bad CBOR frame: internal scan mismatch'));
     if (!Array.isArray(msg)) throw this.fail(notArray(buf[start]!));
     return msg;
-  }
-
-  private append(buf: Uint8Array, from: number, to: number): void {
-    const n = to - from;
-    if (n <= 0) return;
-    const need = this.pendLen + n;
-    if (need > this.pend.length) {
-      const grown = Buffer.allocUnsafeSlow(Math.max(need, this.pend.length * 2, 256)) as FastBuffer;
-      this.pend.copy(grown, 0, 0, this.pendLen);
-      this.pend = grown;
-    }
-    this.pend.set(buf.subarray(from, to), this.pendLen);
-    this.pendLen = need;
   }
 
   private resetScan(): void {
@@ -715,11 +675,8 @@ class CborFrameDecoder implements FrameDecoder {
       err = new ProtocolError('ERR_BAD_FRAME', `bad CBOR frame: ${String((e as Error)?.message ?? e)}`, {
         cause: e,
       });
-    this.failure = err;
-    this.pend = EMPTY;
-    this.pendLen = 0;
     this.stack.length = 0;
-    return err;
+    return this.markFailed(err);
   }
 }
 

@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { AempError, ProtocolError } from '../errors.js';
 import type { FrameDecoder, FrameEncoder, FrameLimits } from './frame-codec.js';
+import { PendingFrameDecoder } from './frame-decoder-base.js';
 
 const EMPTY = Buffer.alloc(0);
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -32,15 +33,8 @@ function describeByte(c: number): string {
   return c >= 0x21 && c < 0x7f ? `'${String.fromCharCode(c)}' (${h})` : h;
 }
 
-class JsonFrameDecoder implements FrameDecoder {
-  private readonly maxFrameBytes: number;
-  private readonly maxDepth: number;
-  private failure: ProtocolError | null = null;
-  private pushing = false;
-
-  /** Bytes of an incomplete text (or, if `rescan`, undelivered bytes not yet scanned). */
-  private pend: Buffer = EMPTY;
-  private pendLen = 0;
+class JsonFrameDecoder extends PendingFrameDecoder {
+  // pend holds the bytes of an incomplete text (or, if `rescan`, undelivered bytes not yet scanned).
   private rescan = false;
 
   // Scan state of the text being scanned.
@@ -57,31 +51,10 @@ class JsonFrameDecoder implements FrameDecoder {
   private readonly adjEnds: number[] = [];
 
   constructor(limits: FrameLimits) {
-    this.maxFrameBytes = limits.maxFrameBytes;
-    this.maxDepth = limits.maxDepth;
+    super(limits, EMPTY);
   }
 
-  get buffered(): number {
-    return this.pendLen;
-  }
-
-  push(chunk: Uint8Array, onMessage: (msg: unknown[]) => void): void {
-    if (this.pushing)
-      throw new AempError('ERR_BAD_ARGUMENT', 'FrameDecoder.push called from its own onMessage');
-    this.pushing = true;
-    try {
-      this.pushChunk(chunk, onMessage);
-    } finally {
-      this.pushing = false;
-    }
-  }
-
-  private pushChunk(chunk: Uint8Array, onMessage: (msg: unknown[]) => void): void {
-    if (this.failure !== null) {
-      throw new ProtocolError(this.failure.code, `decoder failed earlier: ${this.failure.message}`, {
-        cause: this.failure,
-      });
-    }
+  protected decode(chunk: Uint8Array, onMessage: (msg: unknown[]) => void): void {
     let buf = asBuffer(chunk);
     let off = 0;
     if (this.pendLen > 0) {
@@ -293,19 +266,6 @@ class JsonFrameDecoder implements FrameDecoder {
     }
   }
 
-  private append(buf: Uint8Array, from: number, to: number): void {
-    const k = to - from;
-    if (k <= 0) return;
-    const need = this.pendLen + k;
-    if (need > this.pend.length) {
-      const grown = Buffer.allocUnsafeSlow(Math.max(need, this.pend.length * 2, 256));
-      this.pend.copy(grown, 0, 0, this.pendLen);
-      this.pend = grown;
-    }
-    this.pend.set(buf.subarray(from, to), this.pendLen);
-    this.pendLen = need;
-  }
-
   /** After onMessage threw: keep buf[from…] (undelivered, unscanned) for the next push. */
   private keep(buf: Buffer, from: number): void {
     this.append(buf, from, buf.length);
@@ -325,11 +285,7 @@ class JsonFrameDecoder implements FrameDecoder {
   }
 
   private fail(e: unknown): ProtocolError {
-    const err = e instanceof ProtocolError ? e : badFrame(String((e as Error)?.message ?? e), e);
-    this.failure = err;
-    this.pend = EMPTY;
-    this.pendLen = 0;
-    return err;
+    return this.markFailed(e instanceof ProtocolError ? e : badFrame(String((e as Error)?.message ?? e), e));
   }
 }
 
