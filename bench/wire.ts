@@ -40,6 +40,30 @@ function stats(samples: number[]): { p50: number; p99: number } {
   return { p50: at(0.5), p99: at(0.99) };
 }
 
+interface Workloads {
+  oneWay(n: number, payload: unknown): Promise<number>;
+  rtt(): Promise<{ rate: number; p50: number; p99: number }>;
+  inFlight(depth: number): Promise<number>;
+}
+
+/** Runs every workload (after a warm-up) through one implementation. */
+async function measure(w: Workloads): Promise<Record<string, number>> {
+  await w.oneWay(SMALL / 4, null);
+  const r: Record<string, number> = {};
+  r.oneway_small_msgs_s = await w.oneWay(SMALL, null);
+  r.oneway_1k_msgs_s = await w.oneWay(quick ? 10_000 : 50_000, 'x'.repeat(1024));
+  r.oneway_1k_mb_s = (r.oneway_1k_msgs_s * 1024) / 1e6;
+  r.oneway_64k_msgs_s = await w.oneWay(quick ? 500 : 2_000, 'y'.repeat(65536));
+  r.oneway_64k_mb_s = (r.oneway_64k_msgs_s * 65536) / 1e6;
+  await w.rtt();
+  const seq = await w.rtt();
+  r.rtt_s = seq.rate;
+  r.rtt_p50_us = seq.p50;
+  r.rtt_p99_us = seq.p99;
+  r.rtt64_s = await w.inFlight(64);
+  return r;
+}
+
 // ---------------------------------------------------------------- aemp
 async function aempSuite(): Promise<Record<string, number>> {
   const node: Node = configure({
@@ -90,21 +114,7 @@ async function aempSuite(): Promise<Record<string, number>> {
     return done / ((now() - t0) / 1e6);
   };
 
-  await oneWay(SMALL / 4, null); // warm-up
-  const r: Record<string, number> = {};
-  r.oneway_small_msgs_s = await oneWay(SMALL, null);
-  const kb = 'x'.repeat(1024);
-  r.oneway_1k_msgs_s = await oneWay(quick ? 10_000 : 50_000, kb);
-  r.oneway_1k_mb_s = (r.oneway_1k_msgs_s * 1024) / 1e6;
-  const kb64 = 'y'.repeat(65536);
-  r.oneway_64k_msgs_s = await oneWay(quick ? 500 : 2_000, kb64);
-  r.oneway_64k_mb_s = (r.oneway_64k_msgs_s * 65536) / 1e6;
-  await rtt(); // warm-up
-  const seq = await rtt();
-  r.rtt_s = seq.rate;
-  r.rtt_p50_us = seq.p50;
-  r.rtt_p99_us = seq.p99;
-  r.rtt64_s = await inFlight(64);
+  const r = await measure({ oneWay, rtt, inFlight });
   await node.close();
   return r;
 }
@@ -159,21 +169,7 @@ async function rawSuite(): Promise<Record<string, number>> {
     return done / ((now() - t0) / 1e6);
   };
 
-  await oneWay(SMALL / 4, null);
-  const r: Record<string, number> = {};
-  r.oneway_small_msgs_s = await oneWay(SMALL, null);
-  const kb = 'x'.repeat(1024);
-  r.oneway_1k_msgs_s = await oneWay(quick ? 10_000 : 50_000, kb);
-  r.oneway_1k_mb_s = (r.oneway_1k_msgs_s * 1024) / 1e6;
-  const kb64 = 'y'.repeat(65536);
-  r.oneway_64k_msgs_s = await oneWay(quick ? 500 : 2_000, kb64);
-  r.oneway_64k_mb_s = (r.oneway_64k_msgs_s * 65536) / 1e6;
-  await rtt();
-  const seq = await rtt();
-  r.rtt_s = seq.rate;
-  r.rtt_p50_us = seq.p50;
-  r.rtt_p99_us = seq.p99;
-  r.rtt64_s = await inFlight(64);
+  const r = await measure({ oneWay, rtt, inFlight });
   sock.destroy();
   return r;
 }
