@@ -10,20 +10,21 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes('--quick');
 
-function runWorker(file: string): Record<string, number> {
-  const out = execFileSync(
-    process.execPath,
-    ['--import', 'tsx', join(here, file), ...(quick ? ['--quick'] : [])],
-    {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
+function runWorker(file: string, nodeFlags: string[] = []): Record<string, number> {
+  const args = [...nodeFlags, '--import', 'tsx', join(here, file), ...(quick ? ['--quick'] : [])];
+  const out = execFileSync(process.execPath, args, {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const last = out.trim().split('\n').pop() ?? '{}';
   return JSON.parse(last) as Record<string, number>;
 }
 
-const results: Record<string, number> = { ...runWorker('local.ts'), ...runWorker('wire.ts') };
+const results: Record<string, number> = {
+  ...runWorker('local.ts'),
+  ...runWorker('wire.ts'),
+  ...runWorker('memory.ts', ['--expose-gc']),
+};
 
 const rows: [string, string, string, string][] = [];
 const fmt = (v: number | undefined) =>

@@ -1,7 +1,7 @@
 /**
  * The node: an Observable of node events that carries the AEMP API (design.md §1–§2).
  *
- *   node.subscribe(ev => …)   kill / up / down events (and db events once the DB runs)
+ *   node.subscribe(ev => …)   kill / up / down events, db events (changes of monitored families)
  *   node.port$(id)            --m--m--|  (normal kill)   --m--#  (error kill: KilledError)
  *   node.mon$(port)           ------r|   (the kill reason once, then complete)
  *   node.cal$(port, …msg)     ------r|   (one reply); # KilledError if the port dies first
@@ -12,6 +12,8 @@ import { createContext, runInContext } from 'node:vm';
 import { Observable, Subject, type Subscriber, type Unsubscribable } from 'rxjs';
 import { AempError, KilledError, type KillReason } from '../errors.js';
 import { nodeOf, portNameOf } from '../protocol/ids.js';
+import { NodeDb } from './db-client.js';
+import type { DbChange } from './db-mirror.js';
 import { type Guard, type Handler, Kernel, type MonEntry, type PortSink } from './kernel.js';
 import { LEVEL, type Logger } from './log.js';
 import type { Network, NodeStatus } from './network.js';
@@ -22,7 +24,8 @@ import { type NodeFunction, Registry } from './registry.js';
 export type NodeEvent =
   | { type: 'kill'; port: string; reason: KillReason }
   | { type: 'up'; node: string }
-  | { type: 'down'; node: string; reason: KillReason };
+  | { type: 'down'; node: string; reason: KillReason }
+  | ({ type: 'db'; family: string } & DbChange);
 
 /** The messages of a local port, with the port's ID. */
 export interface PortObservable extends Observable<unknown[]> {
@@ -56,6 +59,8 @@ export class Node extends Observable<NodeEvent> {
   readonly requests = new Map<string, RequestHandler>();
   /** @internal */
   readonly network: Network;
+  /** The distributed database (spec/api.md §15): `set`, `del`, `reg`, queries and `mon$`. */
+  readonly db: NodeDb;
   /** Refuse remote code execution (spec §17). */
   secure: boolean;
   /** Called on a restart request (`aemp restart`); set by a supervisor. */
@@ -102,15 +107,25 @@ export class Node extends Observable<NodeEvent> {
       },
       this.requests,
     );
-    // The global database service (`AnyEvent::MP::Global::`) is not part of this version yet:
-    // a node configured with it runs as an ordinary node and says so.
-    this.registry.registerModule('AnyEvent::MP::Global', () =>
-      setup.logger.log(LEVEL.note, 'AnyEvent::MP::Global: the global database service is not available yet'),
-    );
+    this.db = new NodeDb({
+      nodeId: setup.nodeId,
+      kernel,
+      network: this.network,
+      requests: this.requests,
+      logger: setup.logger,
+      onChange: (family, change) => {
+        if (events.observed) events.next({ type: 'db', family, ...change });
+      },
+    });
+    // The global database service: `AnyEvent::MP::Global::` as a service makes this node global.
+    this.registry.registerModule('AnyEvent::MP::Global', () => this.db.becomeGlobal());
     this.network.nodes$.subscribe((s) => {
       if (events.observed) events.next(s);
     });
-    this.ready = this.network.start().then(() => start(this));
+    this.ready = this.network.start().then(() => {
+      this.db.start(this.network.binds);
+      return start(this);
+    });
     this.ready.catch((err) => {
       if (!this.closing) this.logger.log(LEVEL.error, `node ${this.id} failed to start: ${String(err)}`);
     });
@@ -357,6 +372,7 @@ export class Node extends Observable<NodeEvent> {
       for (const t of this.timers) clearTimeout(t);
       this.timers.clear();
       this.kernel.close();
+      this.db.close();
       await this.network.close();
       this.events.complete();
     })();
