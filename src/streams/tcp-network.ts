@@ -106,6 +106,16 @@ export class TcpNetwork implements Network {
     return this.bound;
   }
 
+  /** True if seeds are configured (a node without seeds has no master unless it turns global). */
+  get hasSeeds(): boolean {
+    return this.seedNodes.size > 0;
+  }
+
+  /** `monitor_timeout` in seconds (the global keepalive's longest retry interval). */
+  get monitorTimeout(): number {
+    return this.opts.monitorTimeout;
+  }
+
   async start(): Promise<void> {
     const addrs = await resolveDescriptors(this.opts.binds, { hostname: this.opts.hostname });
     for (const addr of addrs) {

@@ -360,7 +360,7 @@ describe('node-port requests in Perl byte-string CBOR (shapes of node-port-cbor.
     expect(await fake.next()).toEqual(['i4', 't']);
   });
 
-  it('[""], devnull, unknown ports, unknown functions and g_* requests are ignored; the connection stays up', async () => {
+  it('[""], devnull, unknown ports and unknown functions are ignored; the connection stays up', async () => {
     const node = await listeningNode();
     const fake = await perlDials(node);
     fake.send(['']);
@@ -368,11 +368,6 @@ describe('node-port requests in Perl byte-string CBOR (shapes of node-port-cbor.
     fake.send(['', 'devnull', 'anything', 1]);
     fake.send(['nosuchport', 'hello']);
     fake.send(['', 'Some::Missing::func', 1]);
-    fake.send(['', 'g_global']);
-    fake.send(['', 'g_slave']);
-    fake.send(['', 'g_slave', { "'l": { fake: ['127.0.0.1:1'] } }]);
-    fake.send(['', 'g_find', 'someone']);
-    fake.send(['', 'g_upd', 'fam', { k: 'v' }, []]);
     fake.send(['', 'mon0', '']);
     // The first frame coming back is the reply to this request.
     await timeRoundTrip(fake, 'still-here');
@@ -563,6 +558,8 @@ describe('our node dials a Perl-style seed', () => {
     expect(hs.theirGreeting.keys.get('peeraddr')).toBe(seed.addr);
     await up;
     expect(await fake.next()).toEqual(['', 'g_slave']);
+    // The seed is the first connected seed node, so it becomes the master: the whole local DB.
+    expect(await fake.next()).toEqual(['', 'g_slave', { "'l": { [NODE_ID]: [...node.binds] } }]);
     fake.send(['', 'time', 'seed#t']);
     expect(await fake.next()).toEqual(['t', expect.any(Number)]);
   });
@@ -599,7 +596,7 @@ describe('our node dials a Perl-style seed', () => {
       },
     });
     await up;
-    const got = [await fake.next(), await fake.next(), await fake.next()];
+    const got = [await fake.next(), await fake.next(), await fake.next(), await fake.next()];
     expect(got).toContainEqual(['', 'g_slave']);
     expect(got.filter((m) => m[0] === 'early')).toEqual([
       ['early', 1],

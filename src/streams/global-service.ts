@@ -1,0 +1,179 @@
+/**
+ * The global node (`AnyEvent::MP::Global`, spec/global.md §2, §5–§8): holds every source's
+ * shard and the merged view, answers the slaves, and keeps the global nodes meshed.
+ *
+ * Requests handled (`["", TAG, …]` from node N):
+ *   g_slave [DB]        N becomes our slave; DB merged as N's shard (no DB: nothing)
+ *   g_global            N is global: clear N's shard, then g_upd 'g + g_set MERGED-SLAVES → N
+ *   g_set DB            DB merged as N's shard; own entry 'l N := DB['l][N]
+ *   g_upd F SET DEL     applied (db-merge.ts); g_upd → other globals, g_chg2 → monitors of F
+ *   g_find NODE         → g_found NODE ADDRS|null
+ *   g_db_family F ID    → g_reply ID {…}        g_db_keys / g_db_values → g_reply ID [...]
+ *   g_mon1 F            N monitors F (and counts as a slave) → g_chg1 F HASH|null
+ *   g_mon0 F            N stops monitoring F
+ * Connection up → g_global to the node; down → everything the node provided disappears.
+ * We are our own master and our own slave: our own changes take the slave path.
+ */
+
+import type { GlobalHost } from './db-client.js';
+import { type Change, GlobalStore, type Outcome } from './db-merge.js';
+import type { DbListener } from './db-mirror.js';
+import { addressList, isHash, recordOf } from './db-values.js';
+import { Keepalive } from './global-keepalive.js';
+
+/** Default `monitor_timeout` (seconds) when the network does not say. */
+const DEFAULT_MONITOR_TIMEOUT = 30;
+
+export class GlobalService {
+  private readonly store: GlobalStore;
+  /** GLOBAL_SLAVE: our slaves and the families each monitors. */
+  private readonly slaves = new Map<string, Set<string>>();
+  /** GLOBAL_MON: family → nodes monitoring it. */
+  private readonly mons = new Map<string, Set<string>>();
+  private readonly keepalive: Keepalive;
+  private announced = false;
+
+  constructor(private readonly host: GlobalHost) {
+    this.store = new GlobalStore((n) => this.slaves.has(n));
+    const net = host.network;
+    this.keepalive = new Keepalive({
+      isUp: (n) => n === host.nodeId || net.nodeIsUp(n) === true,
+      connect: (n) => net.connectTo?.(n),
+      maxRetry: () => net.monitorTimeout ?? DEFAULT_MONITOR_TIMEOUT,
+    });
+    const r = host.requests;
+    r.set('g_slave', (src, args) => {
+      if (args.length === 0) return;
+      if (!this.slaves.has(src)) this.slaves.set(src, new Set());
+      this.apply(this.store.merge(src, args[0]));
+    });
+    r.set('g_global', (src) => {
+      this.disconnect(src);
+      host.globalNodes.add(src);
+      this.globalConnect(src);
+    });
+    r.set('g_set', (src, [db]) => {
+      this.apply(this.store.merge(src, db));
+      const listeners = isHash(db) ? db["'l"] : undefined;
+      host.set("'l", src, isHash(listeners) ? (listeners[src] ?? null) : null);
+    });
+    r.set('g_upd', (src, [family, set, del]) => {
+      if (typeof family === 'string') this.apply([this.store.update(src, family, set, del)]);
+    });
+    r.set('g_find', (src, [node]) => {
+      host.send(src, ['g_found', node, this.store.family("'l")?.get(String(node)) ?? null]);
+    });
+    r.set('g_db_family', (src, [family, id]) => {
+      host.send(src, ['g_reply', id, recordOf(this.store.family(String(family)))]);
+    });
+    r.set('g_db_keys', (src, [family, id]) => {
+      host.send(src, ['g_reply', id, [...this.store.vivify(String(family)).keys()]]);
+    });
+    r.set('g_db_values', (src, [family, id]) => {
+      host.send(src, ['g_reply', id, [...this.store.vivify(String(family)).values()]]);
+    });
+    r.set('g_mon1', (src, [family]) => this.monitor(src, String(family)));
+    r.set('g_mon0', (src, [family]) => this.unmonitor(src, String(family)));
+  }
+
+  /**
+   * The steps of becoming global once the node is configured (§2): own master and slave,
+   * `'g` entry, `g_global` to every connected node, the `'g` keepalive.
+   */
+  announce(): void {
+    if (this.announced) return;
+    this.announced = true;
+    const { host } = this;
+    host.masterSet(host.nodeId);
+    host.set("'g", host.nodeId, null);
+    for (const n of host.network.upNodes()) {
+      host.send(n, ['g_global']);
+      if (host.globalNodes.has(n)) this.globalConnect(n);
+    }
+    const mesh: DbListener = {
+      next: (c) => {
+        for (const n of c.added) this.keepalive.add(n);
+        for (const n of c.deleted) this.keepalive.del(n);
+      },
+      complete: () => {},
+    };
+    host.watch("'g", mesh);
+  }
+
+  /** Addresses of a node from the merged `'l` family (null: none known). */
+  addressesOf(nodeId: string): string[] | null {
+    return addressList(this.store.family("'l")?.get(nodeId));
+  }
+
+  /** A connection came up (§7.6). */
+  nodeUp(node: string): void {
+    if (!this.announced) return;
+    this.host.send(node, ['g_global']);
+    this.keepalive.up(node);
+  }
+
+  /** A connection went down (§7.6). */
+  nodeDown(node: string): void {
+    this.disconnect(node);
+    this.keepalive.lost(node);
+  }
+
+  close(): void {
+    this.keepalive.close();
+  }
+
+  /** `g_disconnect` (§7.4): forget everything `node` provided. */
+  private disconnect(node: string): void {
+    const { host } = this;
+    host.globalNodes.delete(node);
+    host.del("'g", node);
+    host.del("'l", node);
+    this.apply(this.store.clear(node));
+    const families = this.slaves.get(node);
+    if (!families) return;
+    this.slaves.delete(node);
+    for (const f of families) this.dropMonitor(f, node);
+  }
+
+  /** The global-connect step towards global node `g` (§7.5). */
+  private globalConnect(g: string): void {
+    this.host.set("'g", g, null);
+    this.host.send(g, ['g_set', this.store.union(this.slaves.keys())]);
+  }
+
+  private monitor(node: string, family: string): void {
+    let families = this.slaves.get(node);
+    if (!families) this.slaves.set(node, (families = new Set()));
+    families.add(family);
+    let m = this.mons.get(family);
+    if (!m) this.mons.set(family, (m = new Set()));
+    m.add(node);
+    const f = this.store.family(family);
+    this.host.send(node, ['g_chg1', family, f ? recordOf(f) : null]);
+  }
+
+  private unmonitor(node: string, family: string): void {
+    this.slaves.get(node)?.delete(family);
+    this.dropMonitor(family, node);
+  }
+
+  private dropMonitor(family: string, node: string): void {
+    const m = this.mons.get(family);
+    if (!m) return;
+    m.delete(node);
+    if (m.size === 0) this.mons.delete(family);
+  }
+
+  /** Sends what the store's operations call for: forwards first, then monitor updates. */
+  private apply(outcomes: Outcome[]): void {
+    for (const o of outcomes) {
+      if (o.forward) this.broadcast(this.host.globalNodes, 'g_upd', o.family, o.forward);
+      const m = this.mons.get(o.family);
+      if (o.notify && m) this.broadcast(m, 'g_chg2', o.family, o.notify);
+    }
+  }
+
+  private broadcast(to: Set<string>, tag: string, family: string, c: Change): void {
+    for (const n of [...to]) this.host.send(n, [tag, family, c.set, c.del]);
+  }
+}
