@@ -1,0 +1,62 @@
+/**
+ * JSON text as Perl's `aemp` prints it (JSON::XS): `pretty` indents by three spaces and puts
+ * a space on both sides of the colon; `ascii` escapes every non-ASCII character.
+ *
+ *   pretty({ binds: ['*:4040'] })  →  '{\n   "binds" : [\n      "*:4040"\n   ]\n}\n'
+ *   compact(['a', 1])              →  '["a",1]'
+ */
+
+export interface JsonTextOptions {
+  /** Escape non-ASCII characters as `\uXXXX` (JSON::XS `ascii`). @default false */
+  readonly ascii?: boolean;
+}
+
+const INDENT = '   ';
+
+/** Pretty JSON in JSON::XS style, with a trailing newline. */
+export function pretty(value: unknown, options: JsonTextOptions = {}): string {
+  return `${prettyValue(value, '', options.ascii ?? false)}\n`;
+}
+
+/** Compact JSON (no spaces), optionally ASCII-only. */
+export function compact(value: unknown, options: JsonTextOptions = {}): string {
+  const text = JSON.stringify(value, jsonReplacer) ?? 'null';
+  return options.ascii ? toAscii(text) : text;
+}
+
+function prettyValue(v: unknown, indent: string, ascii: boolean): string {
+  if (Array.isArray(v)) {
+    if (v.length === 0) return '[]';
+    const inner = indent + INDENT;
+    const items = v.map((x) => inner + prettyValue(x, inner, ascii));
+    return `[\n${items.join(',\n')}\n${indent}]`;
+  }
+  if (isObject(v)) {
+    const entries = Object.entries(v).filter(([, x]) => x !== undefined);
+    if (entries.length === 0) return '{}';
+    const inner = indent + INDENT;
+    const items = entries.map(([k, x]) => `${inner}${scalar(k, ascii)} : ${prettyValue(x, inner, ascii)}`);
+    return `{\n${items.join(',\n')}\n${indent}}`;
+  }
+  return scalar(v, ascii);
+}
+
+function scalar(v: unknown, ascii: boolean): string {
+  const text = JSON.stringify(v, jsonReplacer) ?? 'null';
+  return ascii ? toAscii(text) : text;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !(v instanceof Uint8Array);
+}
+
+/** Byte strings (CBOR) travel as Uint8Array: show them as text, as Perl would. */
+function jsonReplacer(_key: string, v: unknown): unknown {
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('latin1');
+  if (typeof v === 'bigint') return Number(v);
+  return v;
+}
+
+function toAscii(text: string): string {
+  return text.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

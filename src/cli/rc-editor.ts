@@ -1,0 +1,114 @@
+/**
+ * The rc file as the configuration subcommands see it (spec/config-and-cli.md §1.3, §4.3):
+ * the file's data in memory, a current target (the top level, or the profile chosen with
+ * `profile NAME`) and a dirty flag. Nothing is written until `save()`, which the tool calls
+ * once at exit, and only when something changed.
+ *
+ * A file that exists but could not be parsed is never modified: the first change fails.
+ */
+
+import { loadRc, type RcData, type RcState, saveRc } from '../streams/config.js';
+import { die } from './args.js';
+
+export class RcEditor {
+  /** The whole file (`version`, top-level keys, `profile`). */
+  readonly root: RcData;
+  /** What the configuration subcommands change: `root` or one of its profiles. */
+  target: RcData;
+  private changed = false;
+
+  constructor(readonly state: RcState) {
+    this.root = structuredClone(state.data);
+    this.target = this.root;
+  }
+
+  /** Loads the rc file at `path`. */
+  static load(path: string): RcEditor {
+    return new RcEditor(loadRc(path));
+  }
+
+  /** True once anything was changed. */
+  get dirty(): boolean {
+    return this.changed;
+  }
+
+  /**
+   * The file as configuration merges it now: the embedded default applies only while no
+   * file exists and nothing was changed (saving creates the file).
+   */
+  current(): RcState {
+    if (!this.changed) return this.state;
+    return { ...this.state, data: this.root, embedded: false, exists: true };
+  }
+
+  /** Marks the file modified; refuses for a file that could not be read. */
+  touch(): void {
+    if (this.state.error !== undefined)
+      throw die(`refusing to modify ${this.state.path}: it could not be read (${this.state.error})`);
+    this.changed = true;
+  }
+
+  set(key: string, value: unknown): void {
+    this.touch();
+    this.target[key] = value;
+  }
+
+  del(key: string): void {
+    this.touch();
+    delete this.target[key];
+  }
+
+  /** The list under `key` (a comma string counts as its items); undefined when absent. */
+  list(key: string): unknown[] | undefined {
+    const v = this.target[key];
+    if (v === undefined || v === null) return undefined;
+    if (Array.isArray(v)) return v;
+    return splitList(v);
+  }
+
+  /** The profile map of the file, created if missing. */
+  profiles(): RcData {
+    const p = this.root.profile;
+    if (p === undefined || p === null) {
+      const fresh: RcData = {};
+      this.root.profile = fresh;
+      return fresh;
+    }
+    if (typeof p !== 'object' || Array.isArray(p))
+      throw die(`${this.state.path}: "profile" is not an object`);
+    return p as RcData;
+  }
+
+  /** Makes profile `name` the target, creating it if missing. */
+  selectProfile(name: string): void {
+    this.touch();
+    const profiles = this.profiles();
+    const entry = profiles[name];
+    if (entry === undefined || entry === null || entry === false || entry === '') profiles[name] = {};
+    else if (typeof entry !== 'object' || Array.isArray(entry))
+      throw die(`${this.state.path}: profile "${name}" is not an object`);
+    this.target = profiles[name] as RcData;
+  }
+
+  /** Writes the file if it changed (pretty JSON, mode 0600, previous version as `<file>~`). */
+  save(): void {
+    if (!this.changed) return;
+    try {
+      saveRc(this.state, this.root);
+    } catch (err) {
+      throw die(err instanceof Error ? err.message : String(err));
+    }
+    this.changed = false;
+  }
+}
+
+/**
+ * A list as Perl's `aemp` reads one: an array as it is, anything else split on `,` (trailing
+ * empty fields dropped, so `""` is the empty list).
+ */
+export function splitList(v: unknown): unknown[] {
+  if (Array.isArray(v)) return v;
+  const parts = String(v).split(',');
+  while (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
+  return parts;
+}

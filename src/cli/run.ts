@@ -1,0 +1,210 @@
+/**
+ * `aemp run [PROFILE] [KEY VALUE]…` (spec/config-and-cli.md §4.4, design.md §3): runs a node
+ * forever under a supervisor, the counterpart of Perl's AnyEvent::Watchdog.
+ *
+ *   supervisor (this process)          node (a child process running the same program)
+ *   ─ forks the node                   ─ configure(arguments), prints "<node id> <binds…>"
+ *   ─ node crashed → restart it,       ─ a restart request (`aemp restart NODE`) closes the
+ *     waiting 0.25 s, 0.5 s, … 30 s      node and exits with EXIT_RESTART → restarted at once
+ *   ─ no heartbeat for 300 s → kill    ─ sends a heartbeat every 10 s
+ *   ─ SIGINT/SIGTERM → stops the node, ─ SIGINT/SIGTERM or losing the supervisor → ports
+ *     exits 0 (SIGHUP: restart)          killed, connections closed, exit 0
+ *
+ * A node that exits 0 by itself ends the supervisor too (status 0); an invalid configuration
+ * is reported once and not retried.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { ConfigError, configure, type Node } from '../index.js';
+import { resolveConfig } from '../streams/config.js';
+import { die, EXIT_DIE, formatError, runOptions } from './args.js';
+import type { Io } from './session.js';
+
+/** Exit status of a node that was asked to restart. */
+export const EXIT_RESTART = 75;
+/** Exit status of a node whose configuration is invalid (not retried). */
+export const EXIT_CONFIG = 78;
+/** Exit status of a node that failed to start (listeners, services, eval): retried. */
+export const EXIT_START_FAILED = 70;
+
+/**
+ * Environment variable that makes `aemp run` the supervised node instead of the supervisor;
+ * it holds the run arguments as JSON (exactly as decoded by the supervisor).
+ */
+export const CHILD_ENV = 'AEMP_RUN_SUPERVISED';
+
+const FIRST_BACKOFF_S = 0.25;
+const MAX_BACKOFF_S = 30;
+/** A node that ran this long is considered stable: the next crash restarts it quickly again. */
+const STABLE_AFTER_S = 10;
+const HEARTBEAT_S = 10;
+const HEARTBEAT_LIMIT_S = 300;
+/** How long a stopping node gets before it is killed. */
+const STOP_GRACE_S = 10;
+
+/** Entry of `aemp run`: the supervisor, or in its child the node. Resolves with the exit code. */
+export function run(args: readonly unknown[], io: Io): Promise<number> {
+  const supervised = io.env[CHILD_ENV];
+  if (supervised !== undefined && process.send) {
+    delete process.env[CHILD_ENV]; // programs the node starts are not supervised nodes
+    return runNode(JSON.parse(supervised) as unknown[], io);
+  }
+  return supervise(args, io);
+}
+
+/** The supervised node. The promise resolves only when the process is about to exit. */
+async function runNode(args: readonly unknown[], io: Io): Promise<number> {
+  let node: Node;
+  try {
+    node = configure(runOptions(args));
+  } catch (err) {
+    io.err(`${formatError(err)}\n`);
+    return err instanceof ConfigError ? EXIT_CONFIG : EXIT_START_FAILED;
+  }
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (code: number, why?: string) => {
+      if (stopping) return;
+      stopping = true;
+      if (why) io.err(`aemp: ${why}, shutting down ${node.id}\n`);
+      clearInterval(beat);
+      void node.close().then(() => {
+        process.disconnect?.();
+        resolve(code);
+      });
+    };
+    const beat = setInterval(() => process.send?.('heartbeat'), HEARTBEAT_S * 1000);
+    beat.unref();
+    process.send?.('heartbeat');
+    process.once('SIGINT', () => stop(0, 'SIGINT'));
+    process.once('SIGTERM', () => stop(0, 'SIGTERM'));
+    process.once('disconnect', () => stop(0, 'supervisor gone'));
+    node.onRestart = () => stop(EXIT_RESTART, 'restart requested');
+    node.subscribe({
+      next: (ev) => {
+        if (ev.type === 'up') io.out(`up ${ev.node}\n`);
+        else if (ev.type === 'down') io.out(`down ${ev.node} ${ev.reason.map(String).join(' ')}\n`);
+      },
+    });
+    node.ready.then(
+      () => io.out(`${node.id} ${node.binds.join(' ')}\n`),
+      (err: unknown) => {
+        io.err(`aemp: node ${node.id} failed to start: ${formatError(err)}\n`);
+        stop(EXIT_START_FAILED);
+      },
+    );
+  });
+}
+
+/** The supervisor: keeps one node process running until told to stop. */
+async function supervise(args: readonly unknown[], io: Io): Promise<number> {
+  // An invalid configuration is reported here, once, rather than by a crashing node.
+  try {
+    resolveConfig(runOptions(args), { env: io.env });
+  } catch (err) {
+    throw die(formatError(err));
+  }
+  const script = process.argv[1];
+  if (!script) throw die('aemp run: cannot tell which program to run for the node');
+
+  return new Promise<number>((resolve) => {
+    let child: ChildProcess | undefined;
+    let stopping = false;
+    let backoff = FIRST_BACKOFF_S;
+    let lastBeat = Date.now();
+    let startedAt = 0;
+    let pending: NodeJS.Timeout | undefined;
+    let killTimer: NodeJS.Timeout | undefined;
+    let restartNow = false;
+
+    const watchdog = setInterval(() => {
+      if (child && Date.now() - lastBeat > HEARTBEAT_LIMIT_S * 1000) {
+        io.err(`aemp: node process ${child.pid} sent no heartbeat for ${HEARTBEAT_LIMIT_S} s, killing it\n`);
+        child.kill('SIGKILL');
+      }
+    }, 30_000);
+
+    const finish = (code: number) => {
+      clearInterval(watchdog);
+      if (pending) clearTimeout(pending);
+      if (killTimer) clearTimeout(killTimer);
+      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeListener(sig, onSignal);
+      resolve(code);
+    };
+
+    const start = () => {
+      pending = undefined;
+      startedAt = Date.now();
+      lastBeat = Date.now();
+      const c = fork(script, ['run', ...args.map(forArgv)], {
+        env: { ...io.env, [CHILD_ENV]: JSON.stringify(args) },
+        execArgv: process.execArgv,
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+      child = c;
+      io.err(`aemp: supervising node process ${c.pid}\n`);
+      c.on('message', () => {
+        lastBeat = Date.now();
+      });
+      c.on('exit', (code, signal) => exited(c, code, signal));
+    };
+
+    const exited = (c: ChildProcess, code: number | null, signal: NodeJS.Signals | null) => {
+      if (child !== c) return;
+      child = undefined;
+      if (killTimer) clearTimeout(killTimer);
+      killTimer = undefined;
+      if (stopping) return finish(0);
+      if (restartNow || code === EXIT_RESTART) {
+        restartNow = false;
+        backoff = FIRST_BACKOFF_S;
+        io.err('aemp: restarting the node\n');
+        return start();
+      }
+      if (code === 0) {
+        io.err('aemp: the node exited normally\n');
+        return finish(0);
+      }
+      if (code === EXIT_CONFIG) {
+        io.err('aemp: the node configuration is invalid, not restarting\n');
+        return finish(EXIT_DIE);
+      }
+      if ((Date.now() - startedAt) / 1000 >= STABLE_AFTER_S) backoff = FIRST_BACKOFF_S;
+      const how = signal ? `was killed by ${signal}` : `exited with status ${code}`;
+      io.err(`aemp: node process ${c.pid} ${how}, restarting in ${backoff} s\n`);
+      pending = setTimeout(start, backoff * 1000);
+      backoff = Math.min(backoff * 2, MAX_BACKOFF_S);
+    };
+
+    /** Asks the running node to stop; kills it if it takes too long. */
+    const stopChild = () => {
+      const c = child;
+      if (!c) return;
+      c.kill('SIGTERM');
+      killTimer ??= setTimeout(() => c.kill('SIGKILL'), STOP_GRACE_S * 1000);
+    };
+
+    function onSignal(signal: NodeJS.Signals) {
+      if (signal === 'SIGHUP') {
+        if (child && !stopping) {
+          restartNow = true;
+          stopChild();
+        }
+        return;
+      }
+      if (stopping) {
+        child?.kill('SIGKILL');
+        return;
+      }
+      stopping = true;
+      if (child) stopChild();
+      else finish(0);
+    }
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, onSignal);
+    start();
+  });
+}
+
+/** A run argument back as a command-line word, for `ps` (the node reads CHILD_ENV). */
+function forArgv(v: unknown): string {
+  return typeof v === 'string' && !/^[[{"]/.test(v) ? v : JSON.stringify(v);
+}
