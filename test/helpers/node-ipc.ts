@@ -45,7 +45,21 @@ export type Command =
   | { cmd: 'stall'; nodeId: string }
   /** Lets `ms` milliseconds pass in the child (the node stays idle), then answers. */
   | { cmd: 'idle'; ms: number }
-  | { cmd: 'close' };
+  | { cmd: 'close' }
+  /** `node.db.set(family, subkey, value)`. */
+  | { cmd: 'dbSet'; family: string; subkey: string; value?: unknown }
+  /** `node.db.del(family, ...subkeys)`. */
+  | { cmd: 'dbDel'; family: string; subkeys: string[] }
+  /** `node.db.reg(family, port, value)`. */
+  | { cmd: 'dbReg'; family: string; port: string; value?: unknown }
+  /** `node.db.family$/keys$/values$(family)` with a deadline: answers the result or `timedOut`. */
+  | { cmd: 'dbQuery'; kind: 'family' | 'keys' | 'values'; family: string; timeoutMs: number }
+  /** Subscribes `node.db.mon$(family)`: answers a monitor number; changes arrive as `db` events. */
+  | { cmd: 'dbMon'; family: string }
+  /** Unsubscribes a `dbMon` subscription. */
+  | { cmd: 'dbUnmon'; mon: number }
+  /** The node's database role: master, global flag, own entries. */
+  | { cmd: 'dbInfo' };
 
 export type CommandName = Command['cmd'];
 
@@ -68,6 +82,13 @@ export interface Results {
   stall: string;
   idle: null;
   close: null;
+  dbSet: null;
+  dbDel: null;
+  dbReg: null;
+  dbQuery: { result: unknown } | { timedOut: true };
+  dbMon: number;
+  dbUnmon: null;
+  dbInfo: { master: string | null; global: boolean; own: Record<string, Record<string, unknown>> };
 }
 
 export type Request = Command & { rid: number };
@@ -83,6 +104,20 @@ export type ChildEvent =
   | { event: 'spawned'; port: string; args: unknown[] }
   | { event: 'log'; level: number; text: string }
   /** A `stall` listener got bytes: every line it has received on that connection so far. */
-  | { event: 'stall'; lines: string[] };
+  | { event: 'stall'; lines: string[] }
+  /**
+   * A change seen by `dbMon` subscription `mon` (a `DbChange` as plain data); `at` is the
+   * child's `performance.timeOrigin + performance.now()` in milliseconds.
+   */
+  | {
+      event: 'db';
+      mon: number;
+      family: string;
+      entries: Record<string, unknown>;
+      added: string[];
+      changed: string[];
+      deleted: string[];
+      at: number;
+    };
 
 export type FromChild = Reply | ChildEvent;
