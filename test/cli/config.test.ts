@@ -1,0 +1,338 @@
+/**
+ * The configuration subcommands and their effect on the rc file (spec/config-and-cli.md
+ * §4.1–§4.3): most cases run the CLI in this process against a temporary rc file; a few run
+ * the real bin to cover the process edge (exit status, file written at exit).
+ */
+import { X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { aempDone, aempHere, cleanUpAfter, readRc, tempDir, tempRc } from './helpers.js';
+
+cleanUpAfter('all');
+
+describe('scalar settings', () => {
+  it('set, alias without the prefix, and del for each scalar key', async () => {
+    const rc = tempRc({ version: 1 });
+    const r = await aempHere(rc, [
+      'setnodeid',
+      'n1/',
+      'secret',
+      's3cret',
+      'setmonitor_timeout',
+      '45',
+      'connect_interval',
+      '3',
+      'setframing_format',
+      '["json"]',
+      'auth_offer',
+      'hmac_sha3_512',
+      'setauth_accept',
+      '["hmac_sha3_512","cleartext"]',
+      'autocork',
+      '1',
+      'nodelay',
+      '0',
+      'secure',
+      'false',
+      'seteval',
+      'node.register("x::y", () => 1)',
+      'parent',
+      'base',
+    ]);
+    expect(r).toEqual({ code: 0, out: '', err: '' });
+    expect(readRc(rc)).toEqual({
+      version: 1,
+      nodeid: 'n1/',
+      secret: 's3cret',
+      monitor_timeout: '45', // plain words are stored as strings, as Perl's aemp does
+      connect_interval: '3',
+      framing_format: ['json'],
+      auth_offer: 'hmac_sha3_512',
+      auth_accept: ['hmac_sha3_512', 'cleartext'],
+      autocork: '1',
+      nodelay: '0',
+      secure: 'false',
+      eval: 'node.register("x::y", () => 1)',
+      parent: 'base',
+    });
+
+    const d = await aempHere(rc, [
+      'delnodeid',
+      'delsecret',
+      'delmonitor_timeout',
+      'delconnect_interval',
+      'delframing_format',
+      'delauth_offer',
+      'delauth_accept',
+      'delautocork',
+      'delnodelay',
+      'delsecure',
+      'deleval',
+      'delparent',
+    ]);
+    expect(d.code).toBe(0);
+    expect(readRc(rc)).toEqual({ version: 1 });
+  });
+
+  it('eval stays the evaluate command: seteval has no short alias', async () => {
+    const rc = tempRc({ version: 1 });
+    const r = await aempHere(rc, ['eval']);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe('node id missing\n');
+    expect(existsSync(`${rc}~`)).toBe(false);
+  });
+
+  it('gensecret stores 180 characters of [0-9A-Za-z], different each time', async () => {
+    const rc = tempRc();
+    await aempHere(rc, ['gensecret']);
+    const first = readRc(rc).secret as string;
+    expect(first).toMatch(/^[0-9A-Za-z]{180}$/);
+    await aempHere(rc, ['gensecret']);
+    const second = readRc(rc).secret as string;
+    expect(second).toMatch(/^[0-9A-Za-z]{180}$/);
+    expect(second).not.toBe(first);
+  });
+
+  it('warns about a value nodes would refuse, and stores it anyway', async () => {
+    const rc = tempRc({ version: 1 });
+    const r = await aempHere(rc, ['setmonitor_timeout', 'soon']);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/^aemp: warning: monitor_timeout stored, but nodes will refuse it: .*positive/);
+    expect(readRc(rc).monitor_timeout).toBe('soon');
+  });
+});
+
+describe('lists', () => {
+  it('setseeds/setbinds: JSON arrays as given, words split on commas, empty list allowed', async () => {
+    const rc = tempRc({ version: 1 });
+    await aempHere(rc, ['setseeds', 'a:1,b:2,', 'setbinds', '["*:4040", "127.0.0.1:*"]']);
+    expect(readRc(rc)).toMatchObject({ seeds: ['a:1', 'b:2'], binds: ['*:4040', '127.0.0.1:*'] });
+    await aempHere(rc, ['seeds', '']);
+    expect(readRc(rc).seeds).toEqual([]);
+  });
+
+  it('addseed/addbind replace equal entries and append; delseed/delbind remove all equal ones', async () => {
+    const rc = tempRc({ version: 1, seeds: ['a:1', 'b:2', 'a:1'], binds: ['x:1'] });
+    await aempHere(rc, ['addseed', 'a:1', 'addseed', 'c:3', 'addbind', 'y:2', 'delbind', 'x:1']);
+    expect(readRc(rc)).toMatchObject({ seeds: ['b:2', 'a:1', 'c:3'], binds: ['y:2'] });
+    await aempHere(rc, ['delseed', 'a:1', 'delseed', 'nope:9']);
+    expect(readRc(rc).seeds).toEqual(['b:2', 'c:3']);
+    await aempHere(rc, ['delseeds', 'delbinds']);
+    expect(readRc(rc)).toEqual({ version: 1 });
+  });
+
+  it('services: JSON entries with arguments, addservice keeps duplicates, delservice removes the first', async () => {
+    const rc = tempRc({ version: 1 });
+    await aempHere(rc, ['setservices', '[["My::init", 1, 2], "Other::"]']);
+    expect(readRc(rc).services).toEqual([['My::init', 1, 2], 'Other::']);
+    await aempHere(rc, [
+      'addservice',
+      'X::',
+      'addservice',
+      'Y::',
+      'addservice',
+      'X::',
+      'addservice',
+      '["f::g", 3]',
+    ]);
+    await aempHere(rc, ['delservice', 'X::']);
+    expect(readRc(rc).services).toEqual([['My::init', 1, 2], 'Other::', 'Y::', 'X::', ['f::g', 3]]);
+    await aempHere(rc, ['delservices']);
+    expect(readRc(rc).services).toBeUndefined();
+  });
+});
+
+describe('profiles', () => {
+  it('chaining: gensecret profile xyzzy binds 4040,4041 nodeid anon/', async () => {
+    const rc = tempRc();
+    const r = await aempHere(rc, ['gensecret', 'profile', 'xyzzy', 'binds', '4040,4041', 'nodeid', 'anon/']);
+    expect(r).toEqual({ code: 0, out: '', err: '' });
+    const data = readRc(rc);
+    expect(data.secret).toMatch(/^[0-9A-Za-z]{180}$/);
+    expect(data.profile).toEqual({ xyzzy: { binds: ['4040', '4041'], nodeid: 'anon/' } });
+    expect(data.version).toBe(1);
+  });
+
+  it('profile creates an empty profile; setparent/delprofile; showprofile prints own keys only', async () => {
+    const rc = tempRc({ version: 1, secret: 'top', profile: { base: { seeds: ['s:1'] } } });
+    await aempHere(rc, ['profile', 'empty', 'profile', 'child', 'setparent', 'base', 'setnodeid', 'c/']);
+    expect(readRc(rc).profile).toEqual({
+      base: { seeds: ['s:1'] },
+      empty: {},
+      child: { parent: 'base', nodeid: 'c/' },
+    });
+    const show = await aempHere(rc, ['showprofile', 'child', 'showprofile', 'missing']);
+    expect(show.out).toBe('{\n   "parent" : "base",\n   "nodeid" : "c/"\n}\n{}\n');
+    await aempHere(rc, ['delprofile', 'empty', 'profile', 'child', 'delparent']);
+    expect(readRc(rc).profile).toEqual({ base: { seeds: ['s:1'] }, child: { nodeid: 'c/' } });
+  });
+
+  it('showconfig prints the merged configuration without profile and parent', async () => {
+    const rc = tempRc({
+      version: 1,
+      secret: 'top',
+      monitor_timeout: 10,
+      profile: { base: { seeds: ['s:1'], secret: 'base' }, child: { parent: 'base', nodeid: 'c/' } },
+    });
+    const r = await aempHere(rc, ['showconfig', 'child', 'binds', '["*:1"]', 'monitor_timeout', '99']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toEqual({
+      monitor_timeout: 10, // the rc file wins over configure arguments
+      connect_interval: 2,
+      framing_format: ['cbor', 'json', 'storable'],
+      auth_offer: ['tls_sha3_512', 'hmac_sha3_512'],
+      auth_accept: ['tls_sha3_512', 'hmac_sha3_512', 'tls_anon', 'cleartext'],
+      binds: ['*:1'],
+      version: 1,
+      secret: 'base',
+      seeds: ['s:1'],
+      nodeid: 'c/',
+    });
+    expect(r.out).toMatch(/^ {3}"nodeid" : "c\/"$/m); // JSON::XS pretty style
+    const forced = await aempHere(rc, ['showconfig', 'child', 'monitor_timeout', '99', 'force', '1']);
+    expect(JSON.parse(forced.out)).toMatchObject({ monitor_timeout: '99' });
+    expect(JSON.parse(forced.out)).not.toHaveProperty('force');
+  });
+
+  it('showconfig without a name uses the host-name profile; it sees changes made before it', async () => {
+    const rc = tempRc({ version: 1, profile: { [hostname()]: { nodeid: 'mine/' } } });
+    const r = await aempHere(rc, ['setsecret', 'fresh', 'showconfig']);
+    expect(JSON.parse(r.out)).toMatchObject({ nodeid: 'mine/', secret: 'fresh' });
+  });
+
+  it('showconfig with no rc file shows the embedded default', async () => {
+    const rc = join(tempDir(), 'missing');
+    const r = await aempHere(rc, ['showconfig']);
+    expect(JSON.parse(r.out)).toMatchObject({
+      seeds: ['127.0.0.1:4040'],
+      binds: ['127.0.0.1:4040'],
+      services: ['AnyEvent::MP::Global::'],
+    });
+    expect(existsSync(rc)).toBe(false); // nothing changed: nothing written
+  });
+});
+
+describe('certificates', () => {
+  it('setcert stores the file; a missing file dies with the OS error; delcert removes it', async () => {
+    const dir = tempDir();
+    const pem = join(dir, 'c.pem');
+    writeFileSync(pem, '-----BEGIN CERTIFICATE-----\nxx\n-----END CERTIFICATE-----\n');
+    const rc = join(dir, 'rc');
+    await aempHere(rc, ['setcert', pem]);
+    expect(readRc(rc).cert).toBe(readFileSync(pem, 'utf8'));
+    const bad = await aempHere(rc, ['setcert', join(dir, 'nope.pem')]);
+    expect(bad.code).toBe(255);
+    expect(bad.err).toBe(`${join(dir, 'nope.pem')}: No such file or directory\n`);
+    await aempHere(rc, ['delcert']);
+    expect(readRc(rc).cert).toBeUndefined();
+  });
+
+  it('gencert stores a self-signed CN=AnyEvent::MP certificate followed by its private key', async () => {
+    const rc = tempRc();
+    const r = await aempHere(rc, ['gencert']);
+    expect(r.code).toBe(0);
+    const cert = readRc(rc).cert as string;
+    expect(cert).toMatch(
+      /^-----BEGIN CERTIFICATE-----\n[\s\S]+\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\n[\s\S]+\n-----END PRIVATE KEY-----\n$/,
+    );
+    const x = new X509Certificate(cert);
+    expect(x.subject).toBe('CN=AnyEvent::MP');
+    expect(x.issuer).toBe('CN=AnyEvent::MP');
+    expect(x.ca).toBe(true);
+    expect(x.verify(x.publicKey)).toBe(true);
+    const days = (Date.parse(x.validTo) - Date.parse(x.validFrom)) / 86_400_000;
+    expect(days).toBe(3650);
+  });
+});
+
+describe('arguments and errors', () => {
+  it('a single [...] argument is the whole command line', async () => {
+    const rc = tempRc({ version: 1 });
+    const r = await aempHere(rc, ['["profile", "p", "setseeds", ["a:1", "b:2"], "showprofile", "p"]']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toEqual({ seeds: ['a:1', 'b:2'] });
+  });
+
+  it('[ { " arguments are JSON values: objects and strings are stored as decoded', async () => {
+    const rc = tempRc({ version: 1 });
+    await aempHere(rc, ['setnodeid', '"quoted/"', 'setsecret', '{"not": "a string"}']);
+    expect(readRc(rc)).toMatchObject({ nodeid: 'quoted/', secret: { not: 'a string' } });
+  });
+
+  it('malformed JSON argument dies', async () => {
+    const rc = tempRc({ version: 1 });
+    const r = await aempHere(rc, ['setseeds', '[broken']);
+    expect(r.code).toBe(255);
+    expect(r.err).toMatch(/^\[broken: malformed JSON argument/);
+  });
+
+  it.each([
+    [['setnodeid'], 'shared secret missing'], // Perl's message, copy-paste bug included
+    [['setsecret'], 'shared secret missing'],
+    [['setbinds'], 'bind addresses missing'],
+    [['addbind'], 'bind address missing'],
+    [['seeds'], 'seed addresses missing'],
+    [['delseed'], 'seed address missing'],
+    [['setservices'], 'service specifications missing'],
+    [['addservice'], 'service specification missing'],
+    [['setcert'], 'key+certificate pem filename missing'],
+    [['profile'], 'profile name is missing'],
+    [['showprofile'], 'profile name is missing'],
+    [['setparent'], 'parent profile name is missing'],
+    [['setmonitor_timeout'], 'monitor_timeout value missing'],
+    [['snd'], 'port missing'],
+    [['trace'], 'node id missing'],
+  ])('%j without its argument: "%s", exit 2', async (args, message) => {
+    const r = await aempHere(tempRc({ version: 1 }), args);
+    expect(r).toEqual({ code: 2, out: '', err: `${message}\n` });
+  });
+
+  it('an unknown command stops the chain; earlier changes are still saved (as Perl END)', async () => {
+    const rc = tempRc({ version: 1 });
+    const r = await aempHere(rc, ['setsecret', 'kept', 'frobnicate', 'setnodeid', 'never/']);
+    expect(r).toEqual({ code: 2, out: '', err: 'frobnicate: no such aemp command (try aemp --help)\n' });
+    expect(readRc(rc)).toEqual({ version: 1, secret: 'kept' });
+  });
+
+  it('run is only a command as the first argument', async () => {
+    const r = await aempHere(tempRc({ version: 1 }), ['showprofile', 'x', 'run']);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe('run: no such aemp command (try aemp --help)\n');
+  });
+
+  it('a broken rc file is never overwritten', async () => {
+    const rc = tempRc('{ "version": 1, broken');
+    const r = await aempHere(rc, ['setsecret', 'x']);
+    expect(r.code).toBe(255);
+    expect(r.err).toMatch(/^refusing to modify .*rc: it could not be read/);
+    expect(readFileSync(rc, 'utf8')).toBe('{ "version": 1, broken');
+  });
+
+  it('help COMMAND explains one command, aliases included', async () => {
+    const rc = tempRc();
+    expect((await aempHere(rc, ['help', 'snd'])).out).toMatch(/^aemp snd PORT ARGS…\n/);
+    expect((await aempHere(rc, ['help', 'binds'])).out).toMatch(/same as setbinds/);
+    expect((await aempHere(rc, ['help', 'run'])).out).toMatch(/^aemp run \[PROFILE\]/);
+    expect((await aempHere(rc, ['help', 'nope'])).code).toBe(2);
+  });
+});
+
+describe('the bin', () => {
+  it('writes the file at exit with mode 0600 and keeps the previous one as <file>~', async () => {
+    const rc = tempRc('{"version": 1, "secret": "old"}');
+    const r = await aempDone(['setsecret', 'new', 'profile', 'p', 'addseed', 'x:1'], { AEMP_RC: rc });
+    expect(r).toEqual({ code: 0, out: '', err: '' });
+    expect(readRc(rc)).toEqual({ version: 1, secret: 'new', profile: { p: { seeds: ['x:1'] } } });
+    expect(readFileSync(`${rc}~`, 'utf8')).toBe('{"version": 1, "secret": "old"}');
+    expect(statSync(rc).mode & 0o777).toBe(0o600);
+  });
+
+  it('reading commands leave the file alone', async () => {
+    const rc = tempRc('{"version": 1, "profile": {"p": {"nodeid": "p/"}}} # comment\n');
+    const r = await aempDone(['showprofile', 'p'], { AEMP_RC: rc });
+    expect(r.out).toBe('{\n   "nodeid" : "p/"\n}\n');
+    expect(existsSync(`${rc}~`)).toBe(false);
+  });
+});
