@@ -10,9 +10,9 @@
  * `ECHO<srcnode> <json>`. Lines are handled one after the other; end of input ends the shell.
  */
 import { createInterface } from 'node:readline';
-import { firstValueFrom, type Observable, timeout } from 'rxjs';
+import { firstValueFrom, timeout } from 'rxjs';
 import { AempError, type KilledError, type Node } from '../index.js';
-import { type ArgQueue, asText } from './args.js';
+import { type ArgQueue, asText, formatError } from './args.js';
 import { compact, pretty } from './json-text.js';
 import type { Session } from './session.js';
 
@@ -22,11 +22,6 @@ const BANNER = `aemp shell: JavaScript lines are evaluated on the target node.
    $ECHO      the ID of a port here that prints everything sent to it
 End of input (Ctrl-D) leaves the shell.
 `;
-
-/** The part of the global database the shell uses (design.md §2), when the node has it. */
-interface NodeDb {
-  keys$(family: string): Observable<unknown>;
-}
 
 export async function shell(s: Session, q: ArgQueue): Promise<void> {
   const arg = q.optional();
@@ -75,24 +70,13 @@ async function evaluate(node: Node, target: string, line: string, echo: string):
   return `\n${target}: ${line}\n${seconds.toFixed(3)}s\n${body}`;
 }
 
-/** `nodes: a b c` from the global database, or why that is not possible. */
+/** `nodes: a b c`: every node the global database knows (its `'l` family). */
 async function listNodes(node: Node): Promise<string> {
-  const db = (node as unknown as { db?: Partial<NodeDb> }).db;
-  if (typeof db?.keys$ !== 'function') {
-    const up = node.upNodes().sort();
-    return `nodes: the global database is not available on this node (connected: ${up.join(' ') || 'none'})\n`;
-  }
   try {
-    const keys = await firstValueFrom(db.keys$("'l").pipe(timeout(5000)));
-    return `nodes: ${keyList(keys).sort().join(' ')}\n`;
+    const keys = await firstValueFrom(node.db.keys$("'l").pipe(timeout(5000)));
+    return `nodes: ${[...keys].sort().join(' ')}\n`;
   } catch (err) {
-    return `nodes: cannot list the nodes: ${err instanceof Error ? err.message : String(err)}\n`;
+    const up = node.upNodes().sort().join(' ') || 'none';
+    return `nodes: the global database did not answer (${formatError(err)}); connected: ${up}\n`;
   }
-}
-
-function keyList(keys: unknown): string[] {
-  if (Array.isArray(keys)) return keys.map(asText);
-  if (keys instanceof Set || keys instanceof Map) return [...keys.keys()].map(asText);
-  if (typeof keys === 'object' && keys !== null) return Object.keys(keys);
-  return [];
 }
