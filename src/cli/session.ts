@@ -5,7 +5,7 @@
  */
 import { filter, firstValueFrom, timeout } from 'rxjs';
 import { configure, type Node } from '../index.js';
-import { rcPath, resolveConfig } from '../streams/config.js';
+import { formatRcWarning, rcPath, resolveConfig } from '../streams/config.js';
 import { CliExit, die, EXIT_TIMEOUT } from './args.js';
 import { RcEditor } from './rc-editor.js';
 
@@ -49,6 +49,8 @@ export class Session {
   async tool(): Promise<Node> {
     if (this.node) return this.node;
     this.rc.save();
+    const warning = formatRcWarning(this.rc.state);
+    if (warning) this.io.err(`${warning}\n`);
     let node: Node;
     try {
       const { config } = resolveConfig({ ...TOOL_NODE }, { env: this.io.env });

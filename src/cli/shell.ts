@@ -11,7 +11,7 @@
  */
 import { createInterface } from 'node:readline';
 import { firstValueFrom, timeout } from 'rxjs';
-import { AempError, type KilledError, type Node } from '../index.js';
+import { AempError, type KilledError, type Node, nodeOf } from '../index.js';
 import { type ArgQueue, asText, formatError } from './args.js';
 import { compact, pretty } from './json-text.js';
 import type { Session } from './session.js';
@@ -26,7 +26,7 @@ End of input (Ctrl-D) leaves the shell.
 export async function shell(s: Session, q: ArgQueue): Promise<void> {
   const arg = q.optional();
   const node = await s.tool();
-  let target = arg === undefined || arg === '' ? node.id : asText(arg);
+  let target = arg === undefined || arg === '' ? node.id : nodeOf(asText(arg));
   const { io } = s;
 
   const echo = node.port((...msg: unknown[]) => io.out(`ECHO${node.srcNode ?? node.id} ${compact(msg)}\n`));
@@ -38,7 +38,7 @@ export async function shell(s: Session, q: ArgQueue): Promise<void> {
   for await (const raw of lines) {
     const line = raw.trim();
     if (line === '=') io.out(await listNodes(node));
-    else if (line.startsWith('=')) target = line.slice(1).trim();
+    else if (line.startsWith('=')) target = nodeOf(line.slice(1).trim());
     else if (/^package\s+[\w:]+\s*;?$/.test(line))
       io.out('packages are a Perl notion: JavaScript is evaluated in the node context\n');
     else if (line !== '') {
