@@ -39,7 +39,8 @@
  * `ERR_BAD_ARGUMENT`; the encoder stays usable after them.
  */
 import { AempError } from '../errors.js';
-import { createCborFrameDecoder, createCborFrameEncoder } from './cbor-codec.js';
+import { createCborFrameDecoder } from './cbor-decode.js';
+import { createCborFrameEncoder } from './cbor-encode.js';
 import { DEFAULT_MAX_FRAME_BYTES, type FramingFormat } from './constants.js';
 import { createJsonFrameDecoder, createJsonFrameEncoder } from './json-codec.js';
 

@@ -1,0 +1,265 @@
+/**
+ * CBOR encoding of data-phase frames (protocol.md §8.1): text strings, minimal heads, float32
+ * when exact, maps with text keys, no tags for byte strings.
+ *
+ * Encoding writes into a shared slab and returns views of it; a slab region is never rewritten, so
+ * returned buffers stay valid (a view keeps its slab of at least 64 KiB alive).
+ */
+import { AempError } from '../errors.js';
+import { type FastBuffer, HAS_FAST, TWO32 } from './cbor-buffer.js';
+import type { FrameEncoder } from './frame-codec.js';
+
+const U64_MAX = 0xffffffffffffffffn;
+// ---------------------------------------------------------------------------------------------
+// Encoder. Shared slab; each encode/encodeBatch appends at `at` and returns a view of its bytes.
+
+/** Same limit as Perl's CBOR::XS/JSON::XS max_depth: deeper data would be rejected by the peer. */
+export const MAX_ENCODE_DEPTH = 512;
+const SLAB = 64 * 1024;
+/** Start a new slab rather than begin a message with less room than this. */
+const SLAB_MIN_ROOM = 1024;
+
+let out = Buffer.allocUnsafeSlow(SLAB) as FastBuffer;
+let outView = new DataView(out.buffer, out.byteOffset, out.length);
+let at = 0;
+let begin = 0;
+let busy = false;
+
+function room(k: number): void {
+  if (at + k > out.length) grow(k);
+}
+
+function grow(k: number): void {
+  const used = at - begin;
+  const next = Buffer.allocUnsafeSlow(Math.max(SLAB, (used + k) * 2)) as FastBuffer;
+  out.copy(next, 0, begin, at);
+  out = next;
+  outView = new DataView(out.buffer, out.byteOffset, out.length);
+  at = used;
+  begin = 0;
+}
+
+function head(major: number, n: number): void {
+  room(9);
+  const m = major << 5;
+  if (n < 24) out[at++] = m | n;
+  else if (n < 0x100) {
+    out[at] = m | 24;
+    out[at + 1] = n;
+    at += 2;
+  } else if (n < 0x10000) {
+    out[at] = m | 25;
+    out[at + 1] = n >> 8;
+    out[at + 2] = n & 0xff;
+    at += 3;
+  } else if (n < TWO32) {
+    out[at] = m | 26;
+    outView.setUint32(at + 1, n);
+    at += 5;
+  } else {
+    out[at] = m | 27;
+    outView.setUint32(at + 1, Math.floor(n / TWO32));
+    outView.setUint32(at + 5, n >>> 0);
+    at += 9;
+  }
+}
+
+function head64(major: number, n: bigint): void {
+  room(9);
+  out[at] = (major << 5) | 27;
+  outView.setBigUint64(at + 1, n);
+  at += 9;
+}
+
+function writeString(s: string): void {
+  const n = s.length;
+  if (n < 0x100) {
+    // ASCII fast path; the header size is known as long as every char is one byte.
+    const hl = n < 24 ? 1 : 2;
+    room(hl + n);
+    let p = at + hl;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) {
+        writeStringSlow(s);
+        return;
+      }
+      out[p++] = c;
+    }
+    if (hl === 1) out[at] = 0x60 | n;
+    else {
+      out[at] = 0x78;
+      out[at + 1] = n;
+    }
+    at = p;
+    return;
+  }
+  writeStringSlow(s);
+}
+
+function writeStringSlow(s: string): void {
+  const n = Buffer.byteLength(s, 'utf8');
+  head(3, n);
+  room(n);
+  if (HAS_FAST) out.utf8Write(s, at, n);
+  else out.write(s, at, n, 'utf8');
+  at += n;
+}
+
+function writeNumber(v: number): void {
+  if (Number.isSafeInteger(v)) {
+    if (v >= 0) head(0, v);
+    else head(1, -1 - v);
+  } else if (Math.fround(v) === v) {
+    room(5);
+    out[at] = 0xfa;
+    outView.setFloat32(at + 1, v);
+    at += 5;
+  } else {
+    room(9);
+    out[at] = 0xfb;
+    outView.setFloat64(at + 1, v);
+    at += 9;
+  }
+}
+
+function writeBigInt(v: bigint): void {
+  if (v >= 0n) {
+    if (v <= BigInt(Number.MAX_SAFE_INTEGER)) head(0, Number(v));
+    else if (v <= U64_MAX) head64(0, v);
+    else writeBignum(2, v);
+  } else {
+    const n = -1n - v;
+    if (n <= BigInt(Number.MAX_SAFE_INTEGER)) head(1, Number(n));
+    else if (n <= U64_MAX) head64(1, n);
+    else writeBignum(3, n);
+  }
+}
+
+function writeBignum(tag: number, n: bigint): void {
+  let h = n.toString(16);
+  if (h.length & 1) h = `0${h}`;
+  head(6, tag);
+  const bytes = Buffer.from(h, 'hex');
+  head(2, bytes.length);
+  room(bytes.length);
+  out.set(bytes, at);
+  at += bytes.length;
+}
+
+function badValue(msg: string): AempError {
+  return new AempError('ERR_BAD_ARGUMENT', `cannot encode message: ${msg}`);
+}
+
+function writeValue(v: unknown, d: number): void {
+  switch (typeof v) {
+    case 'string':
+      writeString(v);
+      return;
+    case 'number':
+      writeNumber(v);
+      return;
+    case 'object':
+      if (v === null) {
+        room(1);
+        out[at++] = 0xf6;
+      } else writeObject(v, d);
+      return;
+    case 'boolean':
+      room(1);
+      out[at++] = v ? 0xf5 : 0xf4;
+      return;
+    case 'undefined':
+      room(1);
+      out[at++] = 0xf7;
+      return;
+    case 'bigint':
+      writeBigInt(v);
+      return;
+    default:
+      // functions and symbols have no wire form; JSON turns them into null in arrays too
+      room(1);
+      out[at++] = 0xf6;
+  }
+}
+
+function writeObject(v: object, d: number): void {
+  if (d >= MAX_ENCODE_DEPTH) throw badValue(`nested deeper than ${MAX_ENCODE_DEPTH} levels (cyclic?)`);
+  if (Array.isArray(v)) {
+    const n = v.length;
+    head(4, n);
+    for (let i = 0; i < n; i++) writeValue(v[i], d + 1);
+    return;
+  }
+  if (v instanceof Uint8Array) {
+    head(2, v.length);
+    room(v.length);
+    out.set(v, at);
+    at += v.length;
+    return;
+  }
+  if (v instanceof Map) {
+    head(5, v.size);
+    for (const [k, x] of v) {
+      writeValue(k, d + 1);
+      writeValue(x, d + 1);
+    }
+    return;
+  }
+  const proto = Object.getPrototypeOf(v);
+  if (
+    proto !== Object.prototype &&
+    proto !== null &&
+    typeof (v as { toJSON?: unknown }).toJSON === 'function'
+  ) {
+    writeValue((v as { toJSON(): unknown }).toJSON(), d);
+    return;
+  }
+  const keys = Object.keys(v);
+  const n = keys.length;
+  head(5, n);
+  for (let i = 0; i < n; i++) {
+    const k = keys[i]!;
+    writeString(k);
+    writeValue((v as Record<string, unknown>)[k], d + 1);
+  }
+}
+
+function startMessage(): void {
+  if (busy) throw badValue('encoder re-entered (from a toJSON method?)');
+  if (out.length - at < SLAB_MIN_ROOM) {
+    out = Buffer.allocUnsafeSlow(SLAB) as FastBuffer;
+    outView = new DataView(out.buffer, out.byteOffset, out.length);
+    at = 0;
+  }
+  begin = at;
+  busy = true;
+}
+
+function encodeAll(msgs: readonly (readonly unknown[])[] | null, one: readonly unknown[] | null): Uint8Array {
+  startMessage();
+  try {
+    if (one !== null) writeValue(one, 0);
+    else for (const m of msgs!) writeValue(m, 0);
+  } catch (e) {
+    at = begin;
+    throw e;
+  } finally {
+    busy = false;
+  }
+  // Views handed out are never written again: the next message starts at `at`.
+  return out.subarray(begin, at);
+}
+
+const cborEncoder: FrameEncoder = {
+  encode(msg: readonly unknown[]): Uint8Array {
+    return encodeAll(null, msg);
+  },
+  encodeBatch(msgs: readonly (readonly unknown[])[]): Uint8Array {
+    return encodeAll(msgs, null);
+  },
+};
+
+export function createCborFrameEncoder(): FrameEncoder {
+  return cborEncoder;
+}
