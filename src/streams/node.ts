@@ -412,10 +412,19 @@ export class Node extends Observable<NodeEvent> {
 
   /** @internal What `eval` requests and the `eval` config key see: the node and its API. */
   evalScope(): Record<string, unknown> {
+    // Like Perl's eval, this is full code execution (refused in secure mode), so the process
+    // and the timers are there too.
     const api = {
       node: this,
       NODE: this.id,
       console,
+      process,
+      Buffer,
+      setTimeout,
+      clearTimeout,
+      setInterval,
+      clearInterval,
+      setImmediate,
       snd: this.snd.bind(this),
       kil: this.kil.bind(this),
       mon: this.mon.bind(this),

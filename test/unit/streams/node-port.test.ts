@@ -47,6 +47,7 @@ describe('node port requests on the own node', () => {
     expect(await lastValueFrom(n.cal$(n.id, 'eval', 'throw new Error("oops")'))).toEqual(['oops']);
     expect(await lastValueFrom(n.cal$(n.id, 'eval', 'Promise.resolve(7)'))).toEqual(['', 7]);
     expect(await lastValueFrom(n.cal$(n.id, 'eval', 'undefined'))).toEqual(['']);
+    expect(await lastValueFrom(n.cal$(n.id, 'eval', 'typeof process.pid'))).toEqual(['', 'number']);
   });
 
   it('eval answers the Perl up_nodes expression as a list', async () => {
