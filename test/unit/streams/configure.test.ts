@@ -1,0 +1,44 @@
+/**
+ * configure() end to end: services run in order at start, a failing service or `eval` rejects
+ * `node.ready` with a message naming it, and invalid configuration throws at once.
+ */
+import { describe, expect, it } from 'vitest';
+import { AempError } from '../../../src/index.js';
+import { testNode } from '../../helpers/node.js';
+
+describe('configure', () => {
+  it('runs services in order (function names with and without arguments), then eval', async () => {
+    const calls: unknown[] = [];
+    (globalThis as { __aempCalls?: unknown[] }).__aempCalls = calls;
+    const n = testNode({
+      services: [
+        './test/fixtures/service-module.ts::first',
+        ['./test/fixtures/service-module.ts::second', 1, 'b'],
+      ],
+      // eval runs in its own context: it leaves a mark through the node API.
+      eval: 'node.register("Evaled::mark", () => NODE)',
+    });
+    await n.ready;
+    expect(calls).toEqual([['first'], ['second', 1, 'b']]);
+    expect(n.registry.lookup('Evaled::mark')?.()).toBe(n.id);
+  });
+
+  it('a failing service rejects ready with a message naming the service', async () => {
+    const n = testNode({ services: ['No::Such::service'] });
+    const err = await n.ready.catch((e: unknown) => e);
+    expect(AempError.is(err) && err.code).toBe('ERR_CONFIG_INVALID');
+    expect((err as Error).message).toBe(
+      `service "No::Such::service" failed: unable to resolve function 'No::Such::service'`,
+    );
+  });
+
+  it('a failing eval rejects ready', async () => {
+    const n = testNode({ eval: 'throw new Error("bad setup")' });
+    expect(((await n.ready.catch((e: unknown) => e)) as Error).message).toBe('eval failed: bad setup');
+  });
+
+  it('invalid configuration throws a ConfigError naming the key', () => {
+    expect(() => testNode({ monitor_timeout: 'soon' })).toThrow(/key "monitor_timeout"/);
+    expect(() => testNode({ nodeid: 'a#b' })).toThrow(/key "nodeid".*"#"/);
+  });
+});
