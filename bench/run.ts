@@ -24,6 +24,7 @@ const results: Record<string, number> = {
   ...runWorker('local.ts'),
   ...runWorker('wire.ts'),
   ...runWorker('memory.ts', ['--expose-gc']),
+  ...runWorker('cluster.ts'),
 };
 
 const rows: [string, string, string, string][] = [];

@@ -29,6 +29,10 @@ export { nodeOf, portNameOf } from './protocol/ids.js';
 export type { ConfigureOptions } from './streams/configure.js';
 /* Node */
 export { configure } from './streams/configure.js';
+/* Distributed database */
+export type { NodeDb } from './streams/db-client.js';
+export type { DbChange } from './streams/db-mirror.js';
+export type { DbRecord } from './streams/db-values.js';
 export type { Handler } from './streams/kernel.js';
 /* Ports and monitors */
 export { Guard } from './streams/kernel.js';

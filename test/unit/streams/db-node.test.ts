@@ -1,0 +1,201 @@
+/**
+ * `node.db` on in-process nodes over loopback TCP: the ways a node becomes global, the API
+ * (guards, reg, validation, node stream events, close), and global nodes meshing through the
+ * `'g` keepalive.
+ */
+import { createServer } from 'node:net';
+import { filter, firstValueFrom, map, type Observable, take, toArray } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import type { Node, NodeEvent } from '../../../src/index.js';
+import type { DbChange } from '../../../src/streams/db-mirror.js';
+import { testNode, turn } from '../../helpers/node.js';
+
+const SECRET = 'db-node-test';
+const WAIT_MS = 5000;
+
+function within<T>(p: Promise<T>, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), WAIT_MS);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** The first change of `family` on `node` whose entries satisfy `pred`. */
+function seen(node: Node, family: string, pred: (e: Readonly<Record<string, unknown>>) => boolean) {
+  const hit = node.db.mon$(family).pipe(
+    filter((c) => pred(c.entries)),
+    map((c) => c.entries),
+  );
+  return within(firstValueFrom(hit), `${family} on ${node.id}`);
+}
+
+function up(node: Node, id: string) {
+  return within(
+    firstValueFrom(node.nodes$.pipe(filter((s) => s.type === 'up' && s.node === id))),
+    `up ${id}`,
+  );
+}
+
+async function listening(nodeid: string, opts: Record<string, unknown> = {}) {
+  const n = testNode({ nodeid, secret: SECRET, binds: ['127.0.0.1:0'], ...opts });
+  await n.ready;
+  return n;
+}
+
+/** A port number that was free a moment ago. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen({ host: '127.0.0.1', port: 0 }, () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+describe('becoming global', () => {
+  it('an offline node is not global and has no master; its entries stay local', async () => {
+    const n = testNode();
+    await n.ready;
+    expect(n.db.isGlobal).toBe(false);
+    expect(n.db.master).toBeUndefined();
+    n.db.set('f', 'k', [1, 'two']);
+    n.db.set('f', 'j');
+    n.db.del('f', 'j', 'unknown');
+    expect(n.db.own).toEqual({ "'l": { [n.id]: [] }, f: { k: [1, 'two'] } });
+  });
+
+  it('through the service: own master, own slave, announced in family g', async () => {
+    const g = await listening('svc-g', { services: ['AnyEvent::MP::Global::'] });
+    expect(g.db.isGlobal).toBe(true);
+    expect(g.db.master).toBe('svc-g');
+    expect(await firstValueFrom(g.db.family$("'g"))).toEqual({ 'svc-g': null });
+    expect(await firstValueFrom(g.db.family$("'l"))).toEqual({ 'svc-g': [...g.binds] });
+  });
+
+  it('by finding itself in its own seed list', async () => {
+    const port = await freePort();
+    const self = `127.0.0.1:${port}`;
+    const n = await listening('self-seed', { binds: [self], seeds: [self] });
+    await within(n.logged(/refuse to talk to myself|master: self-seed/), 'the self dial');
+    await seen(n, "'g", (e) => 'self-seed' in e);
+    expect(n.db.isGlobal).toBe(true);
+    expect(n.db.master).toBe('self-seed');
+  });
+
+  it('by receiving g_slave from a node that has it as seed', async () => {
+    const a = await listening('plain-a');
+    expect(a.db.isGlobal).toBe(false);
+    const b = await listening('plain-b', { seeds: [a.binds[0]] });
+    await seen(b, "'l", (e) => 'plain-a' in e && 'plain-b' in e);
+    expect(a.db.isGlobal).toBe(true);
+    expect(b.db.isGlobal).toBe(false);
+    expect(b.db.master).toBe('plain-a');
+  });
+});
+
+describe('the node.db API', () => {
+  it('set returns a guard that deletes; reg deletes when the port dies', async () => {
+    const g = await listening('api-g', { services: ['AnyEvent::MP::Global::'] });
+    const n = await listening('api-n', { seeds: [g.binds[0]] });
+    await seen(n, "'l", (e) => 'api-n' in e);
+    const guard = n.db.set('svc', 'by-guard', 1);
+    const p = n.port(() => {});
+    n.db.reg('svc', p, { role: 'worker' });
+    let inContext = '';
+    const q = n.port(() => {
+      inContext = n.self!;
+      n.db.reg('svc');
+    });
+    n.snd(q, 'go');
+    const all = await seen(g, 'svc', (e) => Object.keys(e).length === 3);
+    expect(all).toEqual({ 'by-guard': 1, [p]: { role: 'worker' }, [inContext]: null });
+    guard.dispose();
+    n.kil(p);
+    await seen(g, 'svc', (e) => Object.keys(e).length === 1);
+    n.kil(q);
+    await seen(g, 'svc', (e) => Object.keys(e).length === 0);
+    expect(n.db.own).toEqual({ "'l": { 'api-n': [...n.binds] } });
+  });
+
+  it('reg of a port that does not exist leaves nothing behind', async () => {
+    const n = testNode();
+    n.db.reg('svc', 'test/#nope');
+    await turn();
+    expect(n.db.own.svc).toBeUndefined();
+  });
+
+  it('reg without a port outside port context, and empty names, are programmer errors', () => {
+    const n = testNode();
+    expect(() => n.db.reg('svc')).toThrow(TypeError);
+    expect(() => n.db.set('', 'k')).toThrow(TypeError);
+    expect(() => n.db.set('f', '')).toThrow(TypeError);
+  });
+
+  it("changes of monitored families are node stream events of type 'db'", async () => {
+    const g = await listening('ev-g', { services: ['AnyEvent::MP::Global::'] });
+    const events = firstValueFrom(
+      (g as Observable<NodeEvent>).pipe(
+        filter((e): e is Extract<NodeEvent, { type: 'db' }> => e.type === 'db' && e.family === 'ev'),
+        take(2),
+        toArray(),
+      ),
+    );
+    const sub = g.db.mon$('ev').subscribe();
+    g.db.set('ev', 'k', 1);
+    const [first, second] = await within(events, 'db events');
+    expect(first!.added).toEqual([]);
+    expect({ ...second!.entries }).toEqual({ k: 1 });
+    expect(second!.added).toEqual(['k']);
+    sub.unsubscribe();
+  });
+
+  it('close completes monitors and pending queries', async () => {
+    const n = testNode();
+    await n.ready;
+    const mon = firstValueFrom(n.db.mon$('f').pipe(toArray()));
+    const query = firstValueFrom(n.db.keys$('f').pipe(toArray()));
+    await n.close();
+    expect(await mon).toEqual([]);
+    expect(await query).toEqual([]);
+  });
+
+  it('a global node answers its own queries and monitors at once', async () => {
+    const g = await listening('self-g', { services: ['AnyEvent::MP::Global::'] });
+    g.db.set('f', 'a', 1);
+    g.db.set('f', 'b', 2);
+    expect(await firstValueFrom(g.db.family$('f'))).toEqual({ a: 1, b: 2 });
+    expect((await firstValueFrom(g.db.keys$('f'))).sort()).toEqual(['a', 'b']);
+    expect(await firstValueFrom(g.db.values$('nothing'))).toEqual([]);
+    const changes: DbChange[] = [];
+    const sub = g.db.mon$('f').subscribe((c) => changes.push(c));
+    g.db.del('f', 'a');
+    expect(changes.map((c) => [c.added, c.deleted])).toEqual([
+      [['a', 'b'], []],
+      [[], ['a']],
+    ]);
+    sub.unsubscribe();
+  });
+});
+
+describe('global nodes mesh through the g family', () => {
+  it('two globals that do not seed each other connect through a third', async () => {
+    const g1 = await listening('mesh-1', { services: ['AnyEvent::MP::Global::'] });
+    const g2 = await listening('mesh-2', { services: ['AnyEvent::MP::Global::'], seeds: [g1.binds[0]] });
+    const linked = up(g2, 'mesh-3');
+    const g3 = await listening('mesh-3', { services: ['AnyEvent::MP::Global::'], seeds: [g1.binds[0]] });
+    await linked;
+    for (const g of [g1, g2, g3]) await seen(g, "'g", (e) => Object.keys(e).length === 3);
+    expect(g2.upNodes().sort()).toEqual(['mesh-1', 'mesh-3']);
+  });
+});
