@@ -1,7 +1,8 @@
 /**
  * `node.db`: the distributed database as every node sees it (spec/api.md §15, global.md §3–§4,
- * §9): the node's own entries (LOCAL_DB), its master, the requests it keeps for the master,
- * queries and monitored families. A global node additionally runs `GlobalService`.
+ * §9): the node's own entries (LOCAL_DB), queries, monitored families and address lookups;
+ * the master and the requests kept for it are `MasterLink`'s (db-master.ts). A global node
+ * additionally runs `GlobalService` (global-service.ts).
  *
  * Exchange with the master (`["", TAG, …]`):
  *   master found         → g_slave LOCAL_DB, then every pending request again
@@ -16,6 +17,7 @@
  */
 import { Observable, type Subscriber, type Subscription } from 'rxjs';
 import { magicIncrement } from '../protocol/ids.js';
+import { type DbNetwork, MasterLink } from './db-master.js';
 import { type DbChange, type DbListener, FamilyWatch } from './db-mirror.js';
 import {
   addressList,
@@ -26,26 +28,10 @@ import {
   newRecord,
   sameValue,
 } from './db-values.js';
-import { GlobalService } from './global-service.js';
+import { type GlobalHost, GlobalService } from './global-service.js';
 import { Guard, type Kernel } from './kernel.js';
-import { LEVEL, type Logger } from './log.js';
-import type { NodeStatus } from './network.js';
+import type { Logger } from './log.js';
 import type { RequestHandler } from './node-port.js';
-
-/** What the database needs from the network layer (the optional parts are TcpNetwork's). */
-export interface DbNetwork {
-  readonly nodes$: Observable<NodeStatus>;
-  /** Queues `["", TAG, …]` for a node, connecting on demand. */
-  send(nodeId: string, msg: unknown[]): void;
-  upNodes(): string[];
-  nodeIsUp(nodeId: string): boolean | undefined;
-  isSeedNode?(nodeId: string): boolean;
-  connectTo?(nodeId: string): void;
-  readonly monitorTimeout?: number;
-  readonly hasSeeds?: boolean;
-  lookup?: ((nodeId: string) => Promise<readonly string[] | null>) | undefined;
-  onSelfSeed?: (() => void) | undefined;
-}
 
 export interface DbEnv {
   nodeId: string;
@@ -58,21 +44,6 @@ export interface DbEnv {
   onChange?(family: string, change: DbChange): void;
 }
 
-/** What the global service uses of the client (global.md §2, §7.4, §7.5). */
-export interface GlobalHost {
-  readonly nodeId: string;
-  readonly network: DbNetwork;
-  readonly requests: Map<string, RequestHandler>;
-  readonly logger: Logger;
-  /** GLOBAL_NODE. */
-  readonly globalNodes: Set<string>;
-  send(node: string, msg: unknown[]): void;
-  set(family: string, subkey: string, value: unknown): void;
-  del(family: string, ...subkeys: string[]): void;
-  masterSet(node: string): void;
-  watch(family: string, listener: DbListener): void;
-}
-
 interface Query {
   sub: Subscriber<unknown>;
   shape(result: unknown): unknown;
@@ -81,9 +52,7 @@ interface Query {
 export class NodeDb {
   /** LOCAL_DB: the entries this node set. */
   private readonly local: Db = new Map();
-  private masterId: string | undefined;
-  /** Requests for the master, by key; re-sent to every new master. */
-  private readonly pending = new Map<string, unknown[]>();
+  private readonly link: MasterLink;
   private readonly queries = new Map<string, Query>();
   private lastId = 'a';
   private readonly watches = new Map<string, FamilyWatch>();
@@ -96,6 +65,7 @@ export class NodeDb {
   private readonly statusSub: Subscription;
 
   constructor(private readonly env: DbEnv) {
+    this.link = new MasterLink({ ...env, localDb: () => dbRecordOf(this.local) });
     const r = env.requests;
     r.set('g_global', (src) => this.globalNodes.add(src));
     r.set('g_slave', (src, args) => {
@@ -121,7 +91,7 @@ export class NodeDb {
 
   /** The node ID of the current master, if any (the own ID on a global node). */
   get master(): string | undefined {
-    return this.masterId;
+    return this.link.master;
   }
 
   /** A copy of this node's own entries: `{family: {subkey: value}}`. */
@@ -146,7 +116,7 @@ export class NodeDb {
     if (!f) return;
     const removed = subkeys.filter((k) => f.delete(k));
     if (f.size === 0) this.local.delete(family);
-    if (removed.length > 0) this.toMaster(['g_upd', family, null, removed]);
+    if (removed.length > 0) this.link.toMaster(['g_upd', family, null, removed]);
   }
 
   /**
@@ -195,7 +165,7 @@ export class NodeDb {
     this.started = true;
     this.store("'l", this.env.nodeId, [...binds]);
     if (this.service) this.service.announce();
-    else this.masterSearch();
+    else this.link.search();
   }
 
   /** @internal Turns this node into a global node (global.md §2); idempotent. */
@@ -217,7 +187,7 @@ export class NodeDb {
     const queries = [...this.queries.values()];
     this.queries.clear();
     for (const q of queries) q.sub.complete();
-    this.pending.clear();
+    this.link.clear();
     this.finds.clear();
   }
 
@@ -229,10 +199,10 @@ export class NodeDb {
       requests,
       logger,
       globalNodes: this.globalNodes,
-      send: (node, msg) => this.send(node, msg),
+      send: (node, msg) => this.link.send(node, msg),
       set: (family, subkey, value) => this.store(family, subkey, value),
       del: (family, ...subkeys) => this.del(family, ...subkeys),
-      masterSet: (node) => this.masterSet(node),
+      masterSet: (node) => this.link.set(node),
       watch: (family, listener) => this.watch(family, listener),
     };
   }
@@ -242,26 +212,26 @@ export class NodeDb {
     if (f?.has(subkey) && sameValue(f.get(subkey), value)) return;
     if (!f) this.local.set(family, (f = new Map()));
     f.set(subkey, value);
-    if (this.masterId === undefined) return;
+    if (this.link.master === undefined) return;
     const set = newRecord();
     set[subkey] = value;
-    this.toMaster(['g_upd', family, set]);
+    this.link.toMaster(['g_upd', family, set]);
   }
 
   private query<T>(tag: string, family: string, shape: (r: unknown) => T): Observable<T> {
     return new Observable<T>((sub) => {
       const id = (this.lastId = magicIncrement(this.lastId));
       this.queries.set(id, { sub: sub as Subscriber<unknown>, shape });
-      this.request(id, [tag, family, id]);
+      this.link.request(id, [tag, family, id]);
       return () => {
         this.queries.delete(id);
-        this.pending.delete(id);
+        this.link.done(id);
       };
     });
   }
 
   private reply(id: string, result: unknown): void {
-    this.pending.delete(id);
+    this.link.done(id);
     const q = this.queries.get(id);
     if (!q) return;
     this.queries.delete(id);
@@ -277,19 +247,19 @@ export class NodeDb {
     }
     this.watches.set(family, (w = new FamilyWatch()));
     w.add(listener);
-    this.request(`mon1 ${family}`, ['g_mon1', family]);
+    this.link.request(`mon1 ${family}`, ['g_mon1', family]);
   }
 
   private unwatch(family: string, listener: DbListener): void {
     const w = this.watches.get(family);
     if (!w?.remove(listener) || w.size > 0) return;
     this.watches.delete(family);
-    this.pending.delete(`mon1 ${family}`);
-    this.toMaster(['g_mon0', family]);
+    this.link.done(`mon1 ${family}`);
+    this.link.toMaster(['g_mon0', family]);
   }
 
   private change(src: string, family: string, apply: (w: FamilyWatch) => DbChange): void {
-    if (src !== this.masterId) return;
+    if (src !== this.link.master) return;
     const w = this.watches.get(family);
     if (!w) return;
     const change = apply(w);
@@ -300,7 +270,7 @@ export class NodeDb {
   private lookup(nodeId: string): Promise<readonly string[] | null> {
     if (this.service) return Promise.resolve(this.service.addressesOf(nodeId));
     // No master now and none to come (no seeds): fail at once rather than at the deadline.
-    if (this.masterId === undefined && this.env.network.hasSeeds === false) return Promise.resolve(null);
+    if (this.link.master === undefined && this.env.network.hasSeeds === false) return Promise.resolve(null);
     return new Promise((resolve) => {
       const waiting = this.finds.get(nodeId);
       if (waiting) {
@@ -308,70 +278,26 @@ export class NodeDb {
         return;
       }
       this.finds.set(nodeId, [resolve]);
-      this.request(`g_find ${nodeId}`, ['g_find', nodeId]);
+      this.link.request(`g_find ${nodeId}`, ['g_find', nodeId]);
     });
   }
 
   private found(nodeId: string, addrs: unknown): void {
-    this.pending.delete(`g_find ${nodeId}`);
+    this.link.done(`g_find ${nodeId}`);
     const waiting = this.finds.get(nodeId);
     this.finds.delete(nodeId);
     if (waiting) for (const resolve of waiting) resolve(addressList(addrs));
   }
 
-  private request(key: string, msg: unknown[]): void {
-    this.pending.set(key, msg);
-    this.toMaster(msg);
-  }
-
-  private masterSet(node: string): void {
-    this.masterId = node;
-    this.env.logger.log(LEVEL.info, `master: ${node}`);
-    this.toMaster(['g_slave', dbRecordOf(this.local)]);
-    for (const msg of [...this.pending.values()]) this.toMaster(msg);
-  }
-
-  /** Makes the first connected seed node the master; else the first seed to come up will be. */
-  private masterSearch(): void {
-    const net = this.env.network;
-    if (this.service || !this.started || this.closed || !net.isSeedNode) return;
-    const seed = net.upNodes().find((n) => net.isSeedNode!(n));
-    if (seed !== undefined) this.masterSet(seed);
-  }
-
   private up(node: string): void {
     if (this.service) this.service.nodeUp(node);
-    else if (this.started && this.masterId === undefined && this.env.network.isSeedNode?.(node))
-      this.masterSet(node);
+    else if (this.started) this.link.up(node);
   }
 
   private down(node: string): void {
     this.globalNodes.delete(node);
     if (this.service) this.service.nodeDown(node);
-    else if (this.masterId === node) {
-      this.masterId = undefined;
-      this.env.logger.log(LEVEL.info, `master ${node} lost, looking for another`);
-      this.masterSearch();
-    }
-  }
-
-  private toMaster(msg: unknown[]): void {
-    if (this.masterId !== undefined) this.send(this.masterId, msg);
-  }
-
-  /** `["", …msg]` to `node`; to this node it is handled at once, as Perl delivers locally. */
-  private send(node: string, msg: unknown[]): void {
-    if (node !== this.env.nodeId) {
-      this.env.network.send(node, ['', ...msg]);
-      return;
-    }
-    const handler = this.env.requests.get(msg[0] as string);
-    if (!handler) return;
-    try {
-      handler(node, msg.slice(1));
-    } catch (err) {
-      this.env.logger.log(LEVEL.error, `error processing node message from ${node}: ${String(err)}`);
-    }
+    else this.link.down(node);
   }
 }
 

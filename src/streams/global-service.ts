@@ -15,11 +15,31 @@
  * We are our own master and our own slave: our own changes take the slave path.
  */
 
-import type { GlobalHost } from './db-client.js';
+import type { DbNetwork } from './db-master.js';
 import { type Change, GlobalStore, type Outcome } from './db-merge.js';
 import type { DbListener } from './db-mirror.js';
 import { addressList, isHash, recordOf } from './db-values.js';
 import { Keepalive } from './global-keepalive.js';
+import type { Logger } from './log.js';
+import type { RequestHandler } from './node-port.js';
+
+/** What the global service uses of the node's database client (global.md §2, §7.4, §7.5). */
+export interface GlobalHost {
+  readonly nodeId: string;
+  readonly network: DbNetwork;
+  readonly requests: Map<string, RequestHandler>;
+  readonly logger: Logger;
+  /** GLOBAL_NODE. */
+  readonly globalNodes: Set<string>;
+  /** `["", …msg]` to a node (to this node: handled at once). */
+  send(node: string, msg: unknown[]): void;
+  /** `db_set` / `db_del` of this node's own entries. */
+  set(family: string, subkey: string, value: unknown): void;
+  del(family: string, ...subkeys: string[]): void;
+  masterSet(node: string): void;
+  /** An internal `db_mon`. */
+  watch(family: string, listener: DbListener): void;
+}
 
 /** Default `monitor_timeout` (seconds) when the network does not say. */
 const DEFAULT_MONITOR_TIMEOUT = 30;
