@@ -25,6 +25,7 @@ export type NodeEvent =
   | { type: 'kill'; port: string; reason: KillReason }
   | { type: 'up'; node: string }
   | { type: 'down'; node: string; reason: KillReason }
+  /** A change of a family monitored with `node.db.mon$` (one event per change, not per subscriber). */
   | ({ type: 'db'; family: string } & DbChange);
 
 /** The messages of a local port, with the port's ID. */
