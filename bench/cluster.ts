@@ -6,6 +6,9 @@
  *   propagation: `db.set` on one node → the change in `db.mon$` on every other node (µs, median
  *             and p99 over all receipts); one set every ROUND_MS, writers taking turns; each
  *             node keeps its samples until the end, so measuring adds no traffic meanwhile
+ *   ceiling_propagation: the same rounds with bare sockets through one relay process (one hop,
+ *             where a global database update takes one or two: writer → its master → other
+ *             global nodes → their slaves)
  * Prints one JSON line with the figures. Environment: BENCH_NODES (default 20) changes the
  * cluster size; BENCH_DEBUG prints every node's ready and converged times (ms after the last
  * ready) to stderr.
@@ -32,6 +35,8 @@ interface Msg {
   binds?: string[];
   at?: number;
   samples?: [number, number][];
+  rawAddr?: string;
+  rawJoined?: true;
 }
 
 class Child {
@@ -76,6 +81,38 @@ class Child {
   }
 }
 
+/**
+ * ROUNDS writes, one every ROUND_MS, writers taking turns among children[first…]; then every
+ * child's samples (children[0…first-1] receive nothing). Returns the receipts after warm-up.
+ */
+async function rounds(setCmd: string, samplesCmd: string, first: number): Promise<number[]> {
+  const writers = children.slice(first);
+  for (let seq = 1; seq <= ROUNDS; seq++) {
+    writers[seq % writers.length]!.proc.send({ cmd: setCmd, seq });
+    await new Promise((resolve) => setTimeout(resolve, ROUND_MS));
+  }
+  const out: number[] = [];
+  const reports = await Promise.all(
+    writers.map((c) => {
+      const got = c.next((m) => m.samples !== undefined, samplesCmd);
+      c.proc.send({ cmd: samplesCmd });
+      return got;
+    }),
+  );
+  for (const [i, r] of reports.entries()) {
+    const seen = new Map(r.samples!.map(([seq, us]) => [seq, us]));
+    for (let seq = 1; seq <= ROUNDS; seq++) {
+      // Its own write, and the first rounds, which warm up every path (and may run while the
+      // relay still accepts its connections).
+      if (seq % writers.length === i || seq <= NODES) continue;
+      const us = seen.get(seq);
+      if (us === undefined) throw new Error(`${writers[i]!.id} never saw round ${seq} (${setCmd})`);
+      out.push(us);
+    }
+  }
+  return out.sort((a, b) => a - b);
+}
+
 function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? 0;
 }
@@ -100,35 +137,28 @@ try {
       children.map((c) => [c.id, Math.round(c.readyAt - lastReady), Math.round(c.convergedAt - lastReady)]),
     );
 
-  // Propagation: each round one writer sets its key; the others' monitors see the change.
-  for (let seq = 1; seq <= ROUNDS; seq++) {
-    children[seq % NODES]!.proc.send({ cmd: 'set', seq });
-    await new Promise((resolve) => setTimeout(resolve, ROUND_MS));
-  }
-  const samples: number[] = [];
-  const reports = await Promise.all(
-    children.map((c) => {
-      const got = c.next((m) => m.samples !== undefined, 'samples');
-      c.proc.send({ cmd: 'samples' });
-      return got;
+  const samples = await rounds('set', 'samples', 0);
+
+  // The ceiling: children[0] relays for everyone else.
+  const hub = children[0]!;
+  const hubAt = hub.next((m) => m.rawAddr !== undefined, 'raw hub');
+  hub.proc.send({ cmd: 'rawHub' });
+  const { rawAddr } = await hubAt;
+  await Promise.all(
+    children.slice(1).map((c) => {
+      const joined = c.next((m) => m.rawJoined === true, 'raw join');
+      c.proc.send({ cmd: 'rawJoin', addr: rawAddr });
+      return joined;
     }),
   );
-  for (const [i, r] of reports.entries()) {
-    const seen = new Map(r.samples!.map(([seq, us]) => [seq, us]));
-    for (let seq = 1; seq <= ROUNDS; seq++) {
-      if (seq % NODES === i) continue; // its own write
-      const us = seen.get(seq);
-      if (us === undefined) throw new Error(`node ${children[i]!.id} never saw round ${seq}`);
-      // The first rounds warm up every path.
-      if (seq > NODES) samples.push(us);
-    }
-  }
-  samples.sort((a, b) => a - b);
+  const ceiling = await rounds('rawSet', 'rawSamples', 1);
   console.log(
     JSON.stringify({
       cluster_converge_ms: Math.round((converged - lastReady) * 10) / 10,
       db_propagation_p50_us: percentile(samples, 0.5),
       db_propagation_p99_us: percentile(samples, 0.99),
+      ceiling_db_propagation_p50_us: percentile(ceiling, 0.5),
+      ceiling_db_propagation_p99_us: percentile(ceiling, 0.99),
     }),
   );
 } finally {
