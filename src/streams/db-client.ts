@@ -153,6 +153,10 @@ export class NodeDb {
    */
   mon$(family: string): Observable<DbChange> {
     return new Observable<DbChange>((sub) => {
+      if (this.closed) {
+        sub.complete();
+        return;
+      }
       const listener: DbListener = { next: (c) => sub.next(c), complete: () => sub.complete() };
       this.watch(family, listener);
       return () => this.unwatch(family, listener);
@@ -220,6 +224,10 @@ export class NodeDb {
 
   private query<T>(tag: string, family: string, shape: (r: unknown) => T): Observable<T> {
     return new Observable<T>((sub) => {
+      if (this.closed) {
+        sub.complete();
+        return;
+      }
       const id = (this.lastId = magicIncrement(this.lastId));
       this.queries.set(id, { sub: sub as Subscriber<unknown>, shape });
       this.link.request(id, [tag, family, id]);

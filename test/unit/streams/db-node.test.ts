@@ -160,7 +160,7 @@ describe('the node.db API', () => {
     sub.unsubscribe();
   });
 
-  it('close completes monitors and pending queries', async () => {
+  it('close completes monitors and pending queries; later ones complete at once', async () => {
     const n = testNode();
     await n.ready;
     const mon = firstValueFrom(n.db.mon$('f').pipe(toArray()));
@@ -168,6 +168,8 @@ describe('the node.db API', () => {
     await n.close();
     expect(await mon).toEqual([]);
     expect(await query).toEqual([]);
+    expect(await firstValueFrom(n.db.mon$('f').pipe(toArray()))).toEqual([]);
+    expect(await firstValueFrom(n.db.family$('f').pipe(toArray()))).toEqual([]);
   });
 
   it('a global node answers its own queries and monitors at once', async () => {
