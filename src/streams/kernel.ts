@@ -101,6 +101,8 @@ export class Kernel {
   /** Live ports by name (wire messages carry names) and by full ID (local sends). */
   private readonly ports = new Map<string, PortRecord>();
   private readonly byId = new Map<string, PortRecord>();
+  /** The local ports each remote node monitors (`mon1`), to forget them when it goes away. */
+  private readonly rmonsByNode = new Map<string, Set<PortRecord>>();
   private counter = 'a';
   private readonly queue = new PairFifo();
   private scheduled: NodeJS.Immediate | undefined;
@@ -259,7 +261,14 @@ export class Kernel {
         }
       }
     }
-    if (rmons) for (const node of rmons) this.remote.sendIfUp(node, ['', 'kil0', name, ...reason]);
+    if (rmons) {
+      for (const node of rmons) {
+        this.remote.sendIfUp(node, ['', 'kil0', name, ...reason]);
+        const watched = this.rmonsByNode.get(node);
+        watched?.delete(r);
+        if (watched?.size === 0) this.rmonsByNode.delete(node);
+      }
+    }
     if (sinks) {
       const err = reason.length ? new KilledError(r.id, reason) : undefined;
       for (const s of sinks) err ? s.error(err) : s.complete();
@@ -324,12 +333,35 @@ export class Kernel {
   remoteMonitor(src: string, name: string, on: boolean): boolean {
     const r = this.ports.get(name);
     if (!r) return false;
-    if (on) (r.rmons ??= new Set()).add(src);
-    else if (r.rmons) {
+    if (on) {
+      (r.rmons ??= new Set()).add(src);
+      let watched = this.rmonsByNode.get(src);
+      if (!watched) this.rmonsByNode.set(src, (watched = new Set()));
+      watched.add(r);
+    } else this.dropRemoteMonitor(r, src);
+    return true;
+  }
+
+  /**
+   * Forgets every monitor that node `src` set on our ports: its connection is gone, and a new
+   * process under the same node ID must not get `kil0` for monitors it never set.
+   */
+  dropRemoteMonitors(src: string): void {
+    const watched = this.rmonsByNode.get(src);
+    if (!watched) return;
+    for (const r of watched) this.dropRemoteMonitor(r, src);
+  }
+
+  private dropRemoteMonitor(r: PortRecord, src: string): void {
+    if (r.rmons) {
       r.rmons.delete(src);
       if (r.rmons.size === 0) r.rmons = null;
     }
-    return true;
+    const watched = this.rmonsByNode.get(src);
+    if (watched) {
+      watched.delete(r);
+      if (watched.size === 0) this.rmonsByNode.delete(src);
+    }
   }
 
   /** Runs `fn` with `portId` as port context; an exception kills that port with `die`. */

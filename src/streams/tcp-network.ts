@@ -430,6 +430,7 @@ export class TcpNetwork implements Network {
 
   private lost(p: Peer, text: string, wasUp: boolean): void {
     const reason = ['transport_error', p.id, text];
+    if (wasUp) this.kernel.dropRemoteMonitors(p.id);
     p.queue = [];
     if (wasUp) this.status.next({ type: 'down', node: p.id, reason });
     const all = [...p.monitors.values()];
