@@ -81,7 +81,8 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
     },
     can: (_src, [name, ...to]) => {
       const known =
-        typeof name === 'string' && (Object.hasOwn(builtins, name) || extra.has(name) || usedFunctions.has(name));
+        typeof name === 'string' &&
+        (Object.hasOwn(builtins, name) || extra.has(name) || usedFunctions.has(name));
       reply(to, [known]);
     },
     time: (_src, to) => reply(to, [Date.now() / 1000]),
