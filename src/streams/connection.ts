@@ -110,6 +110,11 @@ export class Connection {
     this.heartbeat = undefined;
   }
 
+  /** True once the TCP connection is set up (the peer then gets our greeting). */
+  get connected(): boolean {
+    return !this.raw.connecting && !this.raw.destroyed;
+  }
+
   private isOpen(): boolean {
     return this.state !== 'closed';
   }

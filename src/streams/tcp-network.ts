@@ -24,6 +24,9 @@ import type { Kernel, MonEntry } from './kernel.js';
 import { LEVEL, type Logger } from './log.js';
 import type { Network, NodeStatus } from './network.js';
 
+/** Greeting key of the simultaneous-connect tie-break between our nodes (Perl ignores it). */
+export const TIEBREAK_KEY = 'tb';
+
 /** Messages kept for a node that is still connecting; beyond this they are dropped. */
 export const MAX_PENDING_MESSAGES = 262_144;
 /** Unsent bytes allowed in one socket's write buffer before the connection is dropped. */
@@ -70,6 +73,8 @@ export class TcpNetwork implements Network {
   private readonly inbound = new Set<Connection>();
   /** Dialled connections still in their handshake (labelled with the dialled address). */
   private readonly outgoing = new Set<Connection>();
+  /** Connections still in their handshake, by the node ID their peer's greeting claimed. */
+  private readonly handshaking = new Map<string, Set<Connection>>();
   /** The peer object a dialled connection counts as a connect attempt for. */
   private readonly attemptOf = new Map<Connection, Peer>();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -273,6 +278,9 @@ export class TcpNetwork implements Network {
       if (!p.conn) this.fail(p, 'connect timeout');
     });
     if (p.tries.size > 0) return;
+    // A handshake the peer started is under way: wait for it rather than dial a second
+    // connection that one side may already have lost to it.
+    if (this.handshaking.has(p.id)) return;
     const known = this.addresses.get(p.id);
     if (known && known.length > 0) this.tryAddresses(p, known);
     else if (this.lookup) {
@@ -306,6 +314,7 @@ export class TcpNetwork implements Network {
       socket,
       this.connOptions(addr, true, (g) => {
         onGreeting?.(g);
+        this.greeted(conn, g);
         if (!this.attemptOf.has(conn)) this.attempt(conn, this.peer(g.nodeId));
       }),
       this.connEvents,
@@ -320,8 +329,41 @@ export class TcpNetwork implements Network {
     p.tries.add(conn);
   }
 
+  /**
+   * A peer's greeting arrived on `conn` (before authentication). Two of our nodes that dial each
+   * other at the same moment settle it here, before either connection carries a message: both
+   * keep the connection dialled by the smaller node ID and close the other one. (AEMP's own rule,
+   * kept for peers that do not advertise the key, lets the last completed handshake win, which
+   * can lose or reorder messages written on the replaced connection.)
+   */
+  private greeted(conn: Connection, g: Greeting): void {
+    const id = g.nodeId;
+    if (g.keys.get(TIEBREAK_KEY) === '1') {
+      // Competitors: handshakes with this node, and our dials to it that are connected but
+      // not greeted yet (the peer sees those and decides the same way).
+      const others = new Set(this.handshaking.get(id));
+      for (const t of this.peers.get(id)?.tries ?? []) if (t !== conn && t.connected) others.add(t);
+      const ourDialWins = this.opts.nodeId < id;
+      const text = `simultaneous connection with ${id}, keeping the one dialled by ${ourDialWins ? this.opts.nodeId : id}`;
+      for (const other of others) {
+        if (other === conn || other.outgoing === conn.outgoing) continue;
+        if (conn.outgoing !== ourDialWins) throw new Error(text);
+        other.close(text);
+      }
+    }
+    let set = this.handshaking.get(id);
+    if (!set) this.handshaking.set(id, (set = new Set()));
+    set.add(conn);
+  }
+
   /** The connection no longer counts as a connect attempt. */
   private settle(conn: Connection): void {
+    const id = conn.greetedId;
+    const set = id === undefined ? undefined : this.handshaking.get(id);
+    if (set) {
+      set.delete(conn);
+      if (set.size === 0) this.handshaking.delete(id!);
+    }
     this.inbound.delete(conn);
     this.outgoing.delete(conn);
     this.attemptOf.get(conn)?.tries.delete(conn);
@@ -335,7 +377,11 @@ export class TcpNetwork implements Network {
     }
     tuneSocket(socket, this.opts.nodelay);
     const label = joinHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
-    const conn = new Connection(socket, this.connOptions(label, false), this.connEvents);
+    const conn: Connection = new Connection(
+      socket,
+      this.connOptions(label, false, (g) => this.greeted(conn, g)),
+      this.connEvents,
+    );
     this.inbound.add(conn);
   }
 
@@ -349,7 +395,10 @@ export class TcpNetwork implements Network {
       authAccept: o.authAccept,
       framings: this.framings,
       peerAddr: label,
-      extraKeys: o.heartbeatInterval > 0 ? { [HEARTBEAT_KEY]: String(o.heartbeatInterval) } : {},
+      extraKeys: {
+        [TIEBREAK_KEY]: '1',
+        ...(o.heartbeatInterval > 0 ? { [HEARTBEAT_KEY]: String(o.heartbeatInterval) } : {}),
+      },
       isConnected: (id) => this.peers.get(id)?.conn !== undefined,
       ...(onPeerGreeting ? { onPeerGreeting } : {}),
     };
@@ -411,8 +460,15 @@ export class TcpNetwork implements Network {
       return;
     }
     if (!this.closing && conn.session === undefined) {
-      // A dial that never got a greeting (refused, unreachable) is routine for seeds.
-      const level = conn.outgoing && conn.greetedId === undefined ? LEVEL.info : LEVEL.warn;
+      // Routine, not worth a warning: a dial that never got a greeting (refused, unreachable;
+      // common for seeds), and the loser of a simultaneous connect.
+      const greeted = conn.greetedId;
+      const routine =
+        (conn.outgoing && greeted === undefined) ||
+        reason.startsWith('simultaneous connection') ||
+        (greeted !== undefined &&
+          (this.peers.get(greeted)?.conn !== undefined || this.handshaking.has(greeted)));
+      const level = routine ? LEVEL.info : LEVEL.warn;
       this.opts.logger.log(level, `${conn.label}: handshake failed: ${reason}`);
     }
   }
