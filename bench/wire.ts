@@ -19,7 +19,7 @@ import { rawChannel } from './raw-cbor.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes('--quick');
 const SMALL = quick ? 50_000 : 200_000;
-const RTT_SECONDS = quick ? 0.5 : 2;
+const RTT_SECONDS = quick ? 0.6 : 3;
 const SECRET = 'bench-secret';
 
 interface ServerInfo {
@@ -41,31 +41,73 @@ function stats(samples: number[]): { p50: number; p99: number } {
 }
 
 interface Workloads {
+  /** Sends n messages one way; messages per second from first send to last receipt. */
   oneWay(n: number, payload: unknown): Promise<number>;
-  rtt(): Promise<{ rate: number; p50: number; p99: number }>;
-  inFlight(depth: number): Promise<number>;
+  /** Sequential round trips for `seconds`; the latency of each in µs. */
+  rtt(seconds: number): Promise<number[]>;
+  /** Round trips with `depth` in flight for `seconds`; round trips per second. */
+  inFlight(depth: number, seconds: number): Promise<number>;
+  close(): Promise<void>;
 }
 
-/** Runs every workload (after a warm-up) through one implementation. */
-async function measure(w: Workloads): Promise<Record<string, number>> {
-  await w.oneWay(SMALL / 4, null);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+
+/**
+ * Runs every workload through aemp (`a`) and the ceiling (`c`) alternately, several times in
+ * short windows, so that drifting machine speed affects both sides alike; rates are medians
+ * over the windows, latencies percentiles over all round trips.
+ */
+async function measure(a: Workloads, c: Workloads): Promise<Record<string, number>> {
   const r: Record<string, number> = {};
-  r.oneway_small_msgs_s = await w.oneWay(SMALL, null);
-  r.oneway_1k_msgs_s = await w.oneWay(quick ? 10_000 : 50_000, 'x'.repeat(1024));
-  r.oneway_1k_mb_s = (r.oneway_1k_msgs_s * 1024) / 1e6;
-  r.oneway_64k_msgs_s = await w.oneWay(quick ? 500 : 2_000, 'y'.repeat(65536));
-  r.oneway_64k_mb_s = (r.oneway_64k_msgs_s * 65536) / 1e6;
-  await w.rtt();
-  const seq = await w.rtt();
-  r.rtt_s = seq.rate;
-  r.rtt_p50_us = seq.p50;
-  r.rtt_p99_us = seq.p99;
-  r.rtt64_s = await w.inFlight(64);
+  const both = async (name: string, run: (w: Workloads) => Promise<number>, times = 3) => {
+    const xa: number[] = [];
+    const xc: number[] = [];
+    for (let i = 0; i < times; i++) {
+      xa.push(await run(a));
+      xc.push(await run(c));
+    }
+    r[name] = median(xa);
+    r[`ceiling_${name}`] = median(xc);
+  };
+  await a.oneWay(SMALL / 4, null);
+  await c.oneWay(SMALL / 4, null);
+  await both('oneway_small_msgs_s', (w) => w.oneWay(SMALL, null));
+  await both('oneway_1k_msgs_s', (w) => w.oneWay(quick ? 10_000 : 50_000, 'x'.repeat(1024)));
+  await both('oneway_64k_msgs_s', (w) => w.oneWay(quick ? 200 : 1_000, 'y'.repeat(65536)));
+  for (const k of ['', 'ceiling_']) {
+    r[`${k}oneway_1k_mb_s`] = (r[`${k}oneway_1k_msgs_s`]! * 1024) / 1e6;
+    r[`${k}oneway_64k_mb_s`] = (r[`${k}oneway_64k_msgs_s`]! * 65536) / 1e6;
+  }
+  const windows = 6;
+  const slice = RTT_SECONDS / windows;
+  await a.rtt(slice);
+  await c.rtt(slice);
+  const la: number[] = [];
+  const lc: number[] = [];
+  const ra: number[] = [];
+  const rc: number[] = [];
+  for (let i = 0; i < windows; i++) {
+    const sa = await a.rtt(slice);
+    const sc = await c.rtt(slice);
+    la.push(...sa);
+    lc.push(...sc);
+    ra.push(sa.length / slice);
+    rc.push(sc.length / slice);
+  }
+  r.rtt_s = median(ra);
+  r.ceiling_rtt_s = median(rc);
+  const pa = stats(la);
+  const pc = stats(lc);
+  r.rtt_p50_us = pa.p50;
+  r.rtt_p99_us = pa.p99;
+  r.ceiling_rtt_p50_us = pc.p50;
+  r.ceiling_rtt_p99_us = pc.p99;
+  await both('rtt64_s', (w) => w.inFlight(64, slice * 2));
   return r;
 }
 
 // ---------------------------------------------------------------- aemp
-async function aempSuite(): Promise<Record<string, number>> {
+async function aempWorkloads(): Promise<Workloads> {
   const node: Node = configure({
     nodeid: 'bench-client/',
     norc: true,
@@ -89,20 +131,20 @@ async function aempSuite(): Promise<Record<string, number>> {
     return n / ((now() - t0) / 1e6);
   };
 
-  const rtt = async (): Promise<{ rate: number; p50: number; p99: number }> => {
+  const rtt = async (seconds: number): Promise<number[]> => {
     const samples: number[] = [];
-    const end = now() + RTT_SECONDS * 1e6;
+    const end = now() + seconds * 1e6;
     while (now() < end) {
       const t = now();
       await lastValueFrom(node.cal$(echo, 'x'));
       samples.push(now() - t);
     }
-    return { rate: samples.length / RTT_SECONDS, ...stats(samples) };
+    return samples;
   };
 
-  const inFlight = async (depth: number): Promise<number> => {
+  const inFlight = async (depth: number, seconds: number): Promise<number> => {
     let done = 0;
-    const end = now() + RTT_SECONDS * 1e6;
+    const end = now() + seconds * 1e6;
     const worker = async () => {
       while (now() < end) {
         await lastValueFrom(node.cal$(echo, 'x'));
@@ -114,13 +156,11 @@ async function aempSuite(): Promise<Record<string, number>> {
     return done / ((now() - t0) / 1e6);
   };
 
-  const r = await measure({ oneWay, rtt, inFlight });
-  await node.close();
-  return r;
+  return { oneWay, rtt, inFlight, close: () => node.close() };
 }
 
 // ---------------------------------------------------------------- ceiling
-async function rawSuite(): Promise<Record<string, number>> {
+async function rawWorkloads(): Promise<Workloads> {
   const sock = connect({ host: '127.0.0.1', port: info.raw.port });
   sock.setNoDelay(true);
   await new Promise<void>((r) => sock.once('connect', () => r()));
@@ -136,21 +176,21 @@ async function rawSuite(): Promise<Record<string, number>> {
     if (count !== n) throw new Error(`raw one-way lost messages: ${String(count)}/${n}`);
     return n / ((now() - t0) / 1e6);
   };
-  const rtt = async () => {
+  const rtt = async (seconds: number) => {
     const samples: number[] = [];
-    const end = now() + RTT_SECONDS * 1e6;
+    const end = now() + seconds * 1e6;
     while (now() < end) {
       const t = now();
       send(['echo', 'x', 'reply']);
       await next();
       samples.push(now() - t);
     }
-    return { rate: samples.length / RTT_SECONDS, ...stats(samples) };
+    return samples;
   };
-  const inFlight = async (depth: number) => {
+  const inFlight = async (depth: number, seconds: number) => {
     let done = 0;
     let outstanding = 0;
-    const end = now() + RTT_SECONDS * 1e6;
+    const end = now() + seconds * 1e6;
     const t0 = now();
     await new Promise<void>((resolve) => {
       onMsg = () => {
@@ -169,15 +209,20 @@ async function rawSuite(): Promise<Record<string, number>> {
     return done / ((now() - t0) / 1e6);
   };
 
-  const r = await measure({ oneWay, rtt, inFlight });
-  sock.destroy();
-  return r;
+  return {
+    oneWay,
+    rtt,
+    inFlight,
+    close: async () => {
+      sock.destroy();
+    },
+  };
 }
 
-const aemp = await aempSuite();
-const raw = await rawSuite();
+const aemp = await aempWorkloads();
+const raw = await rawWorkloads();
+const out = await measure(aemp, raw);
+await aemp.close();
+await raw.close();
 server.kill();
-const out: Record<string, number> = {};
-for (const [k, v] of Object.entries(aemp)) out[k] = v;
-for (const [k, v] of Object.entries(raw)) out[`ceiling_${k}`] = v;
 process.stdout.write(`${JSON.stringify(out)}\n`);
