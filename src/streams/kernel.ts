@@ -228,8 +228,11 @@ export class Kernel {
 
   /** Creates a local port whose messages all go to `sink` (no handlers; used for replies). */
   createSinkPort(sink: PortSink): string {
-    const r = this.addPort(this.uniq + this.nextCounter(), null);
+    // Private (a reply port): found by name only; a local send to it takes the by-name path.
+    const name = this.uniq + this.nextCounter();
+    const r = new PortRecord(name, this.prefix + name, null);
     r.sinks = [sink];
+    this.ports.set(name, r);
     return r.id;
   }
 
@@ -239,6 +242,13 @@ export class Kernel {
     const r = this.ports.get(name);
     if (!r) return;
     r.sinks = null;
+    if (r.mons === null && r.rmons === null) {
+      // Nobody watches it: drop it quietly (no kill event for a private port).
+      this.ports.delete(name);
+      this.byId.delete(r.id);
+      r.dead = true;
+      return;
+    }
     this.killNow(name, []);
   }
 
