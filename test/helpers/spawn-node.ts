@@ -7,10 +7,11 @@
  * must hold no child-process or TCP handles. Waiting is always for an event or a reply, each
  * with a deadline, never for a fixed time.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect } from 'vitest';
-import type { Behaviour, CalResult, ChildEvent, Command, FromChild, Request, Results } from './node-ipc.js';
+import { IpcChild, type WaitOptions } from './ipc-child.js';
+import type { Behaviour, CalResult, ChildEvent, Command, Results } from './node-ipc.js';
 
 const ENTRY = fileURLToPath(new URL('../fixtures/node-main.ts', import.meta.url));
 
@@ -50,139 +51,31 @@ function sameCounts(a: Record<string, number>, b: Record<string, number>): boole
 
 type EventOf<K extends ChildEvent['event']> = Extract<ChildEvent, { event: K }>;
 
-export interface WaitOptions {
-  /** Only events at or after this index of `events` count (see `mark()`). */
-  from?: number;
-  timeoutMs?: number;
-}
+export type { WaitOptions };
 
 /** One child process running one node. */
-export class NodeProcess {
-  readonly events: ChildEvent[] = [];
+export class NodeProcess extends IpcChild<Command, Results, ChildEvent> {
   /** Node ID and listener addresses, known after `configure`. */
   id = '';
   binds: string[] = [];
-  /** Resolves when the child is gone and its IPC channel is closed. */
-  readonly gone: Promise<void>;
-  exitSignal: NodeJS.Signals | null = null;
 
-  private readonly child: ChildProcess;
-  private rid = 0;
-  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-  private readonly watchers = new Set<() => void>();
-  private exited = false;
-
-  constructor(readonly name: string) {
-    this.child = fork(ENTRY, [], {
-      execArgv: ['--import', 'tsx'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      serialization: 'advanced',
-    });
+  constructor(name: string) {
+    super(
+      name,
+      fork(ENTRY, [], {
+        execArgv: ['--import', 'tsx'],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        serialization: 'advanced',
+      }),
+      WAIT_MS,
+    );
     live.add(this);
-    this.child.on('message', (m: FromChild) => {
-      if ('event' in m) {
-        this.events.push(m);
-        for (const w of [...this.watchers]) w();
-      } else {
-        const p = this.pending.get(m.rid);
-        this.pending.delete(m.rid);
-        if (m.ok) p?.resolve(m.value);
-        else p?.reject(new Error(`${this.name}: ${m.error}`));
-      }
-    });
-    this.gone = new Promise((resolve) => {
-      this.child.once('close', (_code, signal) => {
-        this.exited = true;
-        this.exitSignal = signal;
-        live.delete(this);
-        for (const p of this.pending.values()) p.reject(new Error(`${this.name}: child exited (${signal})`));
-        this.pending.clear();
-        for (const w of [...this.watchers]) w();
-        resolve();
-      });
-    });
+    void this.gone.then(() => live.delete(this));
   }
 
   /** The first listener address (`127.0.0.1:PORT`). */
   get addr(): string {
     return this.binds[0]!;
-  }
-
-  get pid(): number {
-    return this.child.pid!;
-  }
-
-  /** Sends a command and resolves with its reply. */
-  request<C extends Command>(c: C, timeoutMs = WAIT_MS): Promise<Results[C['cmd']]> {
-    if (this.exited) return Promise.reject(new Error(`${this.name}: child is gone`));
-    const rid = ++this.rid;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(rid);
-        reject(new Error(`${this.name}: no reply to ${c.cmd} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(rid, {
-        resolve: (v) => {
-          clearTimeout(timer);
-          resolve(v as Results[C['cmd']]);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
-      this.child.send({ ...c, rid } as Request);
-    });
-  }
-
-  /** Index of the next event: pass as `from` to wait only for events after this point. */
-  mark(): number {
-    return this.events.length;
-  }
-
-  /** The first event from `from` on that satisfies `pred`, waiting for it if needed. */
-  waitFor<E extends ChildEvent>(
-    pred: (e: ChildEvent) => e is E,
-    { from = 0, timeoutMs = WAIT_MS }: WaitOptions = {},
-  ): Promise<E> {
-    let seen = from;
-    const scan = (): E | undefined => {
-      for (; seen < this.events.length; seen++) {
-        const e = this.events[seen]!;
-        if (pred(e)) return e;
-      }
-      return undefined;
-    };
-    const hit = scan();
-    if (hit) return Promise.resolve(hit);
-    return new Promise((resolve, reject) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.watchers.delete(check);
-      };
-      const check = () => {
-        const e = scan();
-        if (e) {
-          done();
-          resolve(e);
-        } else if (this.exited) {
-          done();
-          reject(new Error(`${this.name}: child exited while waiting; last events: ${this.tail()}`));
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(
-          new Error(`${this.name}: no matching event within ${timeoutMs} ms; last events: ${this.tail()}`),
-        );
-      }, timeoutMs);
-      this.watchers.add(check);
-    });
-  }
-
-  /** Events of one kind so far. */
-  all<K extends ChildEvent['event']>(kind: K): EventOf<K>[] {
-    return this.events.filter((e): e is EventOf<K> => e.event === kind);
   }
 
   /** The `mon` event of monitor `mon`. */
@@ -241,21 +134,6 @@ export class NodeProcess {
 
   upNodes(): Promise<string[]> {
     return this.request({ cmd: 'upNodes' });
-  }
-
-  /** Ends the child with `signal` (default SIGKILL) and waits until it is gone. */
-  /** Sends a signal without waiting for the child to end (e.g. SIGSTOP / SIGCONT). */
-  signal(signal: NodeJS.Signals): void {
-    if (!this.exited) this.child.kill(signal);
-  }
-
-  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    if (!this.exited) this.child.kill(signal);
-    await this.gone;
-  }
-
-  private tail(): string {
-    return JSON.stringify(this.events.slice(-8));
   }
 }
 
