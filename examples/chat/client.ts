@@ -65,7 +65,7 @@ node.db.reg('chat', inbox.id, name);
 
 // The room: port → name of everyone registered, printed as it changes. `shareReplay(1)` lets
 // several parts of the program look at the room without watching the family twice, and
-// hands the latest state to late subscribers.
+// hands the latest state to late subscribers. The stream completes when the node closes.
 const names = new Map<string, string>();
 let first = true;
 const room$: Observable<Readonly<DbRecord>> = node.db.mon$('chat').pipe(
@@ -84,7 +84,7 @@ const room$: Observable<Readonly<DbRecord>> = node.db.mon$('chat').pipe(
   map(({ entries }) => entries),
   shareReplay(1),
 );
-const watching = room$.subscribe();
+room$.subscribe(); // start watching (and printing) right away
 const othersIn = (entries: Readonly<DbRecord>) => Object.keys(entries).filter((port) => port !== inbox.id);
 
 /** Sends a line to every member, ourselves included. */
@@ -100,7 +100,6 @@ async function leave(): Promise<void> {
   // been answered means everything we sent before it arrived too.
   const others = othersIn(await firstValueFrom(room$));
   await Promise.allSettled(others.map((port) => firstValueFrom(node.cal$(port, 'sync').pipe(timeout(5000)))));
-  watching.unsubscribe();
   await node.close();
 }
 
