@@ -37,6 +37,9 @@ export interface NodePortEnv {
 }
 
 /** Builds the node-port dispatcher; `extra` holds further handlers (the `g_*` requests). */
+/** Function names `can` remembers as used (spec/api.md §16a); a peer cannot grow it further. */
+export const MAX_USED_FUNCTIONS = 4096;
+
 export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandler>) {
   const { kernel, registry, logger } = env;
   const usedFunctions = new Set<string>();
@@ -163,7 +166,8 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
       return;
     }
     if (tag.startsWith('g_')) return; // the global database is not running on this node
-    usedFunctions.add(tag);
+    // Peers choose these names: remember a bounded number (later ones stay unknown to `can`).
+    if (usedFunctions.size < MAX_USED_FUNCTIONS) usedFunctions.add(tag);
     if (env.secure()) {
       refuse(src, tag);
       return;

@@ -1,5 +1,6 @@
 import { lastValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
+import { MAX_USED_FUNCTIONS } from '../../../src/streams/node-port.js';
 import { deferred, testNode, turn } from '../../helpers/node.js';
 
 describe('node port requests on the own node', () => {
@@ -30,6 +31,14 @@ describe('node port requests on the own node', () => {
     n.snd(n.id, 'can', 'nope', reply.id);
     await done.promise;
     expect(got).toEqual([['x', true], ['y', false], ['z', true], [false]]);
+  });
+
+  it('can remembers at most MAX_USED_FUNCTIONS used names, so peers cannot grow the set', async () => {
+    const n = testNode({ logger: undefined });
+    for (let i = 0; i <= MAX_USED_FUNCTIONS; i++) n.snd(n.id, `Junk::f${i}`);
+    const first = await lastValueFrom(n.cal$(n.id, 'can', 'Junk::f0'));
+    const over = await lastValueFrom(n.cal$(n.id, 'can', `Junk::f${MAX_USED_FUNCTIONS}`));
+    expect([first, over]).toEqual([[true], [false]]);
   });
 
   it('snd relays a message', async () => {
