@@ -245,14 +245,23 @@ export class TcpNetwork implements Network {
     this.timers.clear();
     if (this.seedTimer) clearTimeout(this.seedTimer);
     const ending: Promise<void>[] = [];
+    const orphaned: [string, MonEntry[]][] = [];
     for (const p of this.peers.values()) {
       if (p.deadline) clearTimeout(p.deadline);
       p.deadline = undefined;
+      if (p.queue.length > 0)
+        this.opts.logger.log(
+          LEVEL.warn,
+          `${p.id}: ${p.queue.length} message(s) dropped: the node closed before the connection was up`,
+        );
       p.queue = [];
+      for (const list of p.monitors.values()) orphaned.push([p.id, list]);
       p.monitors.clear();
       for (const c of p.tries) ending.push(c.shutdown('node shutting down'));
       if (p.conn) ending.push(p.conn.shutdown('node shutting down'));
     }
+    // Monitors of remote ports end with the connections: they fire (pending calls error).
+    for (const [id, list] of orphaned) this.fire(list, ['transport_error', id, 'node shutting down']);
     for (const c of this.outgoing) ending.push(c.shutdown('node shutting down'));
     for (const c of this.inbound) ending.push(c.shutdown('node shutting down'));
     ending.push(...this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));

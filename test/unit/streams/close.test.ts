@@ -1,6 +1,7 @@
-import { firstValueFrom, toArray } from 'rxjs';
+import { filter, firstValueFrom, lastValueFrom, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { configure, memoryLogger } from '../../../src/index.js';
+import { configure, KilledError, memoryLogger } from '../../../src/index.js';
+import { testNode } from '../../helpers/node.js';
 
 function activeHandles(): string[] {
   return process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
@@ -28,5 +29,28 @@ describe('close', () => {
     await new Promise((r) => setImmediate(r));
     expect(activeHandles()).toEqual(baseline);
     await n.close();
+  });
+
+  it('ends monitors and calls of remote ports with a transport_error; reports dropped queued messages', async () => {
+    const secret = 'close-test';
+    const a = testNode({ nodeid: 'close-a/', secret, binds: ['127.0.0.1:0'] });
+    await a.ready;
+    const b = testNode({ nodeid: 'close-b/', secret, binds: ['127.0.0.1:0'], seeds: [...a.binds] });
+    await b.ready;
+    await firstValueFrom(a.nodes$.pipe(filter((e) => e.type === 'up' && e.node === b.id)));
+    const remote = b.port(() => {}); // never answers
+    const monitored = firstValueFrom(a.mon$(remote));
+    const call = lastValueFrom(a.cal$(remote, 'hello'));
+    const callFailed = call.then(
+      () => null,
+      (e: unknown) => e,
+    );
+    a.snd('close-nowhere/#x', 'never sent'); // a node with no known address: queued, then dropped
+    await a.close();
+    expect(await monitored).toEqual(['transport_error', b.id, 'node shutting down']);
+    const err = await callFailed;
+    expect(err).toBeInstanceOf(KilledError);
+    expect((err as KilledError).reason).toEqual(['transport_error', b.id, 'node shutting down']);
+    expect(a.logs.some((l) => /close-nowhere\/: 1 message\(s\) dropped/.test(l.text))).toBe(true);
   });
 });
