@@ -87,6 +87,19 @@ const ORIGIN_ARGS = 'configure arguments';
 const ORIGIN_TOP = 'the rc file top level';
 const profileOrigin = (name: string): string => `profile ${JSON.stringify(name)}`;
 
+/**
+ * True when the listeners come from the embedded default's seed profile (no rc file, profile =
+ * host name): if another node on this machine already is that seed, this one listens on any
+ * loopback port instead and joins it.
+ */
+export function bindsFromEmbeddedSeed(resolved: ResolvedConfig, hostname: string): boolean {
+  return (
+    resolved.rc?.embedded === true &&
+    resolved.profile === hostname &&
+    resolved.origins.get('binds') === profileOrigin(hostname)
+  );
+}
+
 /** One overlay of the merge: where it comes from and its keys. */
 export interface RcLayer {
   readonly origin: string;

@@ -4,7 +4,7 @@
  */
 import { hostname } from 'node:os';
 import { makeRuniq } from '../protocol/ids.js';
-import { expandNodeId, resolveConfig, runEval, runServices } from './config.js';
+import { bindsFromEmbeddedSeed, expandNodeId, resolveConfig, runEval, runServices } from './config.js';
 import { LEVEL, type Logger, stderrLogger } from './log.js';
 import { Node, type NodeSetup } from './node.js';
 import { TcpNetwork } from './tcp-network.js';
@@ -77,6 +77,7 @@ export function configure(profileOrOptions?: string | ConfigureOptions, options?
         maxFrameBytes: cfg.max_frame_bytes,
         heartbeatInterval: cfg.heartbeat_interval,
         heartbeatMisses: cfg.heartbeat_misses,
+        fallbackBinds: bindsFromEmbeddedSeed(resolved, host) ? ['127.0.0.1:*'] : undefined,
         logger,
       }),
   };

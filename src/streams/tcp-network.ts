@@ -52,6 +52,11 @@ export interface TcpNetworkOptions {
   /** Seconds between heartbeats (0 = off) and missed beats before a peer is down. */
   heartbeatInterval: number;
   heartbeatMisses: number;
+  /**
+   * Listened on instead of `binds` when one of those is already in use (the embedded default's
+   * seed address, taken by another node on this machine: this node then joins it).
+   */
+  fallbackBinds?: readonly string[];
 }
 
 class Peer {
@@ -122,7 +127,27 @@ export class TcpNetwork implements Network {
   }
 
   async start(): Promise<void> {
-    const addrs = await resolveDescriptors(this.opts.binds, { hostname: this.opts.hostname });
+    try {
+      await this.listen(this.opts.binds);
+    } catch (err) {
+      const fallback = this.opts.fallbackBinds;
+      if (!fallback || (err as { cause?: { code?: string } }).cause?.code !== 'EADDRINUSE') throw err;
+      for (const s of this.servers.splice(0)) s.close();
+      this.bound.length = 0;
+      this.opts.logger.log(
+        LEVEL.info,
+        `${(err as Error).message}; listening on ${fallback.join(', ')} instead`,
+      );
+      await this.listen(fallback);
+    }
+    if (this.closing) return;
+    const seeds = await resolveDescriptors(this.opts.seeds, { hostname: this.opts.hostname });
+    for (const s of seeds) this.seedNodes.set(s, undefined);
+    if (seeds.length > 0 && !this.closing) this.seedAgain();
+  }
+
+  private async listen(binds: readonly string[]): Promise<void> {
+    const addrs = await resolveDescriptors(binds, { hostname: this.opts.hostname });
     for (const addr of addrs) {
       const { server, bound } = await listenTcp(addr, (s) => this.accept(s));
       if (this.closing) {
@@ -132,9 +157,6 @@ export class TcpNetwork implements Network {
       this.servers.push(server);
       this.bound.push(bound);
     }
-    const seeds = await resolveDescriptors(this.opts.seeds, { hostname: this.opts.hostname });
-    for (const s of seeds) this.seedNodes.set(s, undefined);
-    if (seeds.length > 0 && !this.closing) this.seedAgain();
   }
 
   send(nodeId: string, msg: unknown[]): void {
