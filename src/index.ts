@@ -40,6 +40,6 @@ export type { Logger, LogLevel } from './streams/log.js';
 /* Logging */
 export { envLogLevel, LEVEL, memoryLogger, stderrLogger } from './streams/log.js';
 export type { NodeStatus } from './streams/network.js';
-export type { NodeEvent, NodeSetup, PortObservable } from './streams/node.js';
+export type { NodeEvent, PortObservable } from './streams/node.js';
 export { Node } from './streams/node.js';
 export type { NodeFunction } from './streams/registry.js';

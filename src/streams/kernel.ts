@@ -43,6 +43,11 @@ export interface Remote {
 
 /** A guard: disposing it cancels what it guards (a monitor, a db entry…). It is a Subscription. */
 export class Guard extends Subscription {
+  /** @param cancel What disposing the guard does (run once). */
+  constructor(cancel?: () => void) {
+    super(cancel);
+  }
+
   /** Same as `unsubscribe()`. */
   dispose(): void {
     this.unsubscribe();

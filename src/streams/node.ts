@@ -33,7 +33,10 @@ export interface PortObservable extends Observable<unknown[]> {
   readonly id: string;
 }
 
-/** Everything a node is built from (`configure` produces it from the configuration). */
+/**
+ * Everything a node is built from (`configure` produces it from the configuration).
+ * @internal
+ */
 export interface NodeSetup {
   nodeId: string;
   randomisedId: boolean;
@@ -74,6 +77,7 @@ export class Node extends Observable<NodeEvent> {
   private vmContext: object | undefined;
   private closing: Promise<void> | undefined;
 
+  /** @internal Nodes are made by `configure()`. */
   constructor(setup: NodeSetup, start: (node: Node) => Promise<void> = async () => {}) {
     const events = new Subject<NodeEvent>();
     super((subscriber) => events.subscribe(subscriber));
