@@ -8,7 +8,9 @@
  *   means it closes every node it configured;
  * - a comment `// prints: TEXT` promises that TEXT appears on standard output; several such
  *   comments must be satisfied in the order they appear in the block;
- * - a block fenced as ```ts fragment is not run (an excerpt that needs surrounding code).
+ * - a block fenced as ```ts fragment is not run (an excerpt that needs surrounding code, or a
+ *   program that needs a node outside the example);
+ * - every block, fragments included, must type-check with the project's strict settings.
  *
  * Blocks that read the rc file see $AEMP_RC pointing at a file that binds to loopback and
  * names no seeds, so no block reaches a node outside its own process.
@@ -99,8 +101,13 @@ interface Run {
 }
 
 function runFile(path: string, env: NodeJS.ProcessEnv): Promise<Run> {
+  return runNode(['--import', 'tsx', path], env);
+}
+
+/** Runs `node ARGS…` in the repository, killed after SNIPPET_DEADLINE_MS. */
+function runNode(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path], { cwd: ROOT, env, stdio: 'pipe' });
+    const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: 'pipe' });
     children.add(child);
     let out = '';
     let err = '';
@@ -125,6 +132,11 @@ function runFile(path: string, env: NodeJS.ProcessEnv): Promise<Run> {
 
 let env: NodeJS.ProcessEnv;
 
+/** Where a block is written: one file per block, named after its page and line. */
+function fileOf(b: Block): string {
+  return join(WORK, `${b.file.replace(/[^A-Za-z0-9]+/g, '-')}-${b.line}.ts`);
+}
+
 beforeAll(() => {
   rmSync(WORK, { recursive: true, force: true });
   mkdirSync(WORK, { recursive: true });
@@ -136,6 +148,12 @@ beforeAll(() => {
   const rc = join(WORK, 'rc.json');
   writeFileSync(rc, '{ "version": 1, "secret": "docs-snippets", "binds": ["127.0.0.1:*"] }\n');
   env = { ...process.env, AEMP_RC: rc };
+  for (const b of blocks) writeFileSync(fileOf(b), b.code);
+  // Every block, fragments included, is type-checked with the project's strict settings.
+  writeFileSync(
+    join(WORK, 'tsconfig.json'),
+    '{ "extends": "../../../tsconfig.json", "compilerOptions": { "moduleDetection": "force" }, "include": ["*.ts"] }\n',
+  );
   delete env.PERL_ANYEVENT_MP_RC;
   delete env.AEMP_VERBOSE;
   delete env.AE_VERBOSE;
@@ -175,13 +193,25 @@ describe('documentation blocks', () => {
   });
 });
 
+describe.concurrent('types', () => {
+  it(
+    'every block, fragments included, type-checks',
+    async () => {
+      const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+      const run = await slot(() => runNode([tsc, '-p', join(WORK, 'tsconfig.json')], env));
+      expect(run.timedOut, 'tsc did not finish in time').toBe(false);
+      expect(run.out + run.err).toBe('');
+      expect(run.status).toBe(0);
+    },
+    SNIPPET_DEADLINE_MS * 4,
+  );
+});
+
 describe.concurrent.each(runnable.map((b) => [`${b.file}:${b.line}`, b] as const))('%s', (name, block) => {
   it(
     'runs to completion and prints what it promises',
     async () => {
-      const path = join(WORK, `${name.replace(/[^A-Za-z0-9]+/g, '-')}.ts`);
-      writeFileSync(path, block.code);
-      const run = await slot(() => runFile(path, env));
+      const run = await slot(() => runFile(fileOf(block), env));
       const report = `${name}\n--- stdout\n${run.out}--- stderr\n${run.err}`;
       expect(run.timedOut, `did not end within ${SNIPPET_DEADLINE_MS} ms: ${report}`).toBe(false);
       expect(run.status, report).toBe(0);
