@@ -118,7 +118,9 @@ export class TcpNetwork implements Network {
 
   /** True if seeds are configured (a node without seeds has no master unless it turns global). */
   get hasSeeds(): boolean {
-    return this.seedNodes.size > 0;
+    // Configured seeds count before start() resolved them: a send made right after configure()
+    // waits for the seeds (up to connect_interval) instead of failing at once.
+    return this.opts.seeds.length > 0 || this.seedNodes.size > 0;
   }
 
   /** `monitor_timeout` in seconds (the global keepalive's longest retry interval). */
