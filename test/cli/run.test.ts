@@ -82,14 +82,26 @@ describe('aemp run', () => {
     expect(r.err).not.toMatch(/supervising/);
   });
 
-  it('without an rc file: a global seed on 127.0.0.1:4040 that the tool reaches on its own', async (ctx) => {
+  it('without an rc file: a global seed on 127.0.0.1:4040 that the tool reaches; a second one joins it', async (ctx) => {
     if (!(await portIsFree(4040))) ctx.skip();
     const rc = join(tempDir(), 'none');
     const p = aemp(['run'], { AEMP_RC: rc });
     const [, id] = (await p.waitOut(/^(\S+) 127\.0\.0\.1:4040$/m)) as unknown as [string, string];
     const r = await aempDone(['eval', id, 'NODE'], { AEMP_RC: rc });
     expect(r).toEqual({ code: 0, out: `"${id}"\n`, err: '' });
+
+    // A second `aemp run`: 4040 is taken, so it listens elsewhere and joins the first.
+    const q = aemp(['run'], { AEMP_RC: rc });
+    const [, id2, port2] = (await q.waitOut(/^(\S+) 127\.0\.0\.1:(\d+)$/m)) as unknown as string[];
+    expect(port2).not.toBe('4040');
+    expect(id2).not.toBe(id);
+    const r2 = await aempDone(['eval', id2!, 'up_nodes()'], { AEMP_RC: rc });
+    expect(r2.code).toBe(0);
+    expect(r2.out).toContain(id);
+
+    q.child.kill('SIGINT');
     p.child.kill('SIGINT');
+    expect(await q.exited()).toBe(0);
     expect(await p.exited()).toBe(0);
   });
 });
