@@ -8,12 +8,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, afterEach } from 'vitest';
 import { aemp as aempInProcess } from '../../src/cli/aemp.js';
+import { freePort } from '../helpers/ports.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'aemp.js');
 /** Deadline for output and exits. */
@@ -161,18 +161,6 @@ export function tempRc(content?: unknown): string {
 /** The rc file's content as JSON. */
 export function readRc(file: string): Record<string, unknown> {
   return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-}
-
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** The shared secret of the test networks. */

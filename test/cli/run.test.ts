@@ -3,9 +3,9 @@
  * after a crash (with backoff) and at once after a restart request (`aemp restart NODE`);
  * SIGTERM stops everything with status 0. Waiting is for output lines, with deadlines.
  */
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { portIsFree } from '../helpers/ports.js';
 import { aemp, aempDone, cleanUpAfter, type RunningNode, runNode, tempDir } from './helpers.js';
 
 cleanUpAfter('each');
@@ -105,11 +105,3 @@ describe('aemp run', () => {
     expect(await p.exited()).toBe(0);
   });
 });
-
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}

@@ -6,7 +6,6 @@
  * Every process started here is SIGKILLed (if still running) and awaited after each test.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
@@ -144,16 +143,4 @@ export class ExampleProcess {
 /** Starts `examples/<file>` with `args`. */
 export function example(file: string, args: readonly string[], env: ExampleEnv): ExampleProcess {
   return new ExampleProcess(file, args, env);
-}
-
-/** A TCP port on 127.0.0.1 that was free a moment ago (for a seed to listen on). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }

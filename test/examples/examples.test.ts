@@ -5,7 +5,8 @@
  * programs to end by themselves with status 0. Anything still running is killed afterwards.
  */
 import { describe, expect, it } from 'vitest';
-import { type ExampleEnv, example, freePort } from './example-process.js';
+import { freePort } from '../helpers/ports.js';
+import { type ExampleEnv, example } from './example-process.js';
 
 async function network(): Promise<ExampleEnv> {
   return { seed: `127.0.0.1:${await freePort()}`, secret: 'examples-test-secret' };

@@ -3,12 +3,12 @@
  * (guards, reg, validation, node stream events, close), and global nodes meshing through the
  * `'g` keepalive.
  */
-import { createServer } from 'node:net';
 import { filter, firstValueFrom, map, type Observable, take, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { Node, NodeEvent } from '../../../src/index.js';
 import type { DbChange } from '../../../src/streams/db-mirror.js';
 import { testNode, turn } from '../../helpers/node.js';
+import { freePort } from '../../helpers/ports.js';
 
 const SECRET = 'db-node-test';
 const WAIT_MS = 5000;
@@ -49,18 +49,6 @@ async function listening(nodeid: string, opts: Record<string, unknown> = {}) {
   const n = testNode({ nodeid, secret: SECRET, binds: ['127.0.0.1:0'], ...opts });
   await n.ready;
   return n;
-}
-
-/** A port number that was free a moment ago. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
 }
 
 describe('becoming global', () => {
