@@ -36,10 +36,10 @@ export interface NodePortEnv {
   restart?(): void;
 }
 
-/** Builds the node-port dispatcher; `extra` holds further handlers (the `g_*` requests). */
 /** Function names `can` remembers as used (spec/api.md §16a); a peer cannot grow it further. */
 export const MAX_USED_FUNCTIONS = 4096;
 
+/** Builds the node-port dispatcher; `extra` holds further handlers (the `g_*` requests). */
 export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandler>) {
   const { kernel, registry, logger } = env;
   const usedFunctions = new Set<string>();
