@@ -60,6 +60,9 @@ export interface ConnectionOptions {
 /** Greeting key of the heartbeat extension (Perl ignores unknown keys). */
 export const HEARTBEAT_KEY = 'hb';
 
+/** A whole handshake may take this many read timeouts (`monitor_timeout`), however it trickles. */
+export const HANDSHAKE_DEADLINE_FACTOR = 2;
+
 export class Connection {
   session: HandshakeSession | undefined;
   /** The peer's node ID once authenticated. */
@@ -78,6 +81,8 @@ export class Connection {
   private flushQueued = false;
   private state: 'handshake' | 'up' | 'closed' = 'handshake';
   private heartbeat: NodeJS.Timeout | undefined;
+  /** Ends a handshake that trickles on past its whole-handshake deadline. */
+  private handshakeDeadline: NodeJS.Timeout | undefined;
   private lastRead = 0;
   private wroteSinceBeat = false;
 
@@ -98,6 +103,12 @@ export class Connection {
       },
     });
     socket.setTimeout(opts.handshakeTimeoutMs);
+    // The socket timeout catches silence; a peer sending a byte now and then is caught here.
+    const deadlineMs = opts.handshakeTimeoutMs * HANDSHAKE_DEADLINE_FACTOR;
+    this.handshakeDeadline = setTimeout(
+      () => this.end(`handshake not completed within ${deadlineMs / 1000} s`),
+      deadlineMs,
+    );
     socket.on('timeout', this.onTimeout);
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
@@ -150,6 +161,7 @@ export class Connection {
     // flush() ends the connection itself when the peer's buffer overflowed.
     if (!this.isOpen()) return Promise.resolve();
     this.state = 'closed';
+    clearTimeout(this.handshakeDeadline);
     this.out = [];
     this.stopHeartbeat();
     const socket = this.socket;
@@ -252,6 +264,7 @@ export class Connection {
   }
 
   private enterDataPhase(session: HandshakeSession): void {
+    clearTimeout(this.handshakeDeadline);
     this.session = session;
     this.peerId = session.peerNodeId;
     this.socket.setTimeout(0);
@@ -306,6 +319,7 @@ export class Connection {
 
   private end(reason: string): void {
     if (this.state === 'closed') return;
+    clearTimeout(this.handshakeDeadline);
     this.state = 'closed';
     this.out = [];
     this.stopHeartbeat();
