@@ -26,6 +26,11 @@ export interface PortSink {
   error(err: unknown): void;
 }
 
+/** A private port made by `Kernel.createSinkPort`. */
+export interface SinkHandle {
+  readonly id: string;
+}
+
 /** One registered monitor action; removal is by identity. */
 export interface MonEntry {
   fire(reason: KillReason): void;
@@ -231,30 +236,32 @@ export class Kernel {
     }
   }
 
-  /** Creates a local port whose messages all go to `sink` (no handlers; used for replies). */
-  createSinkPort(sink: PortSink): string {
-    // Private (a reply port): found by name only; a local send to it takes the by-name path.
+  /**
+   * Creates a private local port whose messages all go to `sink` (no handlers; used for
+   * replies). The handle carries the port ID and is what `removeSink` takes back.
+   */
+  createSinkPort(sink: PortSink): SinkHandle {
+    // Found by name only (not in `byId`); a local send to it takes the by-name path.
     const name = this.uniq + this.nextCounter();
     const r = new PortRecord(name, this.prefix + name, null);
     r.sinks = [sink];
     this.ports.set(name, r);
-    return r.id;
+    return r;
   }
 
-  /** Removes a local port now, without telling its own sinks (for private reply ports). */
-  remove(portId: string): void {
-    const name = this.localName(portId);
-    const r = this.ports.get(name);
-    if (!r) return;
+  /** Removes a port made by `createSinkPort` now, without telling its sink. */
+  removeSink(handle: SinkHandle): void {
+    const r = handle as PortRecord;
+    if (r.dead) return;
     r.sinks = null;
     if (r.mons === null && r.rmons === null) {
-      // Nobody watches it: drop it quietly (no kill event for a private port).
-      this.ports.delete(name);
-      this.byId.delete(r.id);
+      // Nobody watches it: drop it quietly (no kill event for a private port). Its name is
+      // the very string it was stored under, so no new hash is computed.
+      this.ports.delete(r.name);
       r.dead = true;
       return;
     }
-    this.killNow(name, []);
+    this.killNow(r.name, []);
   }
 
   /** Kills a local port by name right now (the `kil1` request; spec §9). */

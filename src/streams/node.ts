@@ -14,7 +14,7 @@ import { AempError, KilledError, type KillReason } from '../errors.js';
 import { nodeOf, portNameOf } from '../protocol/ids.js';
 import { NodeDb } from './db-client.js';
 import type { DbChange } from './db-mirror.js';
-import { type Guard, type Handler, Kernel, type MonEntry, type PortSink } from './kernel.js';
+import { type Guard, type Handler, Kernel, type MonEntry, type PortSink, type SinkHandle } from './kernel.js';
 import { LEVEL, type Logger } from './log.js';
 import type { Network, NodeStatus } from './network.js';
 import { createNodePort, type RequestHandler } from './node-port.js';
@@ -451,7 +451,7 @@ export class Node extends Observable<NodeEvent> {
  * port and the teardown, so a call allocates one object rather than a set of closures.
  */
 class CallRun implements PortSink, MonEntry, Unsubscribable {
-  private readonly reply: string;
+  private readonly reply: SinkHandle;
   private readonly cancel: () => void;
   private done = false;
 
@@ -463,7 +463,7 @@ class CallRun implements PortSink, MonEntry, Unsubscribable {
   ) {
     this.reply = kernel.createSinkPort(this);
     this.cancel = kernel.watch(port, this);
-    if (!this.done) kernel.snd(port, [...msg, this.reply]);
+    if (!this.done) kernel.snd(port, [...msg, this.reply.id]);
   }
 
   next(reply: unknown[]): void {
@@ -486,6 +486,6 @@ class CallRun implements PortSink, MonEntry, Unsubscribable {
   unsubscribe(): void {
     this.done = true;
     this.cancel();
-    this.kernel.remove(this.reply);
+    this.kernel.removeSink(this.reply);
   }
 }
