@@ -50,7 +50,7 @@ export function configure(profileOrOptions?: string | ConfigureOptions, options?
   delete opts.logger;
   const host = hostname();
   const resolved = resolveConfig(opts, { hostname: host });
-  if (resolved.warning) logger.log(LEVEL.warn, resolved.warning);
+  if (resolved.warning) logger.log(LEVEL.error, resolved.warning);
   const cfg = resolved.config;
   const runiq = makeRuniq();
   const { nodeId, randomised } = expandNodeId(cfg.nodeid, { hostname: host, runiq });

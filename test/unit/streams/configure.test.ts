@@ -2,8 +2,12 @@
  * configure() end to end: services run in order at start, a failing service or `eval` rejects
  * `node.ready` with a message naming it, and invalid configuration throws at once.
  */
+
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AempError } from '../../../src/index.js';
+import { AempError, envLogLevel, LEVEL } from '../../../src/index.js';
 import { testNode } from '../../helpers/node.js';
 
 describe('configure', () => {
@@ -40,5 +44,24 @@ describe('configure', () => {
   it('invalid configuration throws a ConfigError naming the key', () => {
     expect(() => testNode({ monitor_timeout: 'soon' })).toThrow(/key "monitor_timeout"/);
     expect(() => testNode({ nodeid: 'a#b' })).toThrow(/key "nodeid".*"#"/);
+  });
+
+  it('an rc file that cannot be parsed is reported at error level (shown by default) and not used', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'aemp-configure-'));
+    const rc = join(dir, 'rc');
+    writeFileSync(rc, '{ "secret": "x", oops }');
+    const saved = process.env.AEMP_RC;
+    process.env.AEMP_RC = rc;
+    try {
+      const n = testNode({ norc: false });
+      const line = n.logs.find((l) => l.text.includes(rc));
+      expect(line?.level).toBe(LEVEL.error);
+      expect(line?.level).toBeLessThanOrEqual(envLogLevel({}));
+      expect(readFileSync(rc, 'utf8')).toBe('{ "secret": "x", oops }');
+    } finally {
+      if (saved === undefined) delete process.env.AEMP_RC;
+      else process.env.AEMP_RC = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
