@@ -4,7 +4,14 @@
  */
 import { hostname } from 'node:os';
 import { makeRuniq } from '../protocol/ids.js';
-import { bindsFromEmbeddedSeed, expandNodeId, resolveConfig, runEval, runServices } from './config.js';
+import {
+  bindsFromEmbeddedSeed,
+  expandNodeId,
+  perlTruthy,
+  resolveConfig,
+  runEval,
+  runServices,
+} from './config.js';
 import { LEVEL, type Logger, stderrLogger } from './log.js';
 import { Node, type NodeSetup } from './node.js';
 import { TcpNetwork } from './tcp-network.js';
@@ -31,6 +38,12 @@ export interface ConfigureOptions {
   nodelay?: boolean | string | number;
   /** Where log lines go (default: stderr, level from `AEMP_VERBOSE`). Not a config key. */
   logger?: Logger;
+  /**
+   * Receives one line per `snd` (`SND node <- [port, …]`) and per message from another node
+   * (`RCV node -> [port, …]`). Default: stderr when `AEMP_TRACE` (or Perl's
+   * `PERL_ANYEVENT_MP_TRACE`) is true, else no tracing. Not a config key.
+   */
+  trace?: (line: string) => void;
   [key: string]: unknown;
 }
 
@@ -48,6 +61,8 @@ export function configure(profileOrOptions?: string | ConfigureOptions, options?
       : { ...profileOrOptions };
   const logger = opts.logger ?? stderrLogger();
   delete opts.logger;
+  const trace = opts.trace ?? envTrace();
+  delete opts.trace;
   const host = hostname();
   const resolved = resolveConfig(opts, { hostname: host });
   if (resolved.warning) logger.log(LEVEL.error, resolved.warning);
@@ -60,6 +75,7 @@ export function configure(profileOrOptions?: string | ConfigureOptions, options?
     runiq,
     secure: cfg.secure,
     logger,
+    trace,
     network: (kernel) =>
       new TcpNetwork(kernel, {
         nodeId,
@@ -91,4 +107,10 @@ export function configure(profileOrOptions?: string | ConfigureOptions, options?
     });
     if (cfg.eval !== undefined) await runEval(cfg.eval, node.evalScope());
   });
+}
+
+/** Trace lines to stderr when `AEMP_TRACE` or `PERL_ANYEVENT_MP_TRACE` is true. */
+function envTrace(env: NodeJS.ProcessEnv = process.env): ((line: string) => void) | undefined {
+  if (!perlTruthy(env.AEMP_TRACE) && !perlTruthy(env.PERL_ANYEVENT_MP_TRACE)) return undefined;
+  return (line) => process.stderr.write(`${line}\n`);
 }

@@ -92,6 +92,8 @@ export interface KernelOptions {
   /** Handles `["", TAG, …]`: `msg` is `[TAG, …]`, `src` the node it came from. */
   nodePort?: (src: string, msg: unknown[]) => void;
   onKill?: (portId: string, reason: KillReason) => void;
+  /** Receives a `SND …` line per `snd` and an `RCV …` line per message from a peer (tracing). */
+  trace?: (line: string) => void;
 }
 
 export class Kernel {
@@ -102,6 +104,7 @@ export class Kernel {
   remote: Remote;
   nodePort: (src: string, msg: unknown[]) => void;
   onKill: ((portId: string, reason: KillReason) => void) | undefined;
+  readonly trace: ((line: string) => void) | undefined;
 
   /** The port whose handler runs right now (Perl's `$SELF`). */
   self: string | undefined;
@@ -126,6 +129,7 @@ export class Kernel {
     this.remote = opts.remote;
     this.nodePort = opts.nodePort ?? (() => {});
     this.onKill = opts.onKill;
+    this.trace = opts.trace;
   }
 
   /** Number of live local ports. */
@@ -207,6 +211,11 @@ export class Kernel {
 
   /** Sends `msg` to a port ID or node ID (spec §8). Never throws for unreachable targets. */
   snd(dest: string, msg: unknown[]): void {
+    if (this.trace !== undefined) {
+      const hash = dest.indexOf('#');
+      const to = hash < 0 ? [dest, null] : [dest.slice(0, hash), dest.slice(hash + 1)];
+      this.trace(`SND ${to[0]} <- ${traceJson([to[1], ...msg])}`);
+    }
     // Fast path: a live local port, found by the caller's ID string (its hash is cached).
     const r = this.byId.get(dest);
     if (r !== undefined) {
@@ -402,6 +411,7 @@ export class Kernel {
 
   /** A message from a connection: `[PORTNAME, …]` from node `src`, handled at once. */
   receive(src: string, msg: unknown[]): void {
+    if (this.trace !== undefined) this.trace(`RCV ${src} -> ${traceJson(msg)}`);
     const name = msg.shift();
     if (name === '') {
       this.runNodePort(src, msg);
@@ -543,4 +553,15 @@ export function errText(err: unknown): string {
   if (typeof err === 'object' && err !== null && typeof (err as Error).message === 'string')
     return (err as Error).message;
   return String(err);
+}
+
+/** A message as JSON for trace lines (bigints as digits, bytes as Latin-1 text). */
+function traceJson(msg: unknown[]): string {
+  try {
+    return JSON.stringify(msg, (_key, v: unknown) =>
+      typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('latin1') : v,
+    );
+  } catch (err) {
+    return `[not representable as JSON: ${(err as Error).message}]`;
+  }
 }

@@ -43,6 +43,8 @@ export interface NodeSetup {
   runiq: string;
   secure: boolean;
   logger: Logger;
+  /** Where trace lines go (`AEMP_TRACE`); none = no tracing. */
+  trace?: ((line: string) => void) | undefined;
   /** Builds the network layer. */
   network: (kernel: Kernel, node: Node) => Network;
 }
@@ -94,6 +96,7 @@ export class Node extends Observable<NodeEvent> {
       onKill: (port, reason) => {
         if (events.observed) events.next({ type: 'kill', port, reason });
       },
+      trace: setup.trace,
     });
     this.kernel = kernel;
     this.network = setup.network(kernel, this);
