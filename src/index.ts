@@ -39,7 +39,7 @@ export { Guard } from './streams/kernel.js';
 export type { Logger, LogLevel } from './streams/log.js';
 /* Logging */
 export { envLogLevel, LEVEL, memoryLogger, stderrLogger } from './streams/log.js';
-export type { NodeStatus } from './streams/network.js';
+export type { ConnectionStats, NodeStatus } from './streams/network.js';
 export type { NodeEvent, PortObservable } from './streams/node.js';
 export { Node } from './streams/node.js';
 export type { NodeFunction } from './streams/registry.js';

@@ -71,6 +71,11 @@ export class Connection {
   greetedId: string | undefined;
   readonly label: string;
   readonly outgoing: boolean;
+  /** Data-phase traffic: frames and bytes each way. */
+  messagesIn = 0;
+  messagesOut = 0;
+  bytesIn = 0;
+  bytesOut = 0;
 
   private socket: Socket;
   private readonly raw: Socket;
@@ -121,6 +126,11 @@ export class Connection {
     this.heartbeat = undefined;
   }
 
+  /** Bytes handed to the socket that the operating system has not taken yet. */
+  get unsentBytes(): number {
+    return this.socket.writableLength;
+  }
+
   /** True once the TCP connection is set up (the peer then gets our greeting). */
   get connected(): boolean {
     return !this.raw.connecting && !this.raw.destroyed;
@@ -138,6 +148,7 @@ export class Connection {
   /** Queues a message; all messages queued in one turn go out in one write. */
   send(msg: unknown[]): void {
     if (this.state !== 'up') return;
+    this.messagesOut++;
     this.out.push(msg);
     if (!this.flushQueued) {
       this.flushQueued = true;
@@ -194,6 +205,7 @@ export class Connection {
       bytes = this.encodeEach(batch);
     }
     this.socket.write(bytes);
+    this.bytesOut += bytes.length;
     this.wroteSinceBeat = true;
     if (this.socket.writableLength > this.opts.maxSendBufferBytes) {
       this.end(`send buffer overflow (${this.socket.writableLength} bytes unsent, peer not reading)`);
@@ -283,6 +295,7 @@ export class Connection {
   private readonly onData = (chunk: Uint8Array): void => {
     if (this.state !== 'up') return;
     if (this.heartbeat) this.lastRead = performance.now();
+    this.bytesIn += chunk.length;
     try {
       this.decoder!.push(chunk, this.onMessage);
     } catch (err) {
@@ -291,7 +304,9 @@ export class Connection {
   };
 
   private readonly onMessage = (msg: unknown[]): void => {
-    if (this.state === 'up') this.events.message(this.peerId!, msg);
+    if (this.state !== 'up') return;
+    this.messagesIn++;
+    this.events.message(this.peerId!, msg);
   };
 
   /** Starts heartbeats if both sides advertised an interval (design.md §4). */

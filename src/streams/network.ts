@@ -6,6 +6,22 @@ import type { Remote } from './kernel.js';
 /** A connection to a node came up or went down (`mon_nodes`). Up and down alternate per node. */
 export type NodeStatus = { type: 'up'; node: string } | { type: 'down'; node: string; reason: KillReason };
 
+/** Traffic of one connection (data phase only) and what waits to be sent to that node. */
+export interface ConnectionStats {
+  /** The other node. */
+  readonly node: string;
+  /** True while the connection is established; false while the node is being connected. */
+  readonly up: boolean;
+  readonly messagesIn: number;
+  readonly messagesOut: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  /** Messages waiting for the connection to come up. */
+  readonly queued: number;
+  /** Bytes written to the socket but not yet taken by the operating system. */
+  readonly unsentBytes: number;
+}
+
 export interface Network extends Remote {
   /** Up/down events of connections to other nodes. */
   readonly nodes$: Observable<NodeStatus>;
@@ -17,6 +33,8 @@ export interface Network extends Remote {
   remoteKilled(src: string, name: string, reason: KillReason): void;
   /** The bound listener addresses (`host:port`) once listening. */
   readonly binds: readonly string[];
+  /** Counters of every established or pending connection. */
+  stats(): ConnectionStats[];
   /** Binds listeners and starts seeds. */
   start(): Promise<void>;
   /** Closes listeners and connections. */

@@ -16,7 +16,7 @@ import { NodeDb } from './db-client.js';
 import type { DbChange } from './db-mirror.js';
 import { type Guard, type Handler, Kernel, type MonEntry, type PortSink, type SinkHandle } from './kernel.js';
 import { LEVEL, type Logger } from './log.js';
-import type { Network, NodeStatus } from './network.js';
+import type { ConnectionStats, Network, NodeStatus } from './network.js';
 import { createNodePort, type RequestHandler } from './node-port.js';
 import { type NodeFunction, Registry } from './registry.js';
 
@@ -73,6 +73,8 @@ export class Node extends Observable<NodeEvent> {
   onRestart: (() => void) | undefined;
 
   private readonly events: Subject<NodeEvent>;
+  /** Completes when the node has closed (ends `connectionStats$`). */
+  private readonly ended = new Subject<void>();
   private readonly runiq: string;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly logger: Logger;
@@ -364,6 +366,28 @@ export class Node extends Observable<NodeEvent> {
     return this.network.nodes$;
   }
 
+  /** Counters of every established connection and of nodes still being connected. */
+  connectionStats(): ConnectionStats[] {
+    return this.network.stats();
+  }
+
+  /**
+   * `connectionStats()` at once and then every `intervalMs`; completes when the node closes.
+   * Unsubscribing stops the timer.
+   */
+  connectionStats$(intervalMs = 1000): Observable<ConnectionStats[]> {
+    return new Observable<ConnectionStats[]>((sub) => {
+      const ended = this.ended.subscribe({ complete: () => sub.complete() });
+      if (sub.closed) return () => ended.unsubscribe();
+      sub.next(this.connectionStats());
+      const t = setInterval(() => sub.next(this.connectionStats()), intervalMs);
+      return () => {
+        clearInterval(t);
+        ended.unsubscribe();
+      };
+    });
+  }
+
   /** IDs of nodes with an established connection (`up_nodes`). */
   upNodes(): string[] {
     return this.network.upNodes();
@@ -382,6 +406,7 @@ export class Node extends Observable<NodeEvent> {
       this.kernel.close();
       this.db.close();
       await this.network.close();
+      this.ended.complete();
       this.events.complete();
     })();
     return this.closing;

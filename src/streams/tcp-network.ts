@@ -22,7 +22,7 @@ import { resolveDescriptors } from './binds.js';
 import { Connection, type ConnectionEvents, HEARTBEAT_KEY } from './connection.js';
 import type { Kernel, MonEntry } from './kernel.js';
 import { LEVEL, type Logger } from './log.js';
-import type { Network, NodeStatus } from './network.js';
+import type { ConnectionStats, Network, NodeStatus } from './network.js';
 
 /** Greeting key of the simultaneous-connect tie-break between our nodes (Perl ignores it). */
 export const TIEBREAK_KEY = 'tb';
@@ -227,6 +227,25 @@ export class TcpNetwork implements Network {
     if (!p || !list) return;
     p.monitors.delete(name);
     this.fire(list, reason);
+  }
+
+  stats(): ConnectionStats[] {
+    const out: ConnectionStats[] = [];
+    for (const p of this.peers.values()) {
+      const c = p.conn;
+      if (!c && p.queue.length === 0) continue;
+      out.push({
+        node: p.id,
+        up: c !== undefined,
+        messagesIn: c?.messagesIn ?? 0,
+        messagesOut: c?.messagesOut ?? 0,
+        bytesIn: c?.bytesIn ?? 0,
+        bytesOut: c?.bytesOut ?? 0,
+        queued: p.queue.length,
+        unsentBytes: c?.unsentBytes ?? 0,
+      });
+    }
+    return out;
   }
 
   upNodes(): string[] {
