@@ -79,7 +79,8 @@ export class Connection {
 
   private socket: Socket;
   private readonly raw: Socket;
-  private readonly hs: Handshake;
+  /** The handshake; dropped once the data phase starts. */
+  private hs: Handshake | undefined;
   private decoder: FrameDecoder | undefined;
   private encoder: FrameEncoder | undefined;
   private out: unknown[][] = [];
@@ -229,7 +230,7 @@ export class Connection {
     if (this.state !== 'handshake') return;
     let steps: HandshakeStep[];
     try {
-      steps = this.hs.feed(chunk);
+      steps = this.hs!.feed(chunk);
     } catch (err) {
       this.end(errorText(err));
       return;
@@ -263,7 +264,7 @@ export class Connection {
     }
     this.raw.off('data', this.onHandshakeData);
     this.raw.setTimeout(0);
-    const tls = upgradeTls(this.raw, this.opts.certPem, client, this.hs.takeRest());
+    const tls = upgradeTls(this.raw, this.opts.certPem, client, this.hs!.takeRest());
     this.socket = tls;
     tls.setTimeout(this.opts.handshakeTimeoutMs);
     tls.on('timeout', this.onTimeout);
@@ -271,7 +272,7 @@ export class Connection {
     tls.on('close', this.onClose);
     tls.on('data', this.onHandshakeData);
     tls.once(client ? 'secureConnect' : 'secure', () => {
-      if (this.state === 'handshake') this.handleStep(this.hs.tlsReady());
+      if (this.state === 'handshake') this.handleStep(this.hs!.tlsReady());
     });
   }
 
@@ -284,7 +285,8 @@ export class Connection {
     this.decoder = createFrameDecoder(session.recvFraming, { maxFrameBytes: this.opts.maxFrameBytes });
     this.encoder = createFrameEncoder(session.sendFraming);
     this.state = 'up';
-    const rest = this.hs.takeRest();
+    const rest = this.hs!.takeRest();
+    this.hs = undefined;
     this.events.established(this);
     if (this.state !== 'up') return;
     this.startHeartbeat(session);
