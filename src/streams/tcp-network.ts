@@ -29,6 +29,8 @@ export const TIEBREAK_KEY = 'tb';
 
 /** Messages kept for a node that is still connecting; beyond this they are dropped. */
 export const MAX_PENDING_MESSAGES = 262_144;
+/** How long `close()` waits for connections still being set up to take their queued messages. */
+export const CLOSE_GRACE_MS = 1000;
 /** Unsent bytes allowed in one socket's write buffer before the connection is dropped. */
 export const MAX_SEND_BUFFER_BYTES = 256 * 1024 * 1024;
 
@@ -66,6 +68,8 @@ class Peer {
   readonly monitors = new Map<string, MonEntry[]>();
   deadline: NodeJS.Timeout | undefined;
   readonly tries = new Set<Connection>();
+  /** Called once the queue was handed to a new connection or dropped (`close()` waits for it). */
+  settled: (() => void) | undefined;
   constructor(readonly id: string) {}
 }
 
@@ -283,6 +287,8 @@ export class TcpNetwork implements Network {
   }
 
   async close(): Promise<void> {
+    // A send just before close(): give connections still being set up a moment to take it.
+    await this.settlePending(CLOSE_GRACE_MS);
     this.closing = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
@@ -310,6 +316,28 @@ export class TcpNetwork implements Network {
     ending.push(...this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     await Promise.all(ending);
     this.status.complete();
+  }
+
+  /** Resolves when every node with queued messages got connected or failed, or after `ms`. */
+  private settlePending(ms: number): Promise<void> {
+    const pending = [...this.peers.values()].filter(
+      (p) => p.conn === undefined && p.queue.length > 0 && p.deadline !== undefined,
+    );
+    if (pending.length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      let left = pending.length;
+      const done = () => {
+        clearTimeout(timer);
+        for (const p of pending) p.settled = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      for (const p of pending)
+        p.settled = () => {
+          p.settled = undefined;
+          if (--left === 0) done();
+        };
+    });
   }
 
   private peer(nodeId: string): Peer {
@@ -496,6 +524,7 @@ export class TcpNetwork implements Network {
       p.dropped = 0;
       for (const m of queued) conn.send(m);
     }
+    p.settled?.();
   }
 
   private connectionClosed(conn: Connection, reason: string): void {
@@ -540,6 +569,7 @@ export class TcpNetwork implements Network {
     const reason = ['transport_error', p.id, text];
     if (wasUp) this.kernel.dropRemoteMonitors(p.id);
     p.queue = [];
+    p.settled?.();
     if (wasUp) this.status.next({ type: 'down', node: p.id, reason });
     const all = [...p.monitors.values()];
     p.monitors.clear();

@@ -1,7 +1,9 @@
+import { createServer } from 'node:net';
 import { filter, firstValueFrom, lastValueFrom, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { configure, KilledError, memoryLogger } from '../../../src/index.js';
-import { testNode } from '../../helpers/node.js';
+import { CLOSE_GRACE_MS } from '../../../src/streams/tcp-network.js';
+import { deferred, testNode } from '../../helpers/node.js';
 
 function activeHandles(): string[] {
   return process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
@@ -45,12 +47,41 @@ describe('close', () => {
       () => null,
       (e: unknown) => e,
     );
-    a.snd('close-nowhere/#x', 'never sent'); // a node with no known address: queued, then dropped
     await a.close();
     expect(await monitored).toEqual(['transport_error', b.id, 'node shutting down']);
     const err = await callFailed;
     expect(err).toBeInstanceOf(KilledError);
     expect((err as KilledError).reason).toEqual(['transport_error', b.id, 'node shutting down']);
-    expect(a.logs.some((l) => /close-nowhere\/: 1 message\(s\) dropped/.test(l.text))).toBe(true);
+  });
+
+  it('a message sent right before close() to a node still being connected is delivered', async () => {
+    const secret = 'close-test';
+    const b = testNode({ nodeid: 'close-b2', secret, binds: ['127.0.0.1:0'] });
+    await b.ready;
+    const got = deferred<unknown[]>();
+    const inbox = b.port((...m: unknown[]) => got.resolve(m));
+    // b is a's seed, so a can reach it; the connection is not up when close() starts.
+    const a = testNode({ nodeid: 'close-a2', secret, binds: ['127.0.0.1:0'], seeds: [...b.binds] });
+    a.snd(inbox, 'last words');
+    await a.close();
+    expect(await got.promise).toEqual(['last words']);
+  });
+
+  it('close() waits at most a second for a connection that does not come up, then drops and says so', async () => {
+    // A seed that accepts TCP connections and never says a word.
+    const silent = createServer(() => {});
+    await new Promise<void>((r) => silent.listen({ host: '127.0.0.1', port: 0 }, () => r()));
+    const { port } = silent.address() as { port: number };
+    try {
+      const a = testNode({ nodeid: 'close-a3', secret: 'x', binds: [], seeds: [`127.0.0.1:${port}`] });
+      a.snd('close-silent-seed/#p', 'lost');
+      const t0 = performance.now();
+      await a.close();
+      const ms = performance.now() - t0;
+      expect(ms).toBeLessThan(CLOSE_GRACE_MS + 1500);
+      expect(a.logs.some((l) => /close-silent-seed\/: 1 message\(s\) dropped/.test(l.text))).toBe(true);
+    } finally {
+      silent.close();
+    }
   });
 });
