@@ -95,9 +95,9 @@ async function say(text: string): Promise<void> {
 
 /** Leaves the room: the inbox dies with the node, so our entry vanishes for everybody. */
 async function leave(): Promise<void> {
-  // snd is fire and forget: a message still waiting for its connection would be lost if we
-  // closed now. Messages between two nodes arrive in order, so one call per member that has
-  // been answered means everything we sent before it arrived too.
+  // snd is fire and forget, and close() gives a connection still being set up only a second.
+  // Messages between two nodes arrive in order, so one answered call per member proves that
+  // everything we sent before it arrived too.
   const others = othersIn(await firstValueFrom(room$));
   await Promise.allSettled(others.map((port) => firstValueFrom(node.cal$(port, 'sync').pipe(timeout(5000)))));
   await node.close();

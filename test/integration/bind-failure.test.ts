@@ -1,14 +1,11 @@
 /** A listener that cannot bind rejects `node.ready` (outside the embedded default's fallback). */
-import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { testNode } from '../helpers/node.js';
+import { listening } from '../helpers/ports.js';
 
 describe('bind failure', () => {
   it('an explicit bind that is in use rejects ready with ERR_BIND_FAILED', async () => {
-    const blocker = createServer();
-    await new Promise<void>((r) => blocker.listen({ host: '127.0.0.1', port: 0 }, () => r()));
-    const a = blocker.address();
-    const port = typeof a === 'object' && a ? a.port : 0;
+    const { server: blocker, port } = await listening();
     try {
       const n = testNode({ binds: [`127.0.0.1:${port}`] });
       const err = await n.ready.catch((e: unknown) => e);

@@ -1,9 +1,9 @@
-import { createServer } from 'node:net';
 import { filter, firstValueFrom, lastValueFrom, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { configure, KilledError, memoryLogger } from '../../../src/index.js';
 import { CLOSE_GRACE_MS } from '../../../src/streams/tcp-network.js';
 import { deferred, testNode } from '../../helpers/node.js';
+import { listening } from '../../helpers/ports.js';
 
 function activeHandles(): string[] {
   return process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
@@ -69,9 +69,7 @@ describe('close', () => {
 
   it('close() waits at most a second for a connection that does not come up, then drops and says so', async () => {
     // A seed that accepts TCP connections and never says a word.
-    const silent = createServer(() => {});
-    await new Promise<void>((r) => silent.listen({ host: '127.0.0.1', port: 0 }, () => r()));
-    const { port } = silent.address() as { port: number };
+    const { server: silent, port } = await listening();
     try {
       const a = testNode({ nodeid: 'close-a3', secret: 'x', binds: [], seeds: [`127.0.0.1:${port}`] });
       a.snd('close-silent-seed/#p', 'lost');
