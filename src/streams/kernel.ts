@@ -13,7 +13,7 @@
 import { Subscription } from 'rxjs';
 import { dieReason, formatReason, KilledError, type KillReason } from '../errors.js';
 import { magicIncrement, makeUniq, nodeOf } from '../protocol/ids.js';
-import { PairFifo } from './fifo.js';
+import { MAX_VALUES, PairFifo } from './fifo.js';
 import { LEVEL, type Logger } from './log.js';
 
 /** A message handler: called with the message elements (for tag handlers, without the tag). */
@@ -79,6 +79,10 @@ interface KillOp {
   reason: KillReason;
 }
 
+/** Spare queue blocks (128 KB each) kept for good; more are kept only while bursts continue. */
+const KEPT_SPARE_BLOCKS = 2;
+/** How long after the last burst the queue keeps its extra spare blocks. */
+const SPARE_BLOCKS_KEPT_MS = 10_000;
 const KILL = { kind: 'kill' } as const;
 const NOOP = (): void => {};
 const TASK = { kind: 'task' } as const;
@@ -119,6 +123,8 @@ export class Kernel {
   private counter = 'a';
   private readonly queue = new PairFifo();
   private scheduled: NodeJS.Immediate | undefined;
+  /** Lets go of the queue's spare blocks once local traffic has been quiet for a while. */
+  private trimTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(opts: KernelOptions) {
@@ -230,6 +236,23 @@ export class Kernel {
       msg.unshift(hash < 0 ? '' : dest.slice(hash + 1));
       this.remote.send(node, msg);
     }
+  }
+
+  /**
+   * `snd` with the message given as its first `n` values (`n` ≤ {@link MAX_VALUES}): a live
+   * local port gets them queued inline, so its message array is made only on delivery.
+   */
+  sndValues(dest: string, n: number, a: unknown, b: unknown, c: unknown, d: unknown): void {
+    if (this.trace === undefined && n <= MAX_VALUES) {
+      const r = this.byId.get(dest);
+      if (r !== undefined) {
+        if (this.closed) return;
+        this.queue.pushValues(r, n, a, b, c, d);
+        this.scheduled ??= setImmediate(this.drain);
+        return;
+      }
+    }
+    this.snd(dest, n === 0 ? [] : n === 1 ? [a] : n === 2 ? [a, b] : n === 3 ? [a, b, c] : [a, b, c, d]);
   }
 
   /** Kills a port (spec §9): local kills are deferred behind queued messages. */
@@ -431,6 +454,8 @@ export class Kernel {
     this.closed = true;
     if (this.scheduled) clearImmediate(this.scheduled);
     this.scheduled = undefined;
+    clearTimeout(this.trimTimer);
+    this.trimTimer = undefined;
     this.queue.clear();
     for (const name of [...this.ports.keys()]) this.killNow(name, []);
   }
@@ -467,7 +492,19 @@ export class Kernel {
   private readonly drain = (): void => {
     this.scheduled = undefined;
     this.queue.drain(this.step);
-    if (this.queue.length > 0 && !this.closed) this.scheduled ??= setImmediate(this.drain);
+    if (this.closed) return;
+    if (this.queue.length > 0) this.scheduled ??= setImmediate(this.drain);
+    else if (this.queue.spareBlocks > KEPT_SPARE_BLOCKS) {
+      if (this.trimTimer === undefined) {
+        this.trimTimer = setTimeout(this.trim, SPARE_BLOCKS_KEPT_MS);
+        this.trimTimer.unref();
+      } else this.trimTimer.refresh();
+    }
+  };
+
+  private readonly trim = (): void => {
+    this.trimTimer = undefined;
+    if (this.queue.length === 0) this.queue.trim(KEPT_SPARE_BLOCKS);
   };
 
   private readonly step = (t: unknown, payload: unknown): boolean => {

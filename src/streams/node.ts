@@ -216,8 +216,15 @@ export class Node extends Observable<NodeEvent> {
   }
 
   /** Sends a message to a port or node (`snd`). Never throws for unreachable destinations. */
-  snd(port: string, ...msg: unknown[]): void {
-    this.kernel.snd(port, msg);
+  snd(port: string, ...msg: unknown[]): void;
+  snd(port: string, a?: unknown, b?: unknown, c?: unknown, d?: unknown): void {
+    // Up to four values travel as arguments, so no rest array is made here (a local port gets
+    // them queued inline); larger messages take the general path.
+    // biome-ignore lint/complexity/noArguments: counting the values without a rest array
+    const n = arguments.length - 1;
+    if (n <= 4) this.kernel.sndValues(port, n, a, b, c, d);
+    // biome-ignore lint/complexity/noArguments: the message beyond four values
+    else this.kernel.snd(port, Array.prototype.slice.call(arguments, 1));
   }
 
   /** Kills a port (`kil`): no reason = normal exit, otherwise an error kill. */

@@ -1,0 +1,189 @@
+import { describe, expect, it, vi } from 'vitest';
+import { MAX_VALUES, PairFifo } from '../../../src/streams/fifo.js';
+import { testNode, turn } from '../../helpers/node.js';
+
+/** A tiny deterministic generator, so a failure replays. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+type Entry = [unknown, unknown];
+
+function drainAll(q: PairFifo): Entry[] {
+  const out: Entry[] = [];
+  q.drain((t, p) => {
+    out.push([t, p]);
+    return false;
+  });
+  return out;
+}
+
+describe('PairFifo', () => {
+  it('keeps pairs and inline values in order across many blocks, drained in random slices', () => {
+    const rand = rng(7);
+    const q = new PairFifo();
+    const model: Entry[] = [];
+    let next = 0;
+    for (let round = 0; round < 30; round++) {
+      const pushes = Math.floor(rand() * 12_000);
+      for (let i = 0; i < pushes; i++) {
+        const id = next++;
+        if (rand() < 0.3) {
+          const payload = { id };
+          q.push(id, payload);
+          model.push([id, payload]);
+        } else {
+          const n = Math.floor(rand() * (MAX_VALUES + 1));
+          const vals = [`v${id}`, id, null, { id }].slice(0, n);
+          q.pushValues(id, n, vals[0], vals[1], vals[2], vals[3]);
+          model.push([id, vals]);
+        }
+      }
+      expect(q.length).toBe(model.length);
+      // Take a random number of entries, stopping early from inside the callback.
+      const take = Math.floor(rand() * (model.length + 1));
+      const got: Entry[] = [];
+      if (take > 0)
+        q.drain((t, p) => {
+          got.push([t, p]);
+          return got.length === take;
+        });
+      expect(got).toEqual(model.splice(0, take));
+      expect(q.length).toBe(model.length);
+    }
+    expect(drainAll(q)).toEqual(model);
+    expect(q.length).toBe(0);
+  });
+
+  it('hands out a fresh array for inline values and forgets the values it held', () => {
+    const q = new PairFifo();
+    const obj = { big: true };
+    q.pushValues('t', 2, 'tag', obj, 'unused', 'unused');
+    const [[, msg]] = drainAll(q) as [Entry];
+    expect(msg).toEqual(['tag', obj]);
+    expect((msg as unknown[])[1]).toBe(obj);
+    q.pushValues('t', 0, 1, 2, 3, 4);
+    expect(drainAll(q)).toEqual([['t', []]]);
+  });
+
+  it('leaves entries pushed during a drain for the next drain', () => {
+    const q = new PairFifo();
+    q.push('a', [1]);
+    q.push('b', [2]);
+    const seen: unknown[] = [];
+    q.drain((t) => {
+      seen.push(t);
+      q.pushValues(`${String(t)}'`, 1, t, undefined, undefined, undefined);
+      return false;
+    });
+    expect(seen).toEqual(['a', 'b']);
+    expect(drainAll(q)).toEqual([
+      ["a'", ['a']],
+      ["b'", ['b']],
+    ]);
+  });
+
+  it('keeps drained blocks for reuse until trimmed, and clear drops them all', () => {
+    const q = new PairFifo();
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 100_000; i++) q.pushValues(i, 2, 'ping', i, undefined, undefined);
+      let seen = 0;
+      let wrong = 0;
+      q.drain((t, p) => {
+        const m = p as unknown[];
+        if (t !== seen || m.length !== 2 || m[0] !== 'ping' || m[1] !== t) wrong++;
+        seen++;
+        return false;
+      });
+      expect([seen, wrong]).toEqual([100_000, 0]);
+    }
+    // 100k entries of four slots fill 25 blocks of 16384 slots; all but the live one are spare.
+    expect(q.spareBlocks).toBe(24);
+    q.trim(2);
+    expect(q.spareBlocks).toBe(2);
+    q.push('x', ['y']);
+    expect(drainAll(q)).toEqual([['x', ['y']]]);
+    q.clear();
+    expect(q.spareBlocks).toBe(0);
+    expect(q.length).toBe(0);
+  });
+});
+
+describe('local snd of every arity', () => {
+  it('delivers messages of 0 to 7 values intact and in order, to handlers, tags and port$', async () => {
+    const n = testNode();
+    const byDefault: unknown[][] = [];
+    const byTag: unknown[][] = [];
+    const p = n.rcv(
+      n.port((...m) => byDefault.push(m)),
+      'tag',
+      (...m: unknown[]) => byTag.push(m),
+    );
+    const viaStream: unknown[][] = [];
+    const s = n.port$();
+    const sub = s.subscribe((m) => viaStream.push(m));
+    const sent: unknown[][] = [];
+    for (let k = 0; k < 3; k++)
+      for (let arity = 0; arity <= 7; arity++) {
+        const msg = Array.from({ length: arity }, (_, i) => (i === 0 ? `m${k}.${arity}` : { i, k }));
+        sent.push(msg);
+        n.snd(p, ...msg);
+        n.snd(s.id, ...msg);
+        n.snd(p, 'tag', ...msg);
+      }
+    await turn();
+    sub.unsubscribe();
+    expect(byDefault).toEqual(sent);
+    expect(viaStream).toEqual(sent);
+    expect(byTag).toEqual(sent);
+  });
+
+  it('keeps order between inline sends and sends to a port by name before it exists', async () => {
+    const n = testNode({ nodeid: 'fixed-order' });
+    const got: unknown[] = [];
+    const later = `${n.id}#later`;
+    n.snd(later, 1);
+    const p = n.port((...m) => got.push(m));
+    n.snd(p, 2);
+    n.rcv(later, (...m: unknown[]) => got.push(['later', ...m]));
+    n.snd(later, 3, 4, 5, 6, 7);
+    n.snd(p, 8);
+    await turn();
+    expect(got).toEqual([['later', 1], [2], ['later', 3, 4, 5, 6, 7], [8]]);
+  });
+});
+
+describe('spare queue blocks', () => {
+  it('are let go a while after a big burst, and close clears the timer', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const n = testNode();
+      const s = n.port$();
+      let got = 0;
+      const sub = s.subscribe(() => got++);
+      expect(vi.getTimerCount()).toBe(0);
+      for (let i = 0; i < 10; i++) n.snd(s.id, 'small', i);
+      await turn();
+      expect(got).toBe(10);
+      expect(vi.getTimerCount()).toBe(0);
+      for (let i = 0; i < 100_000; i++) n.snd(s.id, 'big', i);
+      await turn();
+      expect(got).toBe(100_010);
+      expect(vi.getTimerCount()).toBe(1);
+      vi.runOnlyPendingTimers();
+      expect(vi.getTimerCount()).toBe(0);
+      for (let i = 0; i < 100_000; i++) n.snd(s.id, 'again', i);
+      await turn();
+      expect(vi.getTimerCount()).toBe(1);
+      sub.unsubscribe();
+      await n.close();
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
