@@ -165,7 +165,11 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
       handler(src, args);
       return;
     }
-    if (tag.startsWith('g_')) return; // the global database is not running on this node
+    if (tag.startsWith('g_')) {
+      // A global-database request for a node that is not (or no longer) a global node.
+      logger.log(LEVEL.debug, `ignoring ${tag} from ${src}: this node is not a global node`);
+      return;
+    }
     // Peers choose these names: remember a bounded number (later ones stay unknown to `can`).
     if (usedFunctions.size < MAX_USED_FUNCTIONS) usedFunctions.add(tag);
     if (env.secure()) {

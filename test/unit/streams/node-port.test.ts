@@ -82,9 +82,14 @@ describe('node port requests on the own node', () => {
     n.snd(n.id);
     n.snd(n.id, '');
     n.snd(n.id, 'devnull', 1, 2);
-    n.snd(n.id, 'g_whatever', 1);
     await turn();
     expect(n.logs).toEqual([]);
+    // A global-database request on a node that is not global: dropped, noted at debug level.
+    n.snd(n.id, 'g_whatever', 1);
+    await turn();
+    expect(n.logs).toEqual([
+      { level: 8, text: `ignoring g_whatever from ${n.id}: this node is not a global node` },
+    ]);
     n.snd(n.id, 'Unknown::Perl::function', 1);
     const line = await n.logged(/Unknown::Perl::function/);
     expect(line.text).toBe(
