@@ -33,7 +33,10 @@ const fmt = (v: number | undefined) =>
 for (const [key, value] of Object.entries(results)) {
   if (key.startsWith('ceiling_')) continue;
   const ceiling = results[`ceiling_${key}`];
-  rows.push([key, fmt(value), fmt(ceiling), ceiling ? (value / ceiling).toFixed(2) : '-']);
+  // RSS deltas of small things can come out at or below zero (page-granular, allocator noise):
+  // no ratio then.
+  const ratio = ceiling !== undefined && ceiling > 0 && value > 0 ? (value / ceiling).toFixed(2) : '-';
+  rows.push([key, fmt(value), fmt(ceiling), ratio]);
 }
 const header: [string, string, string, string] = ['metric', 'aemp', 'ceiling', 'ratio'];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
