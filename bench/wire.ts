@@ -103,8 +103,11 @@ async function measure(a: Workloads, c: Workloads): Promise<Record<string, numbe
   r.ceiling_rtt_p99_us = pc.p99;
   await a.oneWay(SMALL / 4, null);
   await c.oneWay(SMALL / 4, null);
-  await both('oneway_small_msgs_s', (w) => w.oneWay(SMALL, null));
-  await both('oneway_1k_msgs_s', (w) => w.oneWay(quick ? 10_000 : 50_000, 'x'.repeat(1024)));
+  // Five windows for the short floods (a fraction of a second each, so one collection or
+  // scheduling stall moves a window a lot); three for 64 KiB, whose ceiling windows take seconds.
+  const windowsOf = quick ? 3 : 5;
+  await both('oneway_small_msgs_s', (w) => w.oneWay(SMALL, null), windowsOf);
+  await both('oneway_1k_msgs_s', (w) => w.oneWay(quick ? 10_000 : 50_000, 'x'.repeat(1024)), windowsOf);
   await both('oneway_64k_msgs_s', (w) => w.oneWay(quick ? 200 : 1_000, 'y'.repeat(65536)));
   for (const k of ['', 'ceiling_']) {
     r[`${k}oneway_1k_mb_s`] = (r[`${k}oneway_1k_msgs_s`]! * 1024) / 1e6;
