@@ -112,7 +112,7 @@ const RUN_HELP = {
 };
 
 function line(synopsis: string, summary: string): string {
-  return `  ${synopsis.padEnd(34)} ${summary}\n`;
+  return `  ${synopsis.padEnd(36)} ${summary}\n`;
 }
 
 /** The text of `aemp --help`: one line per subcommand. */

@@ -8,7 +8,11 @@
  * key, the profile and the value as it was written.
  */
 import convict from 'convict';
-import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/constants.js';
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_SEND_BUFFER_BYTES,
+  DEFAULT_MAX_TOTAL_SEND_BUFFER_BYTES,
+} from '../protocol/constants.js';
 import { splitItems, transportItemProblem } from './binds.js';
 import { perlTruthy, toList, toNumber, toText } from './config-coerce.js';
 import { nodeIdProblem } from './config-nodeid.js';
@@ -58,6 +62,10 @@ export interface NodeConfig {
   readonly heartbeat_misses: number;
   /** Extension: largest accepted data frame in bytes. @default 64 MiB */
   readonly max_frame_bytes: number;
+  /** Extension: unsent bytes one connection may hold before it is dropped. @default 256 MiB */
+  readonly max_send_buffer_bytes: number;
+  /** Extension: unsent bytes all connections together may hold. @default 1 GiB */
+  readonly max_total_send_buffer_bytes: number;
 }
 
 /** The keys of `NodeConfig` that can be configured (all but `profile`). */
@@ -197,6 +205,22 @@ export const CONFIG_KEYS: Readonly<Record<ConfigKey, KeySpec>> = {
     default: DEFAULT_MAX_FRAME_BYTES,
     range: (n) => Number.isInteger(n) && n >= 1024,
     rangeText: 'must be an integer >= 1024',
+    extension: true,
+  },
+  max_send_buffer_bytes: {
+    kind: 'number',
+    doc: 'unsent bytes one connection may hold before it is dropped (extension)',
+    default: DEFAULT_MAX_SEND_BUFFER_BYTES,
+    range: (n) => Number.isInteger(n) && n >= 65536,
+    rangeText: 'must be an integer >= 65536',
+    extension: true,
+  },
+  max_total_send_buffer_bytes: {
+    kind: 'number',
+    doc: 'unsent bytes all connections together may hold (extension)',
+    default: DEFAULT_MAX_TOTAL_SEND_BUFFER_BYTES,
+    range: (n) => Number.isInteger(n) && n >= 65536,
+    rangeText: 'must be an integer >= 65536',
     extension: true,
   },
 };

@@ -233,6 +233,8 @@ function typedView(
     heartbeat_interval: v.heartbeat_interval as number,
     heartbeat_misses: v.heartbeat_misses as number,
     max_frame_bytes: v.max_frame_bytes as number,
+    max_send_buffer_bytes: v.max_send_buffer_bytes as number,
+    max_total_send_buffer_bytes: v.max_total_send_buffer_bytes as number,
   };
 }
 

@@ -91,6 +91,8 @@ export function configure(profileOrOptions?: string | ConfigureOptions, options?
         connectInterval: cfg.connect_interval,
         nodelay: cfg.nodelay,
         maxFrameBytes: cfg.max_frame_bytes,
+        maxSendBufferBytes: cfg.max_send_buffer_bytes,
+        maxTotalSendBufferBytes: cfg.max_total_send_buffer_bytes,
         heartbeatInterval: cfg.heartbeat_interval,
         heartbeatMisses: cfg.heartbeat_misses,
         fallbackBinds: bindsFromEmbeddedSeed(resolved, host) ? ['127.0.0.1:*'] : undefined,

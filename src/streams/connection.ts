@@ -43,6 +43,11 @@ export interface ConnectionOptions {
   maxFrameBytes: number;
   /** Bytes that may wait in the socket's write buffer before the connection is dropped. */
   maxSendBufferBytes: number;
+  /**
+   * Asked after a write leaves at least `maxSendBufferBytes / 64` unsent here: true when all
+   * connections together hold too much, and this one, with a backlog of its own, is dropped.
+   */
+  totalSendBufferExceeded?: () => boolean;
   /** Address for log lines (the dialled address or the peer's socket address). */
   label: string;
   /** True for connections we dialled. */
@@ -208,8 +213,11 @@ export class Connection {
     this.socket.write(bytes);
     this.bytesOut += bytes.length;
     this.wroteSinceBeat = true;
-    if (this.socket.writableLength > this.opts.maxSendBufferBytes) {
-      this.end(`send buffer overflow (${this.socket.writableLength} bytes unsent, peer not reading)`);
+    const unsent = this.socket.writableLength;
+    if (unsent > this.opts.maxSendBufferBytes) {
+      this.end(`send buffer overflow (${unsent} bytes unsent, peer not reading)`);
+    } else if (unsent >= this.opts.maxSendBufferBytes / 64 && this.opts.totalSendBufferExceeded?.()) {
+      this.end(`send buffer overflow (${unsent} bytes unsent, all connections over their total limit)`);
     }
   };
 

@@ -31,8 +31,6 @@ export const TIEBREAK_KEY = 'tb';
 export const MAX_PENDING_MESSAGES = 262_144;
 /** How long `close()` waits for connections still being set up to take their queued messages. */
 export const CLOSE_GRACE_MS = 1000;
-/** Unsent bytes allowed in one socket's write buffer before the connection is dropped. */
-export const MAX_SEND_BUFFER_BYTES = 256 * 1024 * 1024;
 
 export interface TcpNetworkOptions {
   nodeId: string;
@@ -50,6 +48,11 @@ export interface TcpNetworkOptions {
   connectInterval: number;
   nodelay: boolean;
   maxFrameBytes: number;
+  /** Unsent bytes one connection may hold before it is dropped. */
+  maxSendBufferBytes: number;
+  /** Unsent bytes all connections together may hold; past it, a connection that adds to a
+   * backlog of its own is dropped. */
+  maxTotalSendBufferBytes: number;
   logger: Logger;
   /** Seconds between heartbeats (0 = off) and missed beats before a peer is down. */
   heartbeatInterval: number;
@@ -250,6 +253,13 @@ export class TcpNetwork implements Network {
       });
     }
     return out;
+  }
+
+  /** Bytes waiting in all connections' write buffers. */
+  private unsentTotal(): number {
+    let total = 0;
+    for (const p of this.peers.values()) if (p.conn) total += p.conn.unsentBytes;
+    return total;
   }
 
   upNodes(): string[] {
@@ -487,7 +497,8 @@ export class TcpNetwork implements Network {
       certPem: o.cert,
       handshakeTimeoutMs: o.monitorTimeout * 1000,
       maxFrameBytes: o.maxFrameBytes,
-      maxSendBufferBytes: MAX_SEND_BUFFER_BYTES,
+      maxSendBufferBytes: o.maxSendBufferBytes,
+      totalSendBufferExceeded: () => this.unsentTotal() > o.maxTotalSendBufferBytes,
       label,
       outgoing,
       heartbeatInterval: o.heartbeatInterval,

@@ -2,12 +2,12 @@
  * Load on one node in its own process (test/fixtures/hostile-node.ts, memory taken after a full
  * GC): a thousand peers connecting at once, a hundred thousand ports, and a peer that never
  * reads while the node keeps sending to it (the connection must be dropped once
- * MAX_SEND_BUFFER_BYTES of unsent data pile up, src/streams/tcp-network.ts). After each load a
+ * max_send_buffer_bytes of unsent data pile up, 256 MiB by default). After each load a
  * message round trip proves the node still works.
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MAX_SEND_BUFFER_BYTES } from '../../src/streams/tcp-network.js';
+import { DEFAULT_MAX_SEND_BUFFER_BYTES as MAX_SEND_BUFFER_BYTES } from '../../src/protocol/constants.js';
 import { FakePeer } from '../helpers/fake-peer.js';
 import { CHILD_SECRET, type HostileChild, mib, startChild } from '../helpers/hostile-child.js';
 

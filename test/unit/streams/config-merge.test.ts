@@ -225,6 +225,8 @@ describe('an rc file as written by Perl aemp', () => {
       heartbeat_interval: 5,
       heartbeat_misses: 3,
       max_frame_bytes: 64 * 1024 * 1024,
+      max_send_buffer_bytes: 256 * 1024 * 1024,
+      max_total_send_buffer_bytes: 1024 * 1024 * 1024,
     });
     expect(r.raw.x_unknown).toBe('kept');
     expect(r.raw.monitor_timeout).toBe('10');

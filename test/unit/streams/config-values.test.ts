@@ -89,6 +89,8 @@ describe('coercion', () => {
     ['heartbeat_interval', '0', 0],
     ['heartbeat_misses', '5', 5],
     ['max_frame_bytes', '1048576', 1048576],
+    ['max_send_buffer_bytes', '65536', 65536],
+    ['max_total_send_buffer_bytes', 2 ** 31, 2 ** 31],
     ['binds', '127.0.0.1:4040,127.0.0.1:4041', ['127.0.0.1:4040', '127.0.0.1:4041']],
     ['binds', [4040], ['4040']],
     ['binds', '', []],
@@ -129,6 +131,8 @@ describe('coercion', () => {
       heartbeat_interval: 5,
       heartbeat_misses: 3,
       max_frame_bytes: 64 * 1024 * 1024,
+      max_send_buffer_bytes: 256 * 1024 * 1024,
+      max_total_send_buffer_bytes: 1024 * 1024 * 1024,
     });
     expect(CONFIG_KEY_NAMES.length + 1).toBe(Object.keys(typed({})).length);
   });
@@ -178,6 +182,16 @@ describe('validation errors name the key, the profile and the value', () => {
       'max_frame_bytes small',
       { max_frame_bytes: 100 },
       msg('max_frame_bytes', 'must be an integer >= 1024', '100'),
+    ],
+    [
+      'max_send_buffer_bytes not an integer',
+      { max_send_buffer_bytes: 100000.5 },
+      msg('max_send_buffer_bytes', 'must be an integer >= 65536', '100000.5'),
+    ],
+    [
+      'max_total_send_buffer_bytes small',
+      { max_total_send_buffer_bytes: 1000 },
+      msg('max_total_send_buffer_bytes', 'must be an integer >= 65536', '1000'),
     ],
     ['nodeid empty', { nodeid: '' }, msg('nodeid', 'must not be empty or "0"', '""')],
     ['nodeid "0"', { nodeid: '0' }, msg('nodeid', 'must not be empty or "0"', '"0"')],
