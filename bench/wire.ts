@@ -5,7 +5,7 @@
  *   one-way N small messages ["port", "ping", i]   first send → last receipt (acked)
  *   one-way with 1 KiB and 64 KiB payloads         msgs/s and MB/s
  *   sequential round trips for a fixed time        rtt/s, p50, p99 (µs)
- *   round trips with 64 calls in flight            rtt/s
+ *   round trips with 64 calls in flight            rtt/s (64 callers, each awaiting its reply)
  * Prints one JSON line with the figures.
  */
 import { fork } from 'node:child_process';
@@ -199,24 +199,32 @@ async function rawWorkloads(): Promise<Workloads> {
     return samples;
   };
   const inFlight = async (depth: number, seconds: number) => {
+    // `depth` callers, each awaiting its own reply (as with cal$), routed back by a call ID.
     let done = 0;
-    let outstanding = 0;
+    let nextId = 0;
+    const waiting = new Map<number, (m: unknown[]) => void>();
+    onMsg = (m) => {
+      const resolve = waiting.get(m[0] as number);
+      if (resolve === undefined) return;
+      waiting.delete(m[0] as number);
+      resolve(m);
+    };
+    const call = () =>
+      new Promise<unknown[]>((resolve) => {
+        const id = nextId++;
+        waiting.set(id, resolve);
+        send(['echo', 'x', id]);
+      });
     const end = now() + seconds * 1e6;
-    const t0 = now();
-    await new Promise<void>((resolve) => {
-      onMsg = () => {
+    const worker = async () => {
+      while (now() < end) {
+        await call();
         done++;
-        outstanding--;
-        if (now() < end) {
-          outstanding++;
-          send(['echo', 'x', 'reply']);
-        } else if (outstanding === 0) resolve();
-      };
-      for (let i = 0; i < depth; i++) {
-        outstanding++;
-        send(['echo', 'x', 'reply']);
       }
-    });
+    };
+    const t0 = now();
+    await Promise.all(Array.from({ length: depth }, worker));
+    onMsg = () => {};
     return done / ((now() - t0) / 1e6);
   };
 
