@@ -74,6 +74,15 @@ class PortRecord {
   ) {}
 }
 
+/** Where a remote destination is: its node and port name (`""` for the node itself). */
+interface RemoteDest {
+  readonly node: string;
+  readonly name: string;
+}
+
+/** Remote destinations remembered by `snd` (the table starts over when full). */
+const MAX_REMOTE_DESTS = 1024;
+
 interface KillOp {
   name: string;
   reason: KillReason;
@@ -122,6 +131,7 @@ export class Kernel {
   private readonly rmonsByNode = new Map<string, Set<PortRecord>>();
   private counter = 'a';
   private readonly queue = new PairFifo();
+  private readonly remoteDests = new Map<string, RemoteDest>();
   private scheduled: NodeJS.Immediate | undefined;
   /** Lets go of the queue's spare blocks once local traffic has been quiet for a while. */
   private trimTimer: NodeJS.Timeout | undefined;
@@ -228,13 +238,12 @@ export class Kernel {
       this.push(r, msg);
       return;
     }
-    const hash = dest.indexOf('#');
-    const node = hash < 0 ? dest : dest.slice(0, hash);
-    if (node === this.nodeId) {
+    const d = this.remoteDest(dest);
+    if (d === undefined) {
+      const hash = dest.indexOf('#');
       this.enqueue(hash < 0 ? '' : dest.slice(hash + 1), msg);
     } else {
-      msg.unshift(hash < 0 ? '' : dest.slice(hash + 1));
-      this.remote.send(node, msg);
+      this.remote.send(d.node, wireMessage(d.name, msg));
     }
   }
 
@@ -252,7 +261,41 @@ export class Kernel {
         return;
       }
     }
+    const to = this.trace === undefined ? this.remoteDest(dest) : undefined;
+    if (to !== undefined && n <= MAX_VALUES) {
+      // The wire message [PORTNAME, …values], made at once.
+      const { name } = to;
+      const wire =
+        n === 0
+          ? [name]
+          : n === 1
+            ? [name, a]
+            : n === 2
+              ? [name, a, b]
+              : n === 3
+                ? [name, a, b, c]
+                : [name, a, b, c, d];
+      this.remote.send(to.node, wire);
+      return;
+    }
     this.snd(dest, n === 0 ? [] : n === 1 ? [a] : n === 2 ? [a, b] : n === 3 ? [a, b, c] : [a, b, c, d]);
+  }
+
+  /**
+   * The node and port name of `dest` when it is on another node, else undefined. Recent
+   * destinations are remembered, so that sending to the same ID again cuts and hashes no new
+   * strings (the node ID string is then the very one the peer table was last searched with).
+   */
+  private remoteDest(dest: string): RemoteDest | undefined {
+    let d = this.remoteDests.get(dest);
+    if (d !== undefined) return d;
+    const hash = dest.indexOf('#');
+    const node = hash < 0 ? dest : dest.slice(0, hash);
+    if (node === this.nodeId) return undefined;
+    d = { node, name: hash < 0 ? '' : dest.slice(hash + 1) };
+    if (this.remoteDests.size >= MAX_REMOTE_DESTS) this.remoteDests.clear();
+    this.remoteDests.set(dest, d);
+    return d;
   }
 
   /** Kills a port (spec §9): local kills are deferred behind queued messages. */
@@ -601,4 +644,13 @@ function traceJson(msg: unknown[]): string {
   } catch (err) {
     return `[not representable as JSON: ${(err as Error).message}]`;
   }
+}
+
+/** The wire form `[PORTNAME, …msg]` (a new array: `unshift` costs several times as much). */
+function wireMessage(name: string, msg: readonly unknown[]): unknown[] {
+  const n = msg.length;
+  const wire = new Array<unknown>(n + 1);
+  wire[0] = name;
+  for (let i = 0; i < n; i++) wire[i + 1] = msg[i];
+  return wire;
 }

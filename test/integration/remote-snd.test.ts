@@ -1,0 +1,53 @@
+/**
+ * `snd` to ports of other nodes, seen on the wire by fake peers: every arity (inline values and
+ * the general path), the node port, and more distinct destinations than `snd` remembers, all
+ * arriving as `[PORTNAME, …message]` in the order sent.
+ */
+import { filter, firstValueFrom } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import { FakePeer, SECRET } from '../helpers/fake-peer.js';
+import { testNode } from '../helpers/node.js';
+
+async function connectedPeer(n: ReturnType<typeof testNode>, id: string): Promise<FakePeer> {
+  const up = firstValueFrom(n.nodes$.pipe(filter((e) => e.type === 'up' && e.node === id)));
+  const peer = await FakePeer.dial(n.binds[0]!);
+  expect((await peer.handshake({ nodeId: id, secret: SECRET })).tokenOk).toBe(true);
+  await up;
+  return peer;
+}
+
+describe('snd to remote ports', () => {
+  it('sends [PORTNAME, …message] for every arity, to ports and to the node port, in order', async () => {
+    const n = testNode({ nodeid: 'sender', secret: SECRET, binds: ['127.0.0.1:0'] });
+    await n.ready;
+    const a = await connectedPeer(n, 'peer-a');
+    const b = await connectedPeer(n, 'peer-b');
+    const expectA: unknown[][] = [];
+    const expectB: unknown[][] = [];
+    for (let arity = 0; arity <= 7; arity++) {
+      const msg = Array.from({ length: arity }, (_, i) => (i === 0 ? `tag${arity}` : { i, arity }));
+      n.snd('peer-a#p1', ...msg);
+      expectA.push(['p1', ...msg]);
+      n.snd('peer-b', ...msg);
+      expectB.push(['', ...msg]);
+      n.snd('peer-a#x#y', ...msg);
+      expectA.push(['x#y', ...msg]);
+    }
+    // More distinct destinations than snd remembers, the same ones again, then both peers.
+    for (let round = 0; round < 2; round++)
+      for (let i = 0; i < 1500; i++) {
+        const to = i % 2 === 0 ? 'peer-a' : 'peer-b';
+        n.snd(`${to}#port${i}`, 'n', i, round);
+        (to === 'peer-a' ? expectA : expectB).push([`port${i}`, 'n', i, round]);
+      }
+    const got = async (peer: FakePeer, count: number) => {
+      const out: unknown[][] = [];
+      while (out.length < count) out.push(await peer.next());
+      return out;
+    };
+    expect(await got(a, expectA.length)).toEqual(expectA);
+    expect(await got(b, expectB.length)).toEqual(expectB);
+    a.destroy();
+    b.destroy();
+  });
+});
