@@ -80,9 +80,6 @@ interface RemoteDest {
   readonly name: string;
 }
 
-/** Remote destinations remembered by `snd` (the table starts over when full). */
-const MAX_REMOTE_DESTS = 1024;
-
 interface KillOp {
   name: string;
   reason: KillReason;
@@ -131,7 +128,9 @@ export class Kernel {
   private readonly rmonsByNode = new Map<string, Set<PortRecord>>();
   private counter = 'a';
   private readonly queue = new PairFifo();
-  private readonly remoteDests = new Map<string, RemoteDest>();
+  /** The last remote destination of `snd`, and where it is. */
+  private lastDest: string | undefined;
+  private lastRemote: RemoteDest | undefined;
   private scheduled: NodeJS.Immediate | undefined;
   /** Lets go of the queue's spare blocks once local traffic has been quiet for a while. */
   private trimTimer: NodeJS.Timeout | undefined;
@@ -282,19 +281,20 @@ export class Kernel {
   }
 
   /**
-   * The node and port name of `dest` when it is on another node, else undefined. Recent
-   * destinations are remembered, so that sending to the same ID again cuts and hashes no new
+   * The node and port name of `dest` when it is on another node, else undefined. The last
+   * destination is remembered, so that a stream of messages to one port cuts and hashes no new
    * strings (the node ID string is then the very one the peer table was last searched with).
+   * Only the last: a table of many would cost more for what mostly goes to a new port each
+   * time (replies to `cal` reply ports) than it saves.
    */
   private remoteDest(dest: string): RemoteDest | undefined {
-    let d = this.remoteDests.get(dest);
-    if (d !== undefined) return d;
+    if (dest === this.lastDest) return this.lastRemote;
     const hash = dest.indexOf('#');
     const node = hash < 0 ? dest : dest.slice(0, hash);
     if (node === this.nodeId) return undefined;
-    d = { node, name: hash < 0 ? '' : dest.slice(hash + 1) };
-    if (this.remoteDests.size >= MAX_REMOTE_DESTS) this.remoteDests.clear();
-    this.remoteDests.set(dest, d);
+    const d: RemoteDest = { node, name: hash < 0 ? '' : dest.slice(hash + 1) };
+    this.lastDest = dest;
+    this.lastRemote = d;
     return d;
   }
 

@@ -1,7 +1,7 @@
 /**
  * `snd` to ports of other nodes, seen on the wire by fake peers: every arity (inline values and
- * the general path), the node port, and more distinct destinations than `snd` remembers, all
- * arriving as `[PORTNAME, …message]` in the order sent.
+ * the general path), the node port, runs to one port (whose place `snd` remembers) and a new
+ * port every time, all arriving as `[PORTNAME, …message]` in the order sent.
  */
 import { filter, firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
@@ -33,7 +33,11 @@ describe('snd to remote ports', () => {
       n.snd('peer-a#x#y', ...msg);
       expectA.push(['x#y', ...msg]);
     }
-    // More distinct destinations than snd remembers, the same ones again, then both peers.
+    // The same port many times in a row, then a new port each time, alternating peers.
+    for (let i = 0; i < 500; i++) {
+      n.snd('peer-b#same', 'same', i);
+      expectB.push(['same', 'same', i]);
+    }
     for (let round = 0; round < 2; round++)
       for (let i = 0; i < 1500; i++) {
         const to = i % 2 === 0 ? 'peer-a' : 'peer-b';
