@@ -18,12 +18,20 @@ export const MAX_ENCODE_DEPTH = 512;
 const SLAB = 64 * 1024;
 /** Start a new slab rather than begin a message with less room than this. */
 const SLAB_MIN_ROOM = 1024;
+/** `encodeChunks` ends a chunk once it holds this many bytes. */
+export const CHUNK_BYTES = 256 * 1024;
 
 let out = Buffer.allocUnsafeSlow(SLAB) as FastBuffer;
 let outView = new DataView(out.buffer, out.byteOffset, out.length);
 let at = 0;
 let begin = 0;
 let busy = false;
+
+function newSlab(size: number): void {
+  out = Buffer.allocUnsafeSlow(size) as FastBuffer;
+  outView = new DataView(out.buffer, out.byteOffset, out.length);
+  at = 0;
+}
 
 function room(k: number): void {
   if (at + k > out.length) grow(k);
@@ -98,12 +106,21 @@ function writeString(s: string): void {
 }
 
 function writeStringSlow(s: string): void {
-  const n = Buffer.byteLength(s, 'utf8');
+  // Write the UTF-8 bytes once, after a head sized for the most they can be (3 per UTF-16 unit);
+  // when the real length needs a shorter head, move the bytes back over the difference.
+  const max = s.length * 3;
+  const hlMax = headSize(max);
+  room(Math.max(hlMax + max, 9)); // head() below needs 9 bytes of room at `at`, not a move
+  const n = HAS_FAST ? out.utf8Write(s, at + hlMax, max) : out.write(s, at + hlMax, max, 'utf8');
+  const hl = headSize(n);
+  if (hl !== hlMax) out.copyWithin(at + hl, at + hlMax, at + hlMax + n);
   head(3, n);
-  room(n);
-  if (HAS_FAST) out.utf8Write(s, at, n);
-  else out.write(s, at, n, 'utf8');
   at += n;
+}
+
+/** Bytes of a minimal head for the argument `n`. */
+function headSize(n: number): number {
+  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < TWO32 ? 5 : 9;
 }
 
 function writeNumber(v: number): void {
@@ -227,11 +244,7 @@ function writeObject(v: object, d: number): void {
 
 function startMessage(): void {
   if (busy) throw badValue('encoder re-entered (from a toJSON method?)');
-  if (out.length - at < SLAB_MIN_ROOM) {
-    out = Buffer.allocUnsafeSlow(SLAB) as FastBuffer;
-    outView = new DataView(out.buffer, out.byteOffset, out.length);
-    at = 0;
-  }
+  if (out.length - at < SLAB_MIN_ROOM) newSlab(SLAB);
   begin = at;
   busy = true;
 }
@@ -251,6 +264,33 @@ function encodeAll(msgs: readonly (readonly unknown[])[] | null, one: readonly u
   return out.subarray(begin, at);
 }
 
+/**
+ * The frames of `msgs` in chunks of about CHUNK_BYTES (a larger frame is a chunk of its own):
+ * a big batch is never copied into ever larger buffers, and each chunk after the first starts
+ * in a slab with room for a whole chunk.
+ */
+function encodeChunks(msgs: readonly (readonly unknown[])[]): Uint8Array[] {
+  const chunks: Uint8Array[] = [];
+  startMessage();
+  try {
+    for (const m of msgs) {
+      writeValue(m, 0);
+      if (at - begin >= CHUNK_BYTES) {
+        chunks.push(out.subarray(begin, at));
+        if (out.length - at < CHUNK_BYTES) newSlab(2 * CHUNK_BYTES);
+        begin = at;
+      }
+    }
+  } catch (e) {
+    at = begin;
+    throw e;
+  } finally {
+    busy = false;
+  }
+  if (at > begin || chunks.length === 0) chunks.push(out.subarray(begin, at));
+  return chunks;
+}
+
 const cborEncoder: FrameEncoder = {
   encode(msg: readonly unknown[]): Uint8Array {
     return encodeAll(null, msg);
@@ -258,6 +298,7 @@ const cborEncoder: FrameEncoder = {
   encodeBatch(msgs: readonly (readonly unknown[])[]): Uint8Array {
     return encodeAll(msgs, null);
   },
+  encodeChunks,
 };
 
 export function createCborFrameEncoder(): FrameEncoder {

@@ -69,6 +69,11 @@ export interface FrameEncoder {
   encode(msg: readonly unknown[]): Uint8Array;
   /** All frames back to back in one buffer. */
   encodeBatch(msgs: readonly (readonly unknown[])[]): Uint8Array;
+  /**
+   * All frames back to back in one or more buffers (written in order, they are the same bytes
+   * as `encodeBatch`'s); a big batch is split instead of copied into ever larger buffers.
+   */
+  encodeChunks(msgs: readonly (readonly unknown[])[]): Uint8Array[];
 }
 
 export const DEFAULT_MAX_DEPTH = 500;

@@ -331,6 +331,9 @@ const jsonEncoder: FrameEncoder = {
     for (const m of msgs) s += stringify(m);
     return Buffer.from(s, 'utf8');
   },
+  encodeChunks(msgs: readonly (readonly unknown[])[]): Uint8Array[] {
+    return [jsonEncoder.encodeBatch(msgs)];
+  },
 };
 
 export function createJsonFrameEncoder(): FrameEncoder {

@@ -204,14 +204,19 @@ export class Connection {
     if (this.state !== 'up') return;
     const batch = this.out;
     this.out = [];
-    let bytes: Uint8Array;
+    let chunks: Uint8Array[];
     try {
-      bytes = this.encoder!.encodeBatch(batch);
+      chunks = this.encoder!.encodeChunks(batch);
     } catch {
-      bytes = this.encodeEach(batch);
+      chunks = [this.encodeEach(batch)];
     }
-    this.socket.write(bytes);
-    this.bytesOut += bytes.length;
+    if (chunks.length === 1) this.write(chunks[0]!);
+    else {
+      // One writev for all of them.
+      this.socket.cork();
+      for (const c of chunks) this.write(c);
+      this.socket.uncork();
+    }
     this.wroteSinceBeat = true;
     const unsent = this.socket.writableLength;
     if (unsent > this.opts.maxSendBufferBytes) {
@@ -220,6 +225,11 @@ export class Connection {
       this.end(`send buffer overflow (${unsent} bytes unsent, all connections over their total limit)`);
     }
   };
+
+  private write(bytes: Uint8Array): void {
+    this.socket.write(bytes);
+    this.bytesOut += bytes.length;
+  }
 
   /** Encodes messages one by one, leaving out (and reporting) the ones that cannot be encoded. */
   private encodeEach(batch: unknown[][]): Uint8Array {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AempError, ProtocolError } from '../../../src/errors.js';
+import { CHUNK_BYTES } from '../../../src/protocol/cbor-encode.js';
 import { createFrameDecoder, createFrameEncoder } from '../../../src/protocol/frame-codec.js';
 import { decodeChunks, toHex } from '../../fixtures/frames/decode.js';
 import { chunkings, concat, hex } from '../../helpers/chunks.js';
@@ -576,6 +577,50 @@ describe('CBOR encoder', () => {
     expect(toHex(batch)).toBe(msgs.map(encHex).join(''));
     expect(decodeChunks('cbor', [batch]).msgs).toEqual(msgs);
     expect(enc.encodeBatch([]).length).toBe(0);
+  });
+
+  it('encodeChunks: the same bytes as encodeBatch, in chunks of about CHUNK_BYTES', () => {
+    const small = [
+      ['', 'g_global'],
+      ['b', 'ping', 1],
+    ];
+    expect(enc.encodeChunks(small).map(toHex)).toEqual([toHex(enc.encodeBatch(small))]);
+    expect(enc.encodeChunks([]).map((c) => c.length)).toEqual([0]);
+    // 3000 frames of about 1 KiB, one frame larger than a chunk, then small ones again.
+    const msgs: unknown[][] = [];
+    for (let i = 0; i < 3000; i++) msgs.push(['sink', 'ping', i, 'é'.repeat(i % 7) + 'x'.repeat(1000)]);
+    msgs.push(['big', 'z'.repeat(CHUNK_BYTES * 2)]);
+    for (let i = 0; i < 100; i++) msgs.push(['after', i]);
+    const chunks = enc.encodeChunks(msgs);
+    const batch = Buffer.from(enc.encodeBatch(msgs));
+    expect(Buffer.concat(chunks).equals(batch)).toBe(true);
+    expect(chunks.length).toBeGreaterThan(10);
+    const largest = toHex(enc.encode(msgs[3000]!)).length / 2;
+    for (const c of chunks) expect(c.length).toBeLessThan(CHUNK_BYTES + largest);
+    expect(chunks.filter((c) => c.length > 2 * CHUNK_BYTES)).toHaveLength(1);
+    expect(decodeChunks('cbor', chunks).msgs).toEqual(msgs);
+  });
+
+  it('strings of every length, ASCII or not, encode right wherever they fall in a slab', () => {
+    // Short non-ASCII strings take the general path; it must leave room for the head even at
+    // the very end of a slab. Encode enough to cross several slab boundaries at every offset.
+    const pieces = ['é', 'ü', '€', '😀', 'a'];
+    // Batches, because each lone encode starts with at least 1 KiB of room.
+    for (const maxLen of [3, 40, 301]) {
+      const msgs: unknown[][] = [];
+      for (let i = 0; i < 20_000; i++) {
+        const len = i % maxLen;
+        msgs.push(['s', Array.from({ length: len }, (_, k) => pieces[(i + k) % pieces.length]).join(''), i]);
+      }
+      expect(decodeChunks('cbor', [enc.encodeBatch(msgs)]).msgs).toEqual(msgs);
+      expect(decodeChunks('cbor', enc.encodeChunks(msgs)).msgs).toEqual(msgs);
+    }
+    // A one-character non-ASCII string right at the end of the buffer, at every offset.
+    for (let pad = 0; pad < 16; pad++) {
+      const msgs: unknown[][] = [['pad', 'x'.repeat(pad)]];
+      for (let i = 0; i < 30_000; i++) msgs.push(['é']);
+      expect(decodeChunks('cbor', [enc.encodeBatch(msgs)]).msgs).toEqual(msgs);
+    }
   });
 
   it('returned buffers stay valid after later encodes (across slab changes)', () => {

@@ -235,6 +235,7 @@ describe('JSON encoder', () => {
     expect(text(enc.encode(m))).toBe('["","g_slave",{"\'l":{"tsnode/Q7cX2mPz9K":["127.0.0.1:4041"]}}]');
     expect(text(enc.encodeBatch([m, ['b', 1]]))).toBe(`${text(enc.encode(m))}["b",1]`);
     expect(enc.encodeBatch([]).length).toBe(0);
+    expect(enc.encodeChunks([m, ['b', 1]]).map(text)).toEqual([text(enc.encodeBatch([m, ['b', 1]]))]);
   });
 
   it('writes UTF-8 and bigints as digits', () => {
