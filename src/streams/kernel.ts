@@ -389,10 +389,10 @@ export class Kernel {
 
   /** `monitor` without the guard object: returns the cancel function (internal fast path). */
   watch(portId: string, entry: MonEntry): () => void {
+    const to = this.remoteDest(portId);
+    if (to !== undefined) return this.remote.monitor(to.node, to.name, entry);
     const hash = portId.indexOf('#');
-    const node = hash < 0 ? portId : portId.slice(0, hash);
     const name = hash < 0 ? '' : portId.slice(hash + 1);
-    if (node !== this.nodeId) return this.remote.monitor(node, name, entry);
     if (name === '') return NOOP;
     const r = this.ports.get(name);
     if (r) {
