@@ -54,4 +54,25 @@ describe('snd to remote ports', () => {
     a.destroy();
     b.destroy();
   });
+
+  it('a turn of sends bigger than one write chunk arrives whole and in order', async () => {
+    const n = testNode({ nodeid: 'sender', secret: SECRET, binds: ['127.0.0.1:0'] });
+    await n.ready;
+    const peer = await connectedPeer(n, 'peer');
+    const before = n.connectionStats().find((s) => s.node === 'peer')!.bytesOut;
+    // About 3 MiB in one turn: a dozen 256 KiB chunks, one frame larger than a chunk among them.
+    const sent: unknown[][] = [];
+    for (let i = 0; i < 3000; i++) {
+      const m = ['bulk', i, `${i}:`.padEnd(1000, 'x')];
+      if (i === 1500) m.push('y'.repeat(600 * 1024));
+      n.snd('peer#in', ...m);
+      sent.push(['in', ...m]);
+    }
+    const received: unknown[][] = [];
+    while (received.length < sent.length) received.push(await peer.next());
+    expect(received).toEqual(sent);
+    const after = n.connectionStats().find((s) => s.node === 'peer')!.bytesOut;
+    expect(after - before).toBeGreaterThan(3000 * 1000 + 600 * 1024);
+    peer.destroy();
+  });
 });
