@@ -248,10 +248,11 @@ export class Kernel {
 
   /**
    * `snd` with the message given as its first `n` values (`n` ≤ {@link MAX_VALUES}): a live
-   * local port gets them queued inline, so its message array is made only on delivery.
+   * local port gets them queued inline, so its message array is made only on delivery, and a
+   * remote port gets the wire message `[PORTNAME, …values]` made at once.
    */
   sndValues(dest: string, n: number, a: unknown, b: unknown, c: unknown, d: unknown): void {
-    if (this.trace === undefined && n <= MAX_VALUES) {
+    if (this.trace === undefined) {
       const r = this.byId.get(dest);
       if (r !== undefined) {
         if (this.closed) return;
@@ -259,23 +260,22 @@ export class Kernel {
         this.scheduled ??= setImmediate(this.drain);
         return;
       }
-    }
-    const to = this.trace === undefined ? this.remoteDest(dest) : undefined;
-    if (to !== undefined && n <= MAX_VALUES) {
-      // The wire message [PORTNAME, …values], made at once.
-      const { name } = to;
-      const wire =
-        n === 0
-          ? [name]
-          : n === 1
-            ? [name, a]
-            : n === 2
-              ? [name, a, b]
-              : n === 3
-                ? [name, a, b, c]
-                : [name, a, b, c, d];
-      this.remote.send(to.node, wire);
-      return;
+      const to = this.remoteDest(dest);
+      if (to !== undefined) {
+        const { name } = to;
+        const wire =
+          n === 0
+            ? [name]
+            : n === 1
+              ? [name, a]
+              : n === 2
+                ? [name, a, b]
+                : n === 3
+                  ? [name, a, b, c]
+                  : [name, a, b, c, d];
+        this.remote.send(to.node, wire);
+        return;
+      }
     }
     this.snd(dest, n === 0 ? [] : n === 1 ? [a] : n === 2 ? [a, b] : n === 3 ? [a, b, c] : [a, b, c, d]);
   }

@@ -14,6 +14,7 @@ import { AempError, KilledError, type KillReason } from '../errors.js';
 import { nodeOf, portNameOf } from '../protocol/ids.js';
 import { NodeDb } from './db-client.js';
 import type { DbChange } from './db-mirror.js';
+import { MAX_VALUES } from './fifo.js';
 import { type Guard, type Handler, Kernel, type MonEntry, type PortSink, type SinkHandle } from './kernel.js';
 import { LEVEL, type Logger } from './log.js';
 import type { ConnectionStats, Network, NodeStatus } from './network.js';
@@ -218,11 +219,12 @@ export class Node extends Observable<NodeEvent> {
   /** Sends a message to a port or node (`snd`). Never throws for unreachable destinations. */
   snd(port: string, ...msg: unknown[]): void;
   snd(port: string, a?: unknown, b?: unknown, c?: unknown, d?: unknown): void {
-    // Up to four values travel as arguments, so no rest array is made here (a local port gets
-    // them queued inline); larger messages take the general path.
+    // Up to MAX_VALUES (four) values travel as arguments, so no rest array is made here: a
+    // local port gets them queued inline, a remote one a wire message made at once. Larger
+    // messages take the general path.
     // biome-ignore lint/complexity/noArguments: counting the values without a rest array
     const n = arguments.length - 1;
-    if (n <= 4) this.kernel.sndValues(port, n, a, b, c, d);
+    if (n <= MAX_VALUES) this.kernel.sndValues(port, n, a, b, c, d);
     // biome-ignore lint/complexity/noArguments: the message beyond four values
     else this.kernel.snd(port, Array.prototype.slice.call(arguments, 1));
   }
