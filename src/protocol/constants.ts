@@ -20,6 +20,17 @@ export const DEFAULT_MAX_SEND_BUFFER_BYTES = 256 * 1024 * 1024;
 /** Unsent bytes all of a node's connections may hold together (`max_total_send_buffer_bytes`). */
 export const DEFAULT_MAX_TOTAL_SEND_BUFFER_BYTES = 1024 * 1024 * 1024;
 
+/** Most data items one frame may decode to (`max_frame_items`). */
+export const DEFAULT_MAX_FRAME_ITEMS = 1_000_000;
+/** Seconds from TCP connect to authentication (`handshake_timeout`). */
+export const DEFAULT_HANDSHAKE_TIMEOUT = 5;
+/** Accepted connections in their handshake, node-wide (`max_pending_handshakes`). */
+export const DEFAULT_MAX_PENDING_HANDSHAKES = 256;
+/** Accepted connections in their handshake from one address (`max_pending_handshakes_per_address`). */
+export const DEFAULT_MAX_PENDING_HANDSHAKES_PER_ADDRESS = 64;
+/** Connections of all kinds together (`max_connections`). */
+export const DEFAULT_MAX_CONNECTIONS = 4096;
+
 export const AUTH = {
   TLS_SHA3_512: 'tls_sha3_512',
   HMAC_SHA3_512: 'hmac_sha3_512',

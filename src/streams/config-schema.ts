@@ -9,7 +9,12 @@
  */
 import convict from 'convict';
 import {
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_FRAME_ITEMS,
+  DEFAULT_MAX_PENDING_HANDSHAKES,
+  DEFAULT_MAX_PENDING_HANDSHAKES_PER_ADDRESS,
   DEFAULT_MAX_SEND_BUFFER_BYTES,
   DEFAULT_MAX_TOTAL_SEND_BUFFER_BYTES,
 } from '../protocol/constants.js';
@@ -66,6 +71,18 @@ export interface NodeConfig {
   readonly max_send_buffer_bytes: number;
   /** Extension: unsent bytes all connections together may hold. @default 1 GiB */
   readonly max_total_send_buffer_bytes: number;
+  /** Extension: most data items (values, arrays, maps, chunks) one frame may decode to. @default 1000000 */
+  readonly max_frame_items: number;
+  /** Extension: refuse peers that do not state their connection role (all-aemp networks). @default false */
+  readonly strict_peers: boolean;
+  /** Extension: seconds a connection may take from TCP connect to authentication. @default 5 */
+  readonly handshake_timeout: number;
+  /** Extension: accepted connections still in their handshake, node-wide. @default 256 */
+  readonly max_pending_handshakes: number;
+  /** Extension: accepted connections still in their handshake from one remote address. @default 64 */
+  readonly max_pending_handshakes_per_address: number;
+  /** Extension: connections of all kinds (accepted, dialled, established). @default 4096 */
+  readonly max_connections: number;
 }
 
 /** The keys of `NodeConfig` that can be configured (all but `profile`). */
@@ -221,6 +238,52 @@ export const CONFIG_KEYS: Readonly<Record<ConfigKey, KeySpec>> = {
     default: DEFAULT_MAX_TOTAL_SEND_BUFFER_BYTES,
     range: (n) => Number.isInteger(n) && n >= 65536,
     rangeText: 'must be an integer >= 65536',
+    extension: true,
+  },
+  max_frame_items: {
+    kind: 'number',
+    doc: 'most data items one frame may decode to (extension)',
+    default: DEFAULT_MAX_FRAME_ITEMS,
+    range: (n) => Number.isInteger(n) && n >= 1024,
+    rangeText: 'must be an integer >= 1024',
+    extension: true,
+  },
+  strict_peers: {
+    kind: 'bool',
+    doc: 'refuse peers that do not state their connection role, e.g. Perl nodes (extension)',
+    default: false,
+    extension: true,
+  },
+  handshake_timeout: {
+    kind: 'number',
+    doc: 'seconds from connect to authentication before a connection is dropped (extension)',
+    default: DEFAULT_HANDSHAKE_TIMEOUT,
+    range: (n) => n > 0,
+    rangeText: 'must be a positive number',
+    extension: true,
+  },
+  max_pending_handshakes: {
+    kind: 'number',
+    doc: 'accepted connections still in their handshake, node-wide (extension)',
+    default: DEFAULT_MAX_PENDING_HANDSHAKES,
+    range: (n) => Number.isInteger(n) && n >= 1,
+    rangeText: 'must be a positive integer',
+    extension: true,
+  },
+  max_pending_handshakes_per_address: {
+    kind: 'number',
+    doc: 'accepted connections still in their handshake from one address (extension)',
+    default: DEFAULT_MAX_PENDING_HANDSHAKES_PER_ADDRESS,
+    range: (n) => Number.isInteger(n) && n >= 1,
+    rangeText: 'must be a positive integer',
+    extension: true,
+  },
+  max_connections: {
+    kind: 'number',
+    doc: 'connections of all kinds together (extension)',
+    default: DEFAULT_MAX_CONNECTIONS,
+    range: (n) => Number.isInteger(n) && n >= 1,
+    rangeText: 'must be a positive integer',
     extension: true,
   },
 };

@@ -235,6 +235,12 @@ function typedView(
     max_frame_bytes: v.max_frame_bytes as number,
     max_send_buffer_bytes: v.max_send_buffer_bytes as number,
     max_total_send_buffer_bytes: v.max_total_send_buffer_bytes as number,
+    max_frame_items: v.max_frame_items as number,
+    strict_peers: v.strict_peers as boolean,
+    handshake_timeout: v.handshake_timeout as number,
+    max_pending_handshakes: v.max_pending_handshakes as number,
+    max_pending_handshakes_per_address: v.max_pending_handshakes_per_address as number,
+    max_connections: v.max_connections as number,
   };
 }
 

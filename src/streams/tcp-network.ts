@@ -53,6 +53,17 @@ export interface TcpNetworkOptions {
   /** Unsent bytes all connections together may hold; past it, a connection that adds to a
    * backlog of its own is dropped. */
   maxTotalSendBufferBytes: number;
+  /** Most data items one frame may decode to. */
+  maxFrameItems: number;
+  /** Refuse peers whose greeting does not state their connection role. */
+  strictPeers: boolean;
+  /** Seconds from TCP connect to authentication. */
+  handshakeTimeout: number;
+  /** Accepted connections in their handshake, node-wide and from one remote address. */
+  maxPendingHandshakes: number;
+  maxPendingHandshakesPerAddress: number;
+  /** Connections of all kinds together. */
+  maxConnections: number;
   logger: Logger;
   /** Seconds between heartbeats (0 = off) and missed beats before a peer is down. */
   heartbeatInterval: number;

@@ -227,6 +227,12 @@ describe('an rc file as written by Perl aemp', () => {
       max_frame_bytes: 64 * 1024 * 1024,
       max_send_buffer_bytes: 256 * 1024 * 1024,
       max_total_send_buffer_bytes: 1024 * 1024 * 1024,
+      max_frame_items: 1_000_000,
+      strict_peers: false,
+      handshake_timeout: 5,
+      max_pending_handshakes: 256,
+      max_pending_handshakes_per_address: 64,
+      max_connections: 4096,
     });
     expect(r.raw.x_unknown).toBe('kept');
     expect(r.raw.monitor_timeout).toBe('10');

@@ -91,6 +91,12 @@ describe('coercion', () => {
     ['max_frame_bytes', '1048576', 1048576],
     ['max_send_buffer_bytes', '65536', 65536],
     ['max_total_send_buffer_bytes', 2 ** 31, 2 ** 31],
+    ['max_frame_items', '4096', 4096],
+    ['strict_peers', '1', true],
+    ['handshake_timeout', '2.5', 2.5],
+    ['max_pending_handshakes', '16', 16],
+    ['max_pending_handshakes_per_address', 4, 4],
+    ['max_connections', '100', 100],
     ['binds', '127.0.0.1:4040,127.0.0.1:4041', ['127.0.0.1:4040', '127.0.0.1:4041']],
     ['binds', [4040], ['4040']],
     ['binds', '', []],
@@ -133,6 +139,12 @@ describe('coercion', () => {
       max_frame_bytes: 64 * 1024 * 1024,
       max_send_buffer_bytes: 256 * 1024 * 1024,
       max_total_send_buffer_bytes: 1024 * 1024 * 1024,
+      max_frame_items: 1_000_000,
+      strict_peers: false,
+      handshake_timeout: 5,
+      max_pending_handshakes: 256,
+      max_pending_handshakes_per_address: 64,
+      max_connections: 4096,
     });
     expect(CONFIG_KEY_NAMES.length + 1).toBe(Object.keys(typed({})).length);
   });
