@@ -30,7 +30,7 @@ import {
 } from './db-values.js';
 import { type GlobalHost, GlobalService } from './global-service.js';
 import { Guard, type Kernel } from './kernel.js';
-import type { Logger } from './log.js';
+import { LEVEL, type Logger, logText } from './log.js';
 import type { RequestHandler } from './node-port.js';
 
 export interface DbEnv {
@@ -43,6 +43,13 @@ export interface DbEnv {
   /** Every change of a monitored family (for the node stream). */
   onChange?(family: string, change: DbChange): void;
 }
+
+/**
+ * Address lookups (`g_find`) waiting for the master at most. Peers can make this node look up
+ * any node ID (a relayed `snd` to it), and without a master nothing answers; further lookups
+ * fail at once ("no known address") until answers make room.
+ */
+export const MAX_PENDING_FINDS = 1024;
 
 interface Query {
   sub: Subscriber<unknown>;
@@ -57,6 +64,8 @@ export class NodeDb {
   private lastId = 'a';
   private readonly watches = new Map<string, FamilyWatch>();
   private readonly finds = new Map<string, ((addrs: string[] | null) => void)[]>();
+  /** Callers waiting in `finds`, all nodes together (at most {@link MAX_PENDING_FINDS}). */
+  private findWaiters = 0;
   /** GLOBAL_NODE: nodes that told us they are global. */
   private readonly globalNodes = new Set<string>();
   private service: GlobalService | undefined;
@@ -193,6 +202,7 @@ export class NodeDb {
     for (const q of queries) q.sub.complete();
     this.link.clear();
     this.finds.clear();
+    this.findWaiters = 0;
   }
 
   private host(): GlobalHost {
@@ -208,6 +218,7 @@ export class NodeDb {
       del: (family, ...subkeys) => this.del(family, ...subkeys),
       masterSet: (node) => this.link.set(node),
       watch: (family, listener) => this.watch(family, listener),
+      logFromPeer: (kind, src, level, text) => this.env.kernel.logFromPeer(kind, src, level, text),
     };
   }
 
@@ -279,7 +290,17 @@ export class NodeDb {
     if (this.service) return Promise.resolve(this.service.addressesOf(nodeId));
     // No master now and none to come (no seeds): fail at once rather than at the deadline.
     if (this.link.master === undefined && this.env.network.hasSeeds === false) return Promise.resolve(null);
+    if (this.findWaiters >= MAX_PENDING_FINDS) {
+      this.env.kernel.logFromPeer(
+        'address lookups',
+        this.env.nodeId,
+        LEVEL.warn,
+        `no address lookup for ${logText(nodeId, 100)}: ${MAX_PENDING_FINDS} lookups are waiting for the master`,
+      );
+      return Promise.resolve(null);
+    }
     return new Promise((resolve) => {
+      this.findWaiters++;
       const waiting = this.finds.get(nodeId);
       if (waiting) {
         waiting.push(resolve);
@@ -293,8 +314,10 @@ export class NodeDb {
   private found(nodeId: string, addrs: unknown): void {
     this.link.done(`g_find ${nodeId}`);
     const waiting = this.finds.get(nodeId);
+    if (!waiting) return;
     this.finds.delete(nodeId);
-    if (waiting) for (const resolve of waiting) resolve(addressList(addrs));
+    this.findWaiters -= waiting.length;
+    for (const resolve of waiting) resolve(addressList(addrs));
   }
 
   private up(node: string): void {

@@ -11,7 +11,7 @@
  */
 import type { Observable } from 'rxjs';
 import type { DbRecord } from './db-values.js';
-import { LEVEL, type Logger } from './log.js';
+import { LEVEL, type Logger, logText } from './log.js';
 import type { NodeStatus } from './network.js';
 import type { RequestHandler } from './node-port.js';
 
@@ -79,7 +79,7 @@ export class MasterLink {
     try {
       handler(node, msg.slice(1));
     } catch (err) {
-      this.env.logger.log(LEVEL.error, `error processing node message from ${node}: ${String(err)}`);
+      this.env.logger.log(LEVEL.error, `error processing node message from ${node}: ${logText(String(err))}`);
     }
   }
 

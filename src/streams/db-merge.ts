@@ -156,16 +156,6 @@ export class GlobalStore {
     return this.merged.get(family);
   }
 
-  /**
-   * The merged entries of a family, created empty if missing: Perl's `g_db_keys` and
-   * `g_db_values` autovivify the family, so a later `g_chg1` carries `{}` instead of null.
-   */
-  vivify(family: string): Family {
-    let f = this.merged.get(family);
-    if (!f) this.merged.set(family, (f = new Map()));
-    return f;
-  }
-
   /** The sources whose shard contains `family`/`key`. */
   private providers(family: string, key: string): string[] {
     const found: string[] = [];

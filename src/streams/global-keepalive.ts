@@ -10,13 +10,23 @@
  *   del(n) last reference              → forgotten
  * A retry starts the network's connect procedure for each down node without queueing a
  * message (addresses from the merged `'l` family; unknown → "no known address").
+ * At most {@link MAX_KEPT_NODES} nodes are kept: any slave can write `'g` entries, and each
+ * kept node costs a dial per retry.
  */
+
+/**
+ * Global nodes kept connected at most. Real networks have a handful; further `'g` keys are
+ * not dialled (`full` is told), so that made-up entries cannot make this node dial without end.
+ */
+export const MAX_KEPT_NODES = 256;
 
 export interface KeepaliveEnv {
   isUp(node: string): boolean;
   connect(node: string): void;
   /** Upper bound of the retry interval, seconds (`monitor_timeout`). */
   maxRetry(): number;
+  /** `node` was not kept: {@link MAX_KEPT_NODES} are kept already. */
+  full?(node: string): void;
 }
 
 export class Keepalive {
@@ -34,7 +44,12 @@ export class Keepalive {
   }
 
   add(node: string): void {
-    const count = (this.refs.get(node) ?? 0) + 1;
+    const known = this.refs.get(node);
+    if (known === undefined && this.refs.size >= MAX_KEPT_NODES) {
+      this.env.full?.(node);
+      return;
+    }
+    const count = (known ?? 0) + 1;
     this.refs.set(node, count);
     if (count === 1 && !this.env.isUp(node)) {
       this.down.add(node);

@@ -19,8 +19,8 @@ import type { DbNetwork } from './db-master.js';
 import { type Change, GlobalStore, type Outcome } from './db-merge.js';
 import type { DbListener } from './db-mirror.js';
 import { addressList, isHash, recordOf } from './db-values.js';
-import { Keepalive } from './global-keepalive.js';
-import type { Logger } from './log.js';
+import { Keepalive, MAX_KEPT_NODES } from './global-keepalive.js';
+import { LEVEL, type Logger, type LogLevel, logText } from './log.js';
 import type { RequestHandler } from './node-port.js';
 
 /** What the global service uses of the node's database client (global.md §2, §7.4, §7.5). */
@@ -39,7 +39,18 @@ export interface GlobalHost {
   masterSet(node: string): void;
   /** An internal `db_mon`. */
   watch(family: string, listener: DbListener): void;
+  /** Logs a line a peer provoked, rate-limited per kind and source (`Kernel.logFromPeer`). */
+  logFromPeer?(kind: string, src: string, level: LogLevel, text: string): void;
 }
+
+/**
+ * Families one node may monitor on this global node at a time (`g_mon1`). A node monitors the
+ * families its program watches, rarely more than a few dozen; further `g_mon1`s are ignored
+ * (and logged), so that a peer cannot grow the monitor tables without bound.
+ */
+export const MAX_MONITORED_FAMILIES = 4096;
+/** Longest family name a `g_mon1` may register (characters); longer ones are ignored. */
+export const MAX_MONITORED_FAMILY_NAME = 4096;
 
 /** Default `monitor_timeout` (seconds) when the network does not say. */
 const DEFAULT_MONITOR_TIMEOUT = 30;
@@ -60,6 +71,13 @@ export class GlobalService {
       isUp: (n) => n === host.nodeId || net.nodeIsUp(n) === true,
       connect: (n) => net.connectTo?.(n),
       maxRetry: () => net.monitorTimeout ?? DEFAULT_MONITOR_TIMEOUT,
+      full: (n) =>
+        host.logFromPeer?.(
+          'keepalive',
+          host.nodeId,
+          LEVEL.warn,
+          `not keeping ${logText(n, 100)} connected: already ${MAX_KEPT_NODES} global nodes in 'g`,
+        ),
     });
     const r = host.requests;
     r.set('g_slave', (src, args) => {
@@ -86,11 +104,14 @@ export class GlobalService {
     r.set('g_db_family', (src, [family, id]) => {
       host.send(src, ['g_reply', id, recordOf(this.store.family(String(family)))]);
     });
+    // Reads store nothing: Perl autovivifies the family here (a later g_chg1 then carries {}
+    // instead of null, which receivers treat alike), but a peer could so fill the table with
+    // empty families, one per request.
     r.set('g_db_keys', (src, [family, id]) => {
-      host.send(src, ['g_reply', id, [...this.store.vivify(String(family)).keys()]]);
+      host.send(src, ['g_reply', id, [...(this.store.family(String(family))?.keys() ?? [])]]);
     });
     r.set('g_db_values', (src, [family, id]) => {
-      host.send(src, ['g_reply', id, [...this.store.vivify(String(family)).values()]]);
+      host.send(src, ['g_reply', id, [...(this.store.family(String(family))?.values() ?? [])]]);
     });
     r.set('g_mon1', (src, [family]) => this.monitor(src, String(family)));
     r.set('g_mon0', (src, [family]) => this.unmonitor(src, String(family)));
@@ -163,6 +184,23 @@ export class GlobalService {
 
   private monitor(node: string, family: string): void {
     let families = this.slaves.get(node);
+    if (!families?.has(family)) {
+      const refusal =
+        family.length > MAX_MONITORED_FAMILY_NAME
+          ? `family name longer than ${MAX_MONITORED_FAMILY_NAME} characters`
+          : (families?.size ?? 0) >= MAX_MONITORED_FAMILIES
+            ? `already monitors ${MAX_MONITORED_FAMILIES} families`
+            : undefined;
+      if (refusal !== undefined) {
+        this.host.logFromPeer?.(
+          'refused g_mon1',
+          node,
+          LEVEL.warn,
+          `ignoring g_mon1 ${logText(family, 100)} from ${logText(node, 100)}: ${refusal}`,
+        );
+        return;
+      }
+    }
     if (!families) this.slaves.set(node, (families = new Set()));
     families.add(family);
     let m = this.mons.get(family);

@@ -14,7 +14,7 @@ import { Subscription } from 'rxjs';
 import { dieReason, formatReason, KilledError, type KillReason } from '../errors.js';
 import { magicIncrement, makeUniq, nodeOf } from '../protocol/ids.js';
 import { MAX_VALUES, PairFifo } from './fifo.js';
-import { LEVEL, type Logger } from './log.js';
+import { LEVEL, type Logger, type LogLevel, LogLimiter, logText } from './log.js';
 
 /** A message handler: called with the message elements (for tag handlers, without the tag). */
 export type Handler = (...args: any[]) => void;
@@ -120,6 +120,11 @@ export class Kernel {
   self: string | undefined;
   /** The node the message being handled came from (Perl's `$SRCNODE`). */
   srcNode: string | undefined;
+  /**
+   * Rate limit for the log lines peers can provoke (failed and refused node-port requests):
+   * a few per source and interval, then a count. Stopped by `close()`.
+   */
+  readonly logLimit = new LogLimiter(() => this.logger);
 
   /** Live ports by name (wire messages carry names) and by full ID (local sends). */
   private readonly ports = new Map<string, PortRecord>();
@@ -371,9 +376,10 @@ export class Kernel {
       for (const s of sinks) err ? s.error(err) : s.complete();
     }
     if (!mons && !sinks && !rmons && reason.length) {
+      // The reason may come from a peer (`kil1`): escaped and cut short.
       this.logger.log(
         LEVEL.error,
-        `unmonitored local port ${name} died with reason: ${formatReason(reason)}`,
+        `unmonitored local port ${logText(name)} died with reason: ${logText(formatReason(reason))}`,
       );
     }
     this.onKill?.(r.id, reason);
@@ -499,6 +505,7 @@ export class Kernel {
     this.scheduled = undefined;
     clearTimeout(this.trimTimer);
     this.trimTimer = undefined;
+    this.logLimit.close();
     this.queue.clear();
     for (const name of [...this.ports.keys()]) this.killNow(name, []);
   }
@@ -601,18 +608,39 @@ export class Kernel {
     }
   }
 
+  /**
+   * Logs a line a peer provoked: `text` (made with `logText` for anything the peer chose) goes
+   * through the rate limit for `kind` from `src`.
+   */
+  logFromPeer(kind: string, src: string, level: LogLevel, text: string): void {
+    this.logLimit.log(`${kind} from ${logText(src, LOG_NODE_ID_MAX)}`, level, text);
+  }
+
+  /** `error processing node message from SRC: ERR`, escaped and rate-limited. */
+  logNodeMessageError(src: string, err: unknown): void {
+    this.logFromPeer(
+      'node message errors',
+      src,
+      LEVEL.error,
+      `error processing node message from ${logText(src, LOG_NODE_ID_MAX)}: ${logText(errText(err))}`,
+    );
+  }
+
   private runNodePort(src: string, msg: unknown[]): void {
     const prevSrc = this.srcNode;
     this.srcNode = src;
     try {
       this.nodePort(src, msg);
     } catch (err) {
-      this.logger.log(LEVEL.error, `error processing node message from ${src}: ${errText(err)}`);
+      this.logNodeMessageError(src, err);
     } finally {
       this.srcNode = prevSrc;
     }
   }
 }
+
+/** How many characters of a node ID a log line shows. */
+const LOG_NODE_ID_MAX = 100;
 
 /** The first message element as shown in `unhandled_message`: 30 chars, printable ASCII. */
 function tagText(v: unknown): string {

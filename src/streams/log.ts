@@ -50,3 +50,149 @@ export function memoryLogger(): Logger & { lines: { level: LogLevel; text: strin
     },
   };
 }
+
+/** How many characters of peer-supplied text a log line shows before cutting it short. */
+export const LOG_TEXT_MAX = 200;
+
+/**
+ * Characters that must not reach a log line or a terminal raw: C0 controls (LF, CR, ESC…),
+ * DEL, C1 controls, the Unicode line and paragraph separators and the bidirectional overrides
+ * (which reorder what a terminal shows).
+ */
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+function escapeChar(c: string): string {
+  switch (c) {
+    case '\n':
+      return '\\n';
+    case '\r':
+      return '\\r';
+    case '\t':
+      return '\\t';
+    case '\u001b':
+      return '\\e';
+  }
+  const code = c.charCodeAt(0);
+  return code <= 0xff
+    ? `\\x${code.toString(16).padStart(2, '0')}`
+    : `\\u${code.toString(16).padStart(4, '0')}`;
+}
+
+/**
+ * `text` with every control character written as an escape (`\n`, `\r`, `\e`, `\x07`,
+ * `\u2028`…), so that it stays on one line and cannot drive a terminal. Nothing is cut.
+ */
+export function escapeControls(text: string): string {
+  UNSAFE.lastIndex = 0;
+  return UNSAFE.test(text) ? text.replace(UNSAFE, escapeChar) : text;
+}
+
+/**
+ * Peer-supplied text made fit for a log line: control characters escaped (see
+ * `escapeControls`) and anything beyond `max` characters replaced by `…(N more)`. Only the
+ * kept part is looked at, so a megabyte of text costs no more than `max` characters.
+ */
+export function logText(value: unknown, max = LOG_TEXT_MAX): string {
+  let s: string;
+  try {
+    s = typeof value === 'string' ? value : String(value);
+  } catch {
+    s = Object.prototype.toString.call(value);
+  }
+  if (s.length <= max) return escapeControls(s);
+  let cut = max;
+  // Do not split a surrogate pair.
+  const last = s.charCodeAt(cut - 1);
+  if (last >= 0xd800 && last <= 0xdbff) cut--;
+  return `${escapeControls(s.slice(0, cut))}…(${s.length - cut} more)`;
+}
+
+/** Lines of one kind and source logged per interval before the rest are only counted. */
+export const LOG_BURST = 5;
+/** The interval after which suppressed lines are summed up in one line, milliseconds. */
+export const LOG_SUMMARY_INTERVAL_MS = 10_000;
+/**
+ * Kinds/sources tracked at once; lines of further ones share one overflow entry, so a flood
+ * from many sources cannot grow the table either.
+ */
+export const LOG_LIMIT_KEYS = 1000;
+
+interface LimitEntry {
+  /** What the summary line names (kind and source, already escaped). */
+  label: string;
+  level: LogLevel;
+  logged: number;
+  suppressed: number;
+}
+
+/**
+ * Rate limit for log lines that peers can provoke at will (refusals, bad requests): per key
+ * (kind and source) the first {@link LOG_BURST} lines of an interval are logged, the rest are
+ * counted, and when the interval ends one line says how many were left out. The interval timer
+ * is unref'ed, runs only while there is something to count, and `close()` stops it.
+ */
+export class LogLimiter {
+  private readonly entries = new Map<string, LimitEntry>();
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly logger: () => Logger,
+    private readonly burst = LOG_BURST,
+    private readonly intervalMs = LOG_SUMMARY_INTERVAL_MS,
+  ) {}
+
+  /**
+   * Logs `text` unless lines under `key` exceeded the burst this interval. `label` names the
+   * kind and source in the summary line; keep it short and escaped (it is used as the key).
+   */
+  log(label: string, level: LogLevel, text: string): void {
+    let e = this.entries.get(label);
+    if (e === undefined) {
+      if (this.entries.size >= LOG_LIMIT_KEYS) {
+        label = 'other sources';
+        e = this.entries.get(label);
+      }
+      if (e === undefined) {
+        e = { label, level, logged: 0, suppressed: 0 };
+        this.entries.set(label, e);
+      }
+      this.arm();
+    }
+    if (e.logged < this.burst) {
+      e.logged++;
+      this.logger().log(level, text);
+    } else {
+      e.suppressed++;
+      if (level < e.level) e.level = level;
+    }
+  }
+
+  /** Ends the interval now: one summary line per key with suppressed lines, counts reset. */
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const all = [...this.entries.values()];
+    this.entries.clear();
+    const seconds = Math.round(this.intervalMs / 1000);
+    for (const e of all)
+      if (e.suppressed > 0)
+        this.logger().log(
+          e.level,
+          `${e.label}: ${e.suppressed} more line(s) like the above suppressed (at most ${this.burst} per ${seconds} s)`,
+        );
+  }
+
+  /** Stops the timer and writes the pending summaries. */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+  }
+
+  private arm(): void {
+    if (this.timer !== undefined || this.closed) return;
+    this.timer = setTimeout(() => this.flush(), this.intervalMs);
+    this.timer.unref();
+  }
+}

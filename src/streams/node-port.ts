@@ -12,7 +12,7 @@
  */
 import { dieReason, type KillReason } from '../errors.js';
 import { errText, type Kernel } from './kernel.js';
-import { LEVEL, type Logger } from './log.js';
+import { LEVEL, type Logger, logText } from './log.js';
 import { type NodeFunction, type Registry, unresolvable } from './registry.js';
 
 export const SPAWN_REQUEST = 'AnyEvent::MP::_spawn';
@@ -41,7 +41,7 @@ export const MAX_USED_FUNCTIONS = 4096;
 
 /** Builds the node-port dispatcher; `extra` holds further handlers (the `g_*` requests). */
 export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandler>) {
-  const { kernel, registry, logger } = env;
+  const { kernel, registry } = env;
   const usedFunctions = new Set<string>();
 
   const reply = (to: unknown[], values: unknown[]) => {
@@ -49,10 +49,14 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
     kernel.snd(to[0], [...to.slice(1), ...values]);
   };
 
+  // The tag is the peer's choice: escaped, cut short and rate-limited per peer, so that it can
+  // neither forge log lines nor flood the log.
   const refuse = (src: string, tag: string) =>
-    logger.log(
+    kernel.logFromPeer(
+      'refused requests',
+      src,
       LEVEL.error,
-      `error processing node message from ${src}: remote execution not allowed (${tag})`,
+      `error processing node message from ${logText(src, 100)}: remote execution not allowed (${logText(tag)})`,
     );
 
   const builtins: Record<string, RequestHandler> = {
@@ -167,7 +171,12 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
     }
     if (tag.startsWith('g_')) {
       // A global-database request for a node that is not (or no longer) a global node.
-      logger.log(LEVEL.debug, `ignoring ${tag} from ${src}: this node is not a global node`);
+      kernel.logFromPeer(
+        'ignored requests',
+        src,
+        LEVEL.debug,
+        `ignoring ${logText(tag)} from ${logText(src, 100)}: this node is not a global node`,
+      );
       return;
     }
     // Peers choose these names: remember a bounded number (later ones stay unknown to `can`).
@@ -179,12 +188,9 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
     withFunction(tag, (fn) => {
       try {
         const result = fn.apply(env.thisArg, args);
-        if (isThenable(result))
-          result.then(undefined, (err) =>
-            logger.log(LEVEL.error, `error processing node message from ${src}: ${errText(err)}`),
-          );
+        if (isThenable(result)) result.then(undefined, (err) => kernel.logNodeMessageError(src, err));
       } catch (err) {
-        logger.log(LEVEL.error, `error processing node message from ${src}: ${errText(err)}`);
+        kernel.logNodeMessageError(src, err);
       }
     });
   };

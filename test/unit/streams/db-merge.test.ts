@@ -294,7 +294,7 @@ describe('GlobalStore.merge (g_set / g_slave, §7.2) and clear (g_clr, §7.3)', 
   });
 });
 
-describe('GlobalStore.union (g_set payload, §7.5) and vivify', () => {
+describe('GlobalStore.union (g_set payload, §7.5) and empty families', () => {
   it('is the union of the given shards, later sources overwriting earlier ones', () => {
     const store = new GlobalStore(() => true);
     store.update('SELF', "'l", { SELF: ['a:1'] }, undefined);
@@ -308,12 +308,12 @@ describe('GlobalStore.union (g_set payload, §7.5) and vivify', () => {
     expect(plain(store.union([]))).toEqual({});
   });
 
-  it('vivify creates an empty family (Perl autovivification), dropped by the next update', () => {
+  it('keeps no empty family: an update that leaves a family empty drops it', () => {
     const store = new GlobalStore(() => true);
-    expect(store.family('N')).toBeUndefined();
-    expect(store.vivify('N').size).toBe(0);
-    expect(store.family('N')).toBeDefined();
     store.update('A', 'N', null, undefined);
+    store.update('A', 'M', null, ['x']);
     expect(store.family('N')).toBeUndefined();
+    expect(store.family('M')).toBeUndefined();
+    expect(store.merged.size).toBe(0);
   });
 });
