@@ -59,6 +59,7 @@ export const LOG_TEXT_MAX = 200;
  * DEL, C1 controls, the Unicode line and paragraph separators and the bidirectional overrides
  * (which reorder what a terminal shows).
  */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 function escapeChar(c: string): string {
