@@ -13,6 +13,19 @@ export interface JsonTextOptions {
 
 const INDENT = '   ';
 
+/**
+ * Characters JSON.stringify leaves raw that a terminal acts on or shows as a line break: DEL,
+ * the C1 controls (0x9b starts an escape sequence on some terminals), the line and paragraph
+ * separators and the bidirectional overrides. They only occur inside strings, where `\uXXXX`
+ * is the same JSON.
+ */
+const RAW_UNSAFE = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** JSON text with the characters of {@link RAW_UNSAFE} escaped (still the same JSON value). */
+export function terminalJson(text: string): string {
+  return text.replace(RAW_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** Pretty JSON in JSON::XS style, with a trailing newline. */
 export function pretty(value: unknown, options: JsonTextOptions = {}): string {
   return `${prettyValue(value, '', options.ascii ?? false)}\n`;
@@ -20,7 +33,7 @@ export function pretty(value: unknown, options: JsonTextOptions = {}): string {
 
 /** Compact JSON (no spaces), optionally ASCII-only. */
 export function compact(value: unknown, options: JsonTextOptions = {}): string {
-  const text = JSON.stringify(value, jsonReplacer) ?? 'null';
+  const text = terminalJson(JSON.stringify(value, jsonReplacer) ?? 'null');
   return options.ascii ? toAscii(text) : text;
 }
 
@@ -42,7 +55,7 @@ function prettyValue(v: unknown, indent: string, ascii: boolean): string {
 }
 
 function scalar(v: unknown, ascii: boolean): string {
-  const text = JSON.stringify(v, jsonReplacer) ?? 'null';
+  const text = terminalJson(JSON.stringify(v, jsonReplacer) ?? 'null');
   return ascii ? toAscii(text) : text;
 }
 

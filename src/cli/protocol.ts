@@ -12,8 +12,9 @@
  */
 import { firstValueFrom } from 'rxjs';
 import { AempError, type KilledError, type Node, nodeOf } from '../index.js';
+import { escapeControls } from '../streams/log.js';
 import { type ArgQueue, asText, CliExit, die, EXIT_TIMEOUT } from './args.js';
-import { compact } from './json-text.js';
+import { compact, terminalJson } from './json-text.js';
 import type { Session } from './session.js';
 import { within } from './session.js';
 
@@ -28,9 +29,20 @@ export const TRACE_TIMEOUT = 15;
  */
 export const RESTART_CODE = 'my $w; $w = AE::idle sub { undef $w; AnyEvent::Watchdog::Util::restart }; ()';
 
-/** Perl's `join " ", @values, "\n"`: every value followed by a space, then the newline. */
+/**
+ * Text from another node made safe to print: control characters (LF, CR, ESC…) escaped, so
+ * that a peer can neither drive the terminal nor fake further output lines.
+ */
+export function shownText(v: unknown): string {
+  return escapeControls(asText(v));
+}
+
+/**
+ * Perl's `join " ", @values, "\n"`: every value followed by a space, then the newline (each
+ * value escaped with {@link shownText}).
+ */
 export function wordsLine(values: readonly unknown[]): string {
-  return [...values.map(asText), '\n'].join(' ');
+  return [...values.map(shownText), '\n'].join(' ');
 }
 
 /** Perl's `substr encode_json([@values]), 1, -1`: the values as JSON, without the brackets. */
@@ -99,7 +111,7 @@ async function remoteEval(s: Session, target: string, code: string): Promise<voi
     })(),
   );
   if (err !== undefined && err !== null && asText(err) !== '')
-    throw die([err, ...results].map(asText).join(' '));
+    throw die([err, ...results].map(shownText).join(' '));
   s.io.out(resultsLine(results));
 }
 
@@ -157,17 +169,17 @@ export async function trace(s: Session, q: ArgQueue): Promise<void> {
     } catch (err) {
       if (!(err instanceof CliExit)) throw err;
       entry.problem = 'timeout';
-      print(`${target} (timeout)\n`);
+      print(`${escapeControls(target)} (timeout)\n`);
       return;
     }
     const [err, ...nodes] = answer;
     if (err !== undefined && err !== null && asText(err) !== '') {
       entry.problem = [err, ...nodes].map(asText).join(' ');
-      print(`${target} (${entry.problem})\n`);
+      print(`${escapeControls(target)} (${escapeControls(entry.problem)})\n`);
       return;
     }
     entry.neighbours = nodes.map(asText).filter((n) => n !== node.id);
-    print(`${target} -> ${entry.neighbours.join(' ')}\n`);
+    print(`${escapeControls(target)} -> ${entry.neighbours.map(escapeControls).join(' ')}\n`);
     const fresh = entry.neighbours.filter((n) => !seen.has(n));
     for (const n of fresh) seen.add(n);
     await Promise.all(fresh.map(ask));
@@ -180,7 +192,7 @@ export async function trace(s: Session, q: ArgQueue): Promise<void> {
 
 /** The traced topology as an undirected Graphviz graph (connections go both ways). */
 export function toDot(seed: string, entries: readonly TraceEntry[]): string {
-  const q = (s: string) => JSON.stringify(s);
+  const q = (s: string) => terminalJson(JSON.stringify(s));
   const lines = ['graph aemp {', `  ${q(seed)} [shape=doublecircle];`];
   const edges = new Set<string>();
   for (const e of entries) {

@@ -12,8 +12,10 @@
 import { createInterface } from 'node:readline';
 import { firstValueFrom, timeout } from 'rxjs';
 import { AempError, type KilledError, type Node, nodeOf } from '../index.js';
+import { escapeControls } from '../streams/log.js';
 import { type ArgQueue, asText, formatError } from './args.js';
 import { compact, pretty } from './json-text.js';
+import { shownText } from './protocol.js';
 import type { Session } from './session.js';
 
 const BANNER = `aemp shell: JavaScript lines are evaluated on the target node.
@@ -29,7 +31,9 @@ export async function shell(s: Session, q: ArgQueue): Promise<void> {
   let target = arg === undefined || arg === '' ? node.id : nodeOf(asText(arg));
   const { io } = s;
 
-  const echo = node.port((...msg: unknown[]) => io.out(`ECHO${node.srcNode ?? node.id} ${compact(msg)}\n`));
+  const echo = node.port((...msg: unknown[]) =>
+    io.out(`ECHO${escapeControls(node.srcNode ?? node.id)} ${compact(msg)}\n`),
+  );
 
   io.out(BANNER);
   const prompt = () => io.out(`${target}> `);
@@ -65,7 +69,7 @@ async function evaluate(node: Node, target: string, line: string, echo: string):
   const [err, ...results] = answer;
   const body =
     err !== undefined && err !== null && asText(err) !== ''
-      ? `${[err, ...results].map(asText).join(' ')}\n`
+      ? `${[err, ...results].map(shownText).join(' ')}\n`
       : pretty(results, { ascii: true });
   return `\n${target}: ${line}\n${seconds.toFixed(3)}s\n${body}`;
 }
@@ -74,9 +78,9 @@ async function evaluate(node: Node, target: string, line: string, echo: string):
 async function listNodes(node: Node): Promise<string> {
   try {
     const keys = await firstValueFrom(node.db.keys$("'l").pipe(timeout(5000)));
-    return `nodes: ${[...keys].sort().join(' ')}\n`;
+    return `nodes: ${[...keys].sort().map(escapeControls).join(' ')}\n`;
   } catch (err) {
-    const up = node.upNodes().sort().join(' ') || 'none';
+    const up = node.upNodes().sort().map(escapeControls).join(' ') || 'none';
     return `nodes: the global database did not answer (${formatError(err)}); connected: ${up}\n`;
   }
 }
