@@ -3,7 +3,8 @@
  * both sides have a certificate), then runs the data phase.
  *
  *   handshake  greeting + nonce out at once; peer lines fed to the state machine; read
- *              inactivity limit `monitor_timeout`; any failure closes the socket (logged only)
+ *              inactivity limit `monitor_timeout`, the whole handshake within
+ *              `handshake_timeout`; any failure closes the socket (logged only)
  *   data       frames decoded in the peer's format → `message`; `send` queues frames and one
  *              socket write per event-loop turn carries all of them (encoded in one buffer)
  *   end        socket error/EOF/decode error/overflow → `closed(reason)` exactly once
@@ -38,8 +39,10 @@ export interface ConnectionOptions {
   handshake: HandshakeOptions;
   /** PEM for TLS (key + certificate + CA certificates). */
   certPem?: string | undefined;
-  /** Handshake read-inactivity limit in milliseconds (`monitor_timeout`). */
+  /** Handshake read-inactivity limit in milliseconds (`monitor_timeout`, at most the deadline). */
   handshakeTimeoutMs: number;
+  /** Milliseconds from the start of the connection to authentication (`handshake_timeout`). */
+  handshakeDeadlineMs: number;
   maxFrameBytes: number;
   /** Bytes that may wait in the socket's write buffer before the connection is dropped. */
   maxSendBufferBytes: number;
@@ -64,9 +67,6 @@ export interface ConnectionOptions {
 
 /** Greeting key of the heartbeat extension (Perl ignores unknown keys). */
 export const HEARTBEAT_KEY = 'hb';
-
-/** A whole handshake may take this many read timeouts (`monitor_timeout`), however it trickles. */
-export const HANDSHAKE_DEADLINE_FACTOR = 2;
 
 export class Connection {
   session: HandshakeSession | undefined;
@@ -113,9 +113,10 @@ export class Connection {
         hook?.(g);
       },
     });
-    socket.setTimeout(opts.handshakeTimeoutMs);
-    // The socket timeout catches silence; a peer sending a byte now and then is caught here.
-    const deadlineMs = opts.handshakeTimeoutMs * HANDSHAKE_DEADLINE_FACTOR;
+    socket.setTimeout(Math.min(opts.handshakeTimeoutMs, opts.handshakeDeadlineMs));
+    // The socket timeout catches silence; a peer sending a byte now and then is caught here,
+    // however it trickles.
+    const deadlineMs = opts.handshakeDeadlineMs;
     this.handshakeDeadline = setTimeout(
       () => this.end(`handshake not completed within ${deadlineMs / 1000} s`),
       deadlineMs,

@@ -10,6 +10,15 @@
  *   connection lost       → down event, every monitor of the node fires once with
  *                           ["transport_error", NODE, text], queue discarded
  *   first monitor of a remote port → ["", "mon1", NAME]; last one gone → ["", "mon0", NAME]
+ *
+ * Before authentication a peer's greeting is only a claim: it never stops a dial, and only the
+ * node with the smaller ID acts on it in the tie-break, against incoming connections only.
+ * Limits: accepted connections in their handshake (node-wide and per remote address) and all
+ * connections together are capped; a new connection over a cap is closed at once (our own
+ * dials instead close the newest pending incoming one), and every handshake must complete
+ * within `handshake_timeout`. A peer object is dropped as soon as nothing refers to its node
+ * (no connection, queue, monitor, dial, deadline or lookup), and at most
+ * `MAX_CONNECTING_PEERS` nodes are being connected to at once.
  */
 import type { Server, Socket } from 'node:net';
 import { Subject } from 'rxjs';
@@ -21,7 +30,7 @@ import { dialTcp, joinHostPort, listenTcp, tuneSocket } from '../protocol/tcp-tr
 import { resolveDescriptors } from './binds.js';
 import { Connection, type ConnectionEvents, HEARTBEAT_KEY } from './connection.js';
 import type { Kernel, MonEntry } from './kernel.js';
-import { LEVEL, type Logger } from './log.js';
+import { LEVEL, type Logger, type LogLevel } from './log.js';
 import type { ConnectionStats, Network, NodeStatus } from './network.js';
 
 /** Greeting key of the simultaneous-connect tie-break between our nodes (Perl ignores it). */
@@ -31,6 +40,18 @@ export const TIEBREAK_KEY = 'tb';
 export const MAX_PENDING_MESSAGES = 262_144;
 /** How long `close()` waits for connections still being set up to take their queued messages. */
 export const CLOSE_GRACE_MS = 1000;
+/**
+ * Nodes being connected to at once (a connect deadline running). A connect to one more node
+ * fails at once: its queued messages are dropped and its monitors fire with
+ * `["transport_error", NODE, "too many nodes connecting"]`.
+ */
+export const MAX_CONNECTING_PEERS = 1024;
+/** Error text of a connect refused by `MAX_CONNECTING_PEERS`. */
+export const TOO_MANY_CONNECTING = 'too many nodes connecting';
+/** Nodes remembered as known (`nodeIsUp` → false) after their peer object was dropped. */
+export const MAX_KNOWN_NODES = 1024;
+/** Refusals of one kind are logged at most once per this many milliseconds, with a count. */
+const REFUSAL_LOG_MS = 1000;
 
 export interface TcpNetworkOptions {
   nodeId: string;
@@ -84,7 +105,55 @@ class Peer {
   readonly tries = new Set<Connection>();
   /** Called once the queue was handed to a new connection or dropped (`close()` waits for it). */
   settled: (() => void) | undefined;
+  /** The address lookup in flight (its result is used only while this is set). */
+  lookup: object | undefined;
+  /** A connect refused by `MAX_CONNECTING_PEERS`, failing in a microtask. */
+  refused = false;
   constructor(readonly id: string) {}
+
+  /** Nothing refers to this node any more: the peer object can be dropped. */
+  get idle(): boolean {
+    return (
+      this.conn === undefined &&
+      this.deadline === undefined &&
+      this.lookup === undefined &&
+      !this.refused &&
+      this.queue.length === 0 &&
+      this.monitors.size === 0 &&
+      this.tries.size === 0
+    );
+  }
+}
+
+/** Counts events of a few kinds and logs each kind at most once per `REFUSAL_LOG_MS`. */
+class RateLimitedLog {
+  private readonly counts = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly level: LogLevel,
+  ) {}
+
+  note(text: string): void {
+    this.counts.set(text, (this.counts.get(text) ?? 0) + 1);
+    if (!this.timer) this.flush();
+  }
+
+  private readonly flush = (): void => {
+    this.timer = undefined;
+    if (this.counts.size === 0) return;
+    for (const [text, n] of this.counts) this.logger.log(this.level, n === 1 ? text : `${text} (${n} times)`);
+    this.counts.clear();
+    this.timer = setTimeout(this.flush, REFUSAL_LOG_MS);
+    this.timer.unref();
+  };
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.counts.clear();
+  }
 }
 
 export class TcpNetwork implements Network {
@@ -93,7 +162,17 @@ export class TcpNetwork implements Network {
   private bound: string[] = [];
   private readonly peers = new Map<string, Peer>();
   private readonly servers: Server[] = [];
-  private readonly inbound = new Set<Connection>();
+  /** Accepted connections still in their handshake → the remote address. */
+  private readonly inbound = new Map<Connection, string>();
+  /** Accepted connections still in their handshake, by remote address. */
+  private readonly pendingFrom = new Map<string, number>();
+  /** Every connection not closed yet (accepted, dialled, established). */
+  private readonly open = new Set<Connection>();
+  /** Peers with a connect deadline running (limited by `MAX_CONNECTING_PEERS`). */
+  private connecting = 0;
+  /** Nodes that were connected once, most recent last (bounded by `MAX_KNOWN_NODES`). */
+  private readonly known = new Set<string>();
+  private readonly refusals: RateLimitedLog;
   /** Dialled connections still in their handshake (labelled with the dialled address). */
   private readonly outgoing = new Set<Connection>();
   /** Connections still in their handshake, by the node ID their peer's greeting claimed. */
@@ -123,6 +202,7 @@ export class TcpNetwork implements Network {
     private readonly opts: TcpNetworkOptions,
   ) {
     this.framings = opts.framings.filter((f): f is FramingFormat => f === 'cbor' || f === 'json');
+    this.refusals = new RateLimitedLog(opts.logger, LEVEL.info);
     this.connEvents = {
       established: (c) => this.established(c),
       message: (src, msg) => this.kernel.receive(src, msg),
@@ -180,12 +260,23 @@ export class TcpNetwork implements Network {
   }
 
   send(nodeId: string, msg: unknown[]): void {
-    const p = this.peers.get(nodeId) ?? this.peer(nodeId);
-    if (p.conn !== undefined) {
+    let p = this.peers.get(nodeId);
+    if (p?.conn !== undefined) {
       p.conn.send(msg);
       return;
     }
     if (this.closing) return;
+    if (!p) {
+      // An unknown node beyond the cap: nothing to fire, nothing kept.
+      if (this.connecting >= MAX_CONNECTING_PEERS) {
+        this.refusals.note(
+          `connect refused: ${MAX_CONNECTING_PEERS} nodes being connected to, message dropped`,
+        );
+        return;
+      }
+      p = this.peer(nodeId);
+    }
+    if (p.refused) return;
     if (p.queue.length >= MAX_PENDING_MESSAGES) {
       if (p.dropped++ === 0)
         this.opts.logger.log(
@@ -236,6 +327,7 @@ export class TcpNetwork implements Network {
       p.monitors.delete(portName);
       // The peer only holds our monitor if the mon1 got (or will get) there.
       if (portName !== '' && (p.conn || p.deadline)) this.send(p.id, ['', 'mon0', portName]);
+      this.release(p);
     }
   };
 
@@ -245,6 +337,7 @@ export class TcpNetwork implements Network {
     if (!p || !list) return;
     p.monitors.delete(name);
     this.fire(list, reason);
+    this.release(p);
   }
 
   stats(): ConnectionStats[] {
@@ -281,7 +374,23 @@ export class TcpNetwork implements Network {
 
   nodeIsUp(nodeId: string): boolean | undefined {
     const p = this.peers.get(nodeId);
-    return p ? p.conn !== undefined : undefined;
+    if (p) return p.conn !== undefined;
+    return this.known.has(nodeId) ? false : undefined;
+  }
+
+  /** Peer objects held (connected, connecting, queued for or monitored); for tests. */
+  get peerCount(): number {
+    return this.peers.size;
+  }
+
+  /** Accepted connections still in their handshake; for tests. */
+  get pendingHandshakes(): number {
+    return this.inbound.size;
+  }
+
+  /** Connections not closed yet, of every kind; for tests. */
+  get openConnections(): number {
+    return this.open.size;
   }
 
   /**
@@ -292,6 +401,7 @@ export class TcpNetwork implements Network {
     if (nodeId === this.opts.nodeId) return;
     const p = this.peer(nodeId);
     if (!p.conn) this.connect(p);
+    this.release(p);
   }
 
   /** Dials `addr` as a seed (global.md §3). */
@@ -302,6 +412,10 @@ export class TcpNetwork implements Network {
         this.onSelfSeed?.();
         throw new Error('I refuse to talk to myself');
       }
+      // A different node behind the seed address now: forget the address of the one before.
+      const before = this.seedNodes.get(addr);
+      if (before !== undefined && before !== g.nodeId && this.addresses.get(before)?.[0] === addr)
+        this.addresses.delete(before);
       this.seedNodes.set(addr, g.nodeId);
       this.addresses.set(g.nodeId, [addr]);
     });
@@ -311,14 +425,15 @@ export class TcpNetwork implements Network {
     // A send just before close(): give connections still being set up a moment to take it.
     await this.settlePending(CLOSE_GRACE_MS);
     this.closing = true;
+    this.refusals.stop();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     if (this.seedTimer) clearTimeout(this.seedTimer);
     const ending: Promise<void>[] = [];
     const orphaned: [string, MonEntry[]][] = [];
     for (const p of this.peers.values()) {
-      if (p.deadline) clearTimeout(p.deadline);
-      p.deadline = undefined;
+      this.clearDeadline(p);
+      p.lookup = undefined;
       if (p.queue.length > 0)
         this.opts.logger.log(
           LEVEL.warn,
@@ -333,7 +448,7 @@ export class TcpNetwork implements Network {
     // Monitors of remote ports end with the connections: they fire (pending calls error).
     for (const [id, list] of orphaned) this.fire(list, ['transport_error', id, 'node shutting down']);
     for (const c of this.outgoing) ending.push(c.shutdown('node shutting down'));
-    for (const c of this.inbound) ending.push(c.shutdown('node shutting down'));
+    for (const c of [...this.inbound.keys()]) ending.push(c.shutdown('node shutting down'));
     ending.push(...this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     await Promise.all(ending);
     this.status.complete();
@@ -371,29 +486,65 @@ export class TcpNetwork implements Network {
   }
 
   private connect(p: Peer): void {
-    if (p.deadline || this.closing) return;
+    if (p.deadline || p.refused || this.closing) return;
+    if (this.connecting >= MAX_CONNECTING_PEERS) {
+      // Fails after the caller is done (monitor() adds its entry after sending mon1).
+      p.refused = true;
+      this.refusals.note(`connect refused: ${MAX_CONNECTING_PEERS} nodes being connected to`);
+      queueMicrotask(() => {
+        p.refused = false;
+        this.fail(p, TOO_MANY_CONNECTING);
+      });
+      return;
+    }
     // The deadline runs from the first queued message even when a handshake with this node
     // (e.g. a seed dial) is already under way: that one may fail or stall.
+    this.connecting++;
     p.deadline = this.timer(this.opts.connectInterval, () => {
       p.deadline = undefined;
+      this.connecting--;
       if (!p.conn) this.fail(p, 'connect timeout');
     });
     if (p.tries.size > 0) return;
-    // A handshake the peer started is under way: wait for it rather than dial a second
-    // connection that one side may already have lost to it.
-    if (this.handshaking.has(p.id)) return;
+    // Always dial, even while the node's greeting arrived on an incoming connection: that
+    // claim is unauthenticated (anyone can send it), and a real simultaneous connect is
+    // settled by the tie-break in greeted().
     const known = this.addresses.get(p.id);
     if (known && known.length > 0) this.tryAddresses(p, known);
     else if (this.lookup) {
-      this.lookup(p.id).then(
-        (addrs) => {
-          if (p.conn || this.closing) return;
-          if (addrs && addrs.length > 0) this.tryAddresses(p, addrs);
-          else this.fail(p, 'no known address');
-        },
-        () => this.fail(p, 'no known address'),
-      );
+      const token = {};
+      p.lookup = token;
+      const done = (addrs: readonly string[] | null) => {
+        // Stale: the connect procedure failed (or succeeded) meanwhile.
+        if (p.lookup !== token) return;
+        p.lookup = undefined;
+        if (p.conn || this.closing) this.release(p);
+        else if (addrs && addrs.length > 0) this.tryAddresses(p, addrs);
+        else this.fail(p, 'no known address');
+      };
+      this.lookup(p.id).then(done, () => done(null));
     } else queueMicrotask(() => this.fail(p, 'no known address'));
+  }
+
+  private clearDeadline(p: Peer): void {
+    if (!p.deadline) return;
+    clearTimeout(p.deadline);
+    this.timers.delete(p.deadline);
+    p.deadline = undefined;
+    this.connecting--;
+  }
+
+  /** Drops the peer object once nothing refers to the node any more. */
+  private release(p: Peer): void {
+    if (!p.idle || this.peers.get(p.id) !== p) return;
+    this.peers.delete(p.id);
+  }
+
+  /** Remembers a node that was connected, for `nodeIsUp` after its peer object is gone. */
+  private remember(id: string): void {
+    this.known.delete(id);
+    this.known.add(id);
+    if (this.known.size > MAX_KNOWN_NODES) this.known.delete(this.known.values().next().value!);
   }
 
   /** Tries addresses in order: the first at once, the next ones spaced (protocol.md §2.2). */
@@ -401,7 +552,8 @@ export class TcpNetwork implements Network {
     const { connectInterval: ci, monitorTimeout: mt } = this.opts;
     const spacing = Math.max(0.4, Math.min(ci, (mt - ci) / addrs.length));
     const next = (i: number) => {
-      if (p.conn || this.closing || i >= addrs.length) return;
+      // Addresses are tried while the connect procedure runs (its deadline).
+      if (p.conn || !p.deadline || this.closing || i >= addrs.length) return;
       this.dial(addrs[i]!, undefined, p);
       if (i + 1 < addrs.length) this.timer(spacing * (0.9 + 0.1 * Math.random()), () => next(i + 1));
     };
@@ -409,6 +561,18 @@ export class TcpNetwork implements Network {
   }
 
   private dial(addr: string, onGreeting?: (g: Greeting) => void, p?: Peer): Connection {
+    // Our own dials are not refused at the connection cap: the newest pending incoming
+    // handshake makes room instead.
+    if (this.open.size >= this.opts.maxConnections) {
+      let newest: Connection | undefined;
+      for (const c of this.inbound.keys()) newest = c;
+      if (newest) {
+        this.refusals.note(
+          `incoming connection closed before authentication: ${this.opts.maxConnections} connections open (max_connections), dialling out`,
+        );
+        newest.close('connection limit reached');
+      }
+    }
     const socket = dialTcp(addr);
     tuneSocket(socket, this.opts.nodelay);
     const conn: Connection = new Connection(
@@ -422,6 +586,7 @@ export class TcpNetwork implements Network {
     );
     if (p) this.attempt(conn, p);
     this.outgoing.add(conn);
+    this.open.add(conn);
     return conn;
   }
 
@@ -432,24 +597,25 @@ export class TcpNetwork implements Network {
 
   /**
    * A peer's greeting arrived on `conn` (before authentication). Two of our nodes that dial each
-   * other at the same moment settle it here, before either connection carries a message: both
-   * keep the connection dialled by the smaller node ID and close the other one. (AEMP's own rule,
-   * kept for peers that do not advertise the key, lets the last completed handshake win, which
-   * can lose or reorder messages written on the replaced connection.)
+   * other at the same moment settle it here, before either connection carries a message: the
+   * connection dialled by the smaller node ID is kept. (AEMP's own rule, kept for peers that do
+   * not advertise the key, lets the last completed handshake win, which can lose or reorder
+   * messages written on the replaced connection.)
+   *
+   * The greeting is not authenticated yet, so anyone may claim any node ID here. Only the
+   * smaller node acts, and only on incoming connections: it fails an incoming one while its own
+   * dial to that node is connected, and closes incoming ones claiming the node once its own
+   * dial is greeted by it. The larger node does nothing (the real smaller node closes the losing
+   * connection before authenticating it), so a claim never costs a node its own dial.
    */
   private greeted(conn: Connection, g: Greeting): void {
     const id = g.nodeId;
-    if (g.keys.get(TIEBREAK_KEY) === '1') {
-      // Competitors: handshakes with this node, and our dials to it that are connected but
-      // not greeted yet (the peer sees those and decides the same way).
-      const others = new Set(this.handshaking.get(id));
-      for (const t of this.peers.get(id)?.tries ?? []) if (t !== conn && t.connected) others.add(t);
-      const ourDialWins = this.opts.nodeId < id;
-      const text = `simultaneous connection with ${id}, keeping the one dialled by ${ourDialWins ? this.opts.nodeId : id}`;
-      for (const other of others) {
-        if (other === conn || other.outgoing === conn.outgoing) continue;
-        if (conn.outgoing !== ourDialWins) throw new Error(text);
-        other.close(text);
+    if (g.keys.get(TIEBREAK_KEY) === '1' && this.opts.nodeId < id) {
+      const text = `simultaneous connection with ${id}, keeping the one dialled by ${this.opts.nodeId}`;
+      if (conn.outgoing) {
+        for (const other of [...(this.handshaking.get(id) ?? [])]) if (!other.outgoing) other.close(text);
+      } else {
+        for (const t of this.peers.get(id)?.tries ?? []) if (t.connected) throw new Error(text);
       }
     }
     let set = this.handshaking.get(id);
@@ -465,10 +631,20 @@ export class TcpNetwork implements Network {
       set.delete(conn);
       if (set.size === 0) this.handshaking.delete(id!);
     }
-    this.inbound.delete(conn);
+    const from = this.inbound.get(conn);
+    if (from !== undefined) {
+      this.inbound.delete(conn);
+      const n = (this.pendingFrom.get(from) ?? 1) - 1;
+      if (n > 0) this.pendingFrom.set(from, n);
+      else this.pendingFrom.delete(from);
+    }
     this.outgoing.delete(conn);
-    this.attemptOf.get(conn)?.tries.delete(conn);
-    this.attemptOf.delete(conn);
+    const p = this.attemptOf.get(conn);
+    if (p) {
+      p.tries.delete(conn);
+      this.attemptOf.delete(conn);
+      this.release(p);
+    }
   }
 
   private accept(socket: Socket): void {
@@ -476,14 +652,33 @@ export class TcpNetwork implements Network {
       socket.destroy();
       return;
     }
-    tuneSocket(socket, this.opts.nodelay);
-    const label = joinHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+    const o = this.opts;
+    const from = socket.remoteAddress ?? '?';
+    const fromNow = this.pendingFrom.get(from) ?? 0;
+    // The connection just accepted is the newest unauthenticated one: it goes first.
+    const full =
+      this.inbound.size >= o.maxPendingHandshakes
+        ? `${o.maxPendingHandshakes} handshakes pending (max_pending_handshakes)`
+        : fromNow >= o.maxPendingHandshakesPerAddress
+          ? `${o.maxPendingHandshakesPerAddress} handshakes pending from ${from} (max_pending_handshakes_per_address)`
+          : this.open.size >= o.maxConnections
+            ? `${o.maxConnections} connections open (max_connections)`
+            : undefined;
+    if (full !== undefined) {
+      socket.destroy();
+      this.refusals.note(`incoming connection refused: ${full}`);
+      return;
+    }
+    tuneSocket(socket, o.nodelay);
+    const label = joinHostPort(from, socket.remotePort ?? 0);
     const conn: Connection = new Connection(
       socket,
       this.connOptions(label, false, (g) => this.greeted(conn, g)),
       this.connEvents,
     );
-    this.inbound.add(conn);
+    this.inbound.set(conn, from);
+    this.pendingFrom.set(from, fromNow + 1);
+    this.open.add(conn);
   }
 
   private connOptions(label: string, outgoing: boolean, onPeerGreeting?: (g: Greeting) => void) {
@@ -506,7 +701,9 @@ export class TcpNetwork implements Network {
     return {
       handshake,
       certPem: o.cert,
-      handshakeTimeoutMs: o.monitorTimeout * 1000,
+      // Perl's read inactivity limit, never longer than the whole handshake may take.
+      handshakeTimeoutMs: Math.min(o.monitorTimeout, o.handshakeTimeout) * 1000,
+      handshakeDeadlineMs: o.handshakeTimeout * 1000,
       maxFrameBytes: o.maxFrameBytes,
       maxSendBufferBytes: o.maxSendBufferBytes,
       totalSendBufferExceeded: () => this.unsentTotal() > o.maxTotalSendBufferBytes,
@@ -531,11 +728,9 @@ export class TcpNetwork implements Network {
       old.close('switched connections');
     }
     p.conn = conn;
-    if (p.deadline) {
-      clearTimeout(p.deadline);
-      this.timers.delete(p.deadline);
-      p.deadline = undefined;
-    }
+    p.lookup = undefined;
+    this.clearDeadline(p);
+    this.remember(p.id);
     // The seed hook first (the bare g_slave makes sure the seed runs the global service), then
     // the up event (whose subscribers may register with the seed as their master).
     if (this.isSeedNode(p.id)) conn.send(['', 'g_slave']);
@@ -551,6 +746,7 @@ export class TcpNetwork implements Network {
 
   private connectionClosed(conn: Connection, reason: string): void {
     this.settle(conn);
+    this.open.delete(conn);
     const id = conn.peerId;
     const p = id === undefined ? undefined : this.peers.get(id);
     if (p && p.conn === conn) {
@@ -558,6 +754,7 @@ export class TcpNetwork implements Network {
       if (!this.closing) {
         this.opts.logger.log(LEVEL.info, `connection to ${p.id} lost: ${reason}`);
         this.lost(p, reason, true);
+        this.release(p);
         if (this.isSeedNode(p.id)) this.seedAgain();
       }
       return;
@@ -579,12 +776,10 @@ export class TcpNetwork implements Network {
   /** A connect attempt failed: monitors fire, the queue is discarded. */
   private fail(p: Peer, text: string): void {
     if (p.conn || this.closing) return;
-    if (p.deadline) {
-      clearTimeout(p.deadline);
-      this.timers.delete(p.deadline);
-      p.deadline = undefined;
-    }
+    this.clearDeadline(p);
+    p.lookup = undefined;
     this.lost(p, text, false);
+    this.release(p);
   }
 
   private lost(p: Peer, text: string, wasUp: boolean): void {

@@ -63,13 +63,13 @@ async function lostWith(n: TestNode, nodeId: string, re: RegExp): Promise<string
 
 describe('slow and oversized handshakes', () => {
   it('a greeting trickled one byte per 150 ms outlives each read timeout but not the whole-handshake deadline', async () => {
-    const n = await listening({ monitor_timeout: 0.5 });
+    const n = await listening({ monitor_timeout: 0.5, handshake_timeout: 1 });
     const good = await bystander(n);
     const fake = await FakePeer.dial(n.binds[0]!);
     const greeting = `${perlGreeting({ nodeId: 'trickler', peeraddr: fake.peeraddr })}\n`;
     const t0 = Date.now();
     let sent = 0;
-    // Every byte resets the 0.5 s read timeout; the deadline (2 × monitor_timeout) still ends it.
+    // Every byte resets the 0.5 s read timeout; the 1 s handshake_timeout still ends it.
     while (!fake.isClosed && sent < greeting.length - 1) {
       fake.write(greeting.slice(sent, sent + 1));
       sent++;
@@ -77,7 +77,7 @@ describe('slow and oversized handshakes', () => {
     }
     await fake.waitClosed(3000);
     const ms = Date.now() - t0;
-    console.log(`trickle: ${sent} bytes, closed after ${ms} ms (monitor_timeout 0.5 s)`);
+    console.log(`trickle: ${sent} bytes, closed after ${ms} ms (monitor_timeout 0.5 s, handshake_timeout 1 s)`);
     expect(sent).toBeGreaterThan(4); // more than one read timeout's worth of trickling
     expect(ms).toBeGreaterThanOrEqual(950);
     expect(ms).toBeLessThan(2500);
