@@ -103,6 +103,18 @@ export class NodeDb {
     return this.link.master;
   }
 
+  /**
+   * @internal Sizes of the tables peers' messages reach: pending address lookups and, on a
+   * global node, the global service's tables (for tests and diagnostics).
+   */
+  sizes(): { pendingFinds: number; findWaiters: number; global?: ReturnType<GlobalService['sizes']> } {
+    return {
+      pendingFinds: this.finds.size,
+      findWaiters: this.findWaiters,
+      ...(this.service ? { global: this.service.sizes() } : {}),
+    };
+  }
+
   /** A copy of this node's own entries: `{family: {subkey: value}}`. */
   get own(): DbRecord {
     return dbRecordOf(this.local);

@@ -38,6 +38,11 @@ export class Keepalive {
 
   constructor(private readonly env: KeepaliveEnv) {}
 
+  /** Number of nodes kept (connected or not). */
+  get size(): number {
+    return this.refs.size;
+  }
+
   /** Nodes currently kept but not connected. */
   get downNodes(): string[] {
     return [...this.down];

@@ -141,6 +141,25 @@ export class GlobalService {
     host.watch("'g", mesh);
   }
 
+  /** @internal Sizes of the tables peers' requests reach (for tests and diagnostics). */
+  sizes(): {
+    families: number;
+    shards: number;
+    monitoredFamilies: number;
+    monitors: number;
+    keptNodes: number;
+  } {
+    let monitoredFamilies = 0;
+    for (const f of this.slaves.values()) monitoredFamilies += f.size;
+    return {
+      families: this.store.merged.size,
+      shards: this.store.shards.size,
+      monitoredFamilies,
+      monitors: this.mons.size,
+      keptNodes: this.keepalive.size,
+    };
+  }
+
   /** Addresses of a node from the merged `'l` family (null: none known). */
   addressesOf(nodeId: string): string[] | null {
     return addressList(this.store.family("'l")?.get(nodeId));

@@ -157,6 +157,13 @@ export class Kernel {
     return this.ports.size;
   }
 
+  /** @internal Number of (node, local port) monitors set by other nodes with `mon1`. */
+  get remoteMonitorCount(): number {
+    let n = 0;
+    for (const ports of this.rmonsByNode.values()) n += ports.size;
+    return n;
+  }
+
   /** The next value of the shared name counter (first call returns `b`). */
   nextCounter(): string {
     this.counter = magicIncrement(this.counter);
