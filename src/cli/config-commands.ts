@@ -5,7 +5,6 @@
  * JSON arguments as their JSON value — exactly as Perl's `aemp` stores them; a value a node
  * would reject is stored anyway, with a warning.
  */
-import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { ConfigError } from '../index.js';
@@ -14,10 +13,13 @@ import {
   CONFIG_KEY_NAMES,
   CONFIG_KEYS,
   formatRcWarning,
+  generateSecret,
   perlTruthy,
   profileChain,
   rcMergeData,
   resolveConfig,
+  SECRET_LENGTH,
+  shortSecretWarning,
 } from '../streams/config.js';
 import { type ArgQueue, asText, die, formatError } from './args.js';
 import { generateCertificate } from './cert.js';
@@ -39,21 +41,16 @@ export interface Command {
   run(s: Session, q: ArgQueue): void | Promise<void>;
 }
 
-const SECRET_CHARS = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-/** Length of a generated secret: 180 characters of [0-9A-Za-z] are about 1071 bits. */
-export const SECRET_LENGTH = 180;
-
-/** A new shared secret. */
-export function generateSecret(): string {
-  let s = '';
-  for (let i = 0; i < SECRET_LENGTH; i++) s += SECRET_CHARS.charAt(randomInt(SECRET_CHARS.length));
-  return s;
-}
+export { generateSecret, SECRET_LENGTH } from '../streams/config.js';
 
 /** Stores `value` under `key` of the current target, warning if nodes would reject it. */
 function store(s: Session, key: string, value: unknown): void {
   s.rc.set(key, value);
   warnIfInvalid(s, key, value);
+  if (key === 'secret' && typeof value === 'string') {
+    const weak = shortSecretWarning(value);
+    if (weak) s.io.err(`aemp: warning: ${weak}\n`);
+  }
 }
 
 /** A list argument: JSON arrays and objects as they are, words split on commas. */
@@ -308,7 +305,7 @@ function showConfig(s: Session, q: ArgQueue): void {
   if (warning) s.io.err(`${warning}\n`);
   let raw: Record<string, unknown>;
   try {
-    raw = { ...resolveConfig({ ...kv, profile: name }, { rc, hostname: host }).raw };
+    raw = { ...resolveConfig({ ...kv, profile: name }, { rc, hostname: host, env: s.io.env }).raw };
   } catch (err) {
     // Show what would be merged anyway, and why a node would refuse it.
     raw = mergeUnchecked(kv, name, rc, host);

@@ -9,9 +9,21 @@
  *   ─ no heartbeat for 300 s → kill    ─ sends a heartbeat every 10 s
  *   ─ SIGINT/SIGTERM → stops the node, ─ SIGINT/SIGTERM or losing the supervisor → ports
  *     exits 0 (SIGHUP: restart)          killed, connections closed, exit 0
+ *   ─ started by npm (npx, npm exec,
+ *     npm run) and its parent exits →
+ *     stops the node, exits 0
  *
  * A node that exits 0 by itself ends the supervisor too (status 0); an invalid configuration
  * is reported once and not retried.
+ *
+ * The run arguments may hold a secret, so they never appear in a command line that `ps`
+ * shows: the supervisor replaces its own process title with `aemp run`, and the node process
+ * is started as `aemp run` and gets the arguments as its first IPC message.
+ *
+ * Why the npm case: npm runs the program through `sh -c`, and SIGTERM to npm ends npm and
+ * that shell, not this process; so under npm (`npm_command` is set) the supervisor also stops
+ * when its parent process goes away. Started any other way (a shell, nohup, systemd) it keeps
+ * running like Perl's `aemp run`.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { ConfigError, configure, type Node } from '../index.js';
@@ -28,9 +40,13 @@ export const EXIT_START_FAILED = 70;
 
 /**
  * Environment variable that makes `aemp run` the supervised node instead of the supervisor;
- * it holds the run arguments as JSON (exactly as decoded by the supervisor).
+ * the node then waits for its run arguments on the IPC channel (`{ runArgs: [...] }`).
  */
 export const CHILD_ENV = 'AEMP_RUN_SUPERVISED';
+/** How long a node process waits for its arguments before giving up. */
+const ARGS_WAIT_S = 30;
+/** How often a supervisor started by npm checks that its parent process is still there. */
+const PARENT_CHECK_S = 1;
 
 const FIRST_BACKOFF_S = 0.25;
 const MAX_BACKOFF_S = 30;
@@ -46,9 +62,42 @@ export function run(args: readonly unknown[], io: Io): Promise<number> {
   const supervised = io.env[CHILD_ENV];
   if (supervised !== undefined && process.send) {
     delete process.env[CHILD_ENV]; // programs the node starts are not supervised nodes
-    return runNode(JSON.parse(supervised) as unknown[], io);
+    return receiveArgs().then(
+      (runArgs) => runNode(runArgs, io),
+      (err: unknown) => {
+        io.err(`aemp: ${formatError(err)}\n`);
+        return EXIT_START_FAILED;
+      },
+    );
   }
   return supervise(args, io);
+}
+
+/** The node's run arguments: the first IPC message from the supervisor. */
+function receiveArgs(): Promise<unknown[]> {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      process.removeListener('message', onMessage);
+      process.removeListener('disconnect', onGone);
+    };
+    const onMessage = (msg: unknown) => {
+      const runArgs = (msg as { runArgs?: unknown } | null)?.runArgs;
+      if (!Array.isArray(runArgs)) return;
+      done();
+      resolve(runArgs);
+    };
+    const onGone = () => {
+      done();
+      reject(new Error('the supervisor went away before sending the run arguments'));
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`no run arguments from the supervisor within ${ARGS_WAIT_S} s`));
+    }, ARGS_WAIT_S * 1000);
+    process.on('message', onMessage);
+    process.once('disconnect', onGone);
+  });
 }
 
 /** The supervised node. The promise resolves only when the process is about to exit. */
@@ -68,7 +117,7 @@ async function runNode(args: readonly unknown[], io: Io): Promise<number> {
       if (why) io.err(`aemp: ${why}, shutting down ${node.id}\n`);
       clearInterval(beat);
       void node.close().then(() => {
-        process.disconnect?.();
+        if (process.connected) process.disconnect();
         resolve(code);
       });
     };
@@ -77,7 +126,8 @@ async function runNode(args: readonly unknown[], io: Io): Promise<number> {
     process.send?.('heartbeat');
     process.once('SIGINT', () => stop(0, 'SIGINT'));
     process.once('SIGTERM', () => stop(0, 'SIGTERM'));
-    process.once('disconnect', () => stop(0, 'supervisor gone'));
+    if (process.connected) process.once('disconnect', () => stop(0, 'supervisor gone'));
+    else queueMicrotask(() => stop(0, 'supervisor gone'));
     node.onRestart = () => stop(EXIT_RESTART, 'restart requested');
     node.subscribe({
       next: (ev) => {
@@ -105,6 +155,8 @@ async function supervise(args: readonly unknown[], io: Io): Promise<number> {
   }
   const script = process.argv[1];
   if (!script) throw die('aemp run: cannot tell which program to run for the node');
+  // The arguments may hold a secret: keep them out of `ps` from now on.
+  process.title = 'aemp run';
 
   return new Promise<number>((resolve) => {
     let child: ChildProcess | undefined;
@@ -116,6 +168,17 @@ async function supervise(args: readonly unknown[], io: Io): Promise<number> {
     let killTimer: NodeJS.Timeout | undefined;
     let restartNow = false;
 
+    const parent = process.ppid;
+    const parentWatch =
+      io.env.npm_command !== undefined
+        ? setInterval(() => {
+            if (process.ppid !== parent && !stopping) {
+              io.err('aemp: the parent process (npm) went away, stopping\n');
+              onSignal('SIGTERM');
+            }
+          }, PARENT_CHECK_S * 1000)
+        : undefined;
+
     const watchdog = setInterval(() => {
       if (child && Date.now() - lastBeat > HEARTBEAT_LIMIT_S * 1000) {
         io.err(`aemp: node process ${child.pid} sent no heartbeat for ${HEARTBEAT_LIMIT_S} s, killing it\n`);
@@ -125,6 +188,7 @@ async function supervise(args: readonly unknown[], io: Io): Promise<number> {
 
     const finish = (code: number) => {
       clearInterval(watchdog);
+      if (parentWatch) clearInterval(parentWatch);
       if (pending) clearTimeout(pending);
       if (killTimer) clearTimeout(killTimer);
       for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeListener(sig, onSignal);
@@ -135,13 +199,17 @@ async function supervise(args: readonly unknown[], io: Io): Promise<number> {
       pending = undefined;
       startedAt = Date.now();
       lastBeat = Date.now();
-      const c = fork(script, ['run', ...args.map(forArgv)], {
-        env: { ...io.env, [CHILD_ENV]: JSON.stringify(args) },
+      const c = fork(script, ['run'], {
+        env: { ...io.env, [CHILD_ENV]: '1' },
         execArgv: process.execArgv,
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
       child = c;
       io.err(`aemp: supervising node process ${c.pid}\n`);
+      c.send({ runArgs: args }, (err) => {
+        if (err)
+          io.err(`aemp: cannot pass the run arguments to node process ${c.pid}: ${formatError(err)}\n`);
+      });
       c.on('message', () => {
         lastBeat = Date.now();
       });
@@ -202,9 +270,4 @@ async function supervise(args: readonly unknown[], io: Io): Promise<number> {
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, onSignal);
     start();
   });
-}
-
-/** A run argument back as a command-line word, for `ps` (the node reads CHILD_ENV). */
-function forArgv(v: unknown): string {
-  return typeof v === 'string' && !/^[[{"]/.test(v) ? v : JSON.stringify(v);
 }

@@ -11,8 +11,11 @@
  *   const { config, warning } = resolveConfig({ profile: 'seed' });
  *   if (warning) logger.warn(warning);          // once: the rc file could not be used
  */
+
+import { isIPv4, isIPv6 } from 'node:net';
 import { hostname as osHostname } from 'node:os';
 import { ConfigError } from '../errors.js';
+import { parseTransportItem, splitItems } from './binds.js';
 import { perlTruthy } from './config-coerce.js';
 import {
   builtinDefaults,
@@ -23,7 +26,16 @@ import {
   type NodeConfig,
   validateValues,
 } from './config-schema.js';
-import { formatRcWarning, loadRc, type RcData, type RcState, rcMergeData, rcPath } from './rc-file.js';
+import {
+  embeddedRc,
+  formatRcWarning,
+  loadRc,
+  type RcData,
+  type RcState,
+  rcMergeData,
+  rcPath,
+} from './rc-file.js';
+import { shortSecretWarning, userSecret, userSecretPath } from './user-secret.js';
 
 export { perlTruthy, toNumber } from './config-coerce.js';
 export { type ExpandedNodeId, expandNodeId, type NodeIdContext, nodeIdProblem } from './config-nodeid.js';
@@ -49,6 +61,14 @@ export {
   rcPath,
   saveRc,
 } from './rc-file.js';
+export {
+  generateSecret,
+  SECRET_LENGTH,
+  SHORT_SECRET,
+  shortSecretWarning,
+  userSecret,
+  userSecretPath,
+} from './user-secret.js';
 
 /** Arguments of `configure`: configuration keys plus `profile`, `norc` and `force`. */
 export type ConfigureArgs = Record<string, unknown>;
@@ -57,7 +77,7 @@ export type ConfigureArgs = Record<string, unknown>;
 export interface ResolveEnvironment {
   /** The host name: default profile name and the embedded default's profile. @default os.hostname() */
   readonly hostname?: string;
-  /** Environment used to find the rc file. @default process.env */
+  /** Environment used to find the rc file and the per-user secret file. @default process.env */
   readonly env?: NodeJS.ProcessEnv;
   /** An already loaded rc file (the CLI loads it once). @default loadRc(rcPath(env)) */
   readonly rc?: RcState;
@@ -80,12 +100,19 @@ export interface ResolvedConfig {
   readonly rc: RcState | undefined;
   /** A warning to print once: the rc file exists but could not be used. */
   readonly warning: string | undefined;
+  /**
+   * Warnings to log once at warn level: an rc file with a secret that others may read, a
+   * per-user secret file that had to be replaced, a short secret given as an argument.
+   */
+  readonly warnings: readonly string[];
 }
 
 const ORIGIN_DEFAULTS = 'built-in defaults';
 const ORIGIN_ARGS = 'configure arguments';
 const ORIGIN_TOP = 'the rc file top level';
 const profileOrigin = (name: string): string => `profile ${JSON.stringify(name)}`;
+const ORIGIN_EMBEDDED = 'the embedded default';
+const embeddedProfileOrigin = (name: string): string => `${ORIGIN_EMBEDDED}'s ${profileOrigin(name)}`;
 
 /**
  * True when the listeners come from the embedded default's seed profile (no rc file, profile =
@@ -96,7 +123,7 @@ export function bindsFromEmbeddedSeed(resolved: ResolvedConfig, hostname: string
   return (
     resolved.rc?.embedded === true &&
     resolved.profile === hostname &&
-    resolved.origins.get('binds') === profileOrigin(hostname)
+    resolved.origins.get('binds') === embeddedProfileOrigin(hostname)
   );
 }
 
@@ -128,12 +155,23 @@ export function resolveConfig(
     { origin: ORIGIN_DEFAULTS, data: builtinDefaults() },
     { origin: ORIGIN_ARGS, data: kv },
   ];
+  const env = environment.env ?? process.env;
   let rc: RcState | undefined;
   let layers = base;
+  let embedded = false;
   if (!perlTruthy(norc)) {
-    rc = environment.rc ?? loadRc(rcPath(environment.env ?? process.env));
-    const rcLayers = profileChain(rcMergeData(rc, hostname), profile);
-    layers = perlTruthy(force) ? [...rcLayers, ...base] : [...base, ...rcLayers];
+    rc = environment.rc ?? loadRc(rcPath(env));
+    embedded = rc.embedded && rc.error === undefined;
+    if (embedded) {
+      const fill = profileChain(embeddedRc(hostname), profile).map(({ origin, data }) => ({
+        origin: origin === ORIGIN_TOP ? ORIGIN_EMBEDDED : `${ORIGIN_EMBEDDED}'s ${origin}`,
+        data,
+      }));
+      layers = [base[0]!, ...fill, base[1]!];
+    } else {
+      const rcLayers = profileChain(rcMergeData(rc, hostname), profile);
+      layers = perlTruthy(force) ? [...rcLayers, ...base] : [...base, ...rcLayers];
+    }
   }
 
   const raw: Record<string, unknown> = {};
@@ -146,8 +184,64 @@ export function resolveConfig(
     }
   }
 
+  const warnings: string[] = [];
+  if (rc?.exposed) warnings.push(rc.exposed);
+  const given = raw.secret;
+  if (origins.get('secret') === ORIGIN_ARGS && typeof given === 'string') {
+    const weak = shortSecretWarning(given);
+    if (weak) warnings.push(weak);
+  }
+  let ownSecret = false;
+  if (embedded && (raw.secret === undefined || raw.secret === null)) {
+    const user = userSecret(userSecretPath(env));
+    raw.secret = user.secret;
+    origins.set('secret', `the per-user secret file ${user.path}`);
+    if (user.warning) warnings.push(user.warning);
+    ownSecret = true;
+  }
+
   const config = typedView(raw, origins, profile);
-  return { profile, raw, config, origins, rc, warning: rc ? formatRcWarning(rc) : undefined };
+  if (ownSecret && config.cert === undefined) requireLoopback(config.binds, hostname, profile);
+  return { profile, raw, config, origins, rc, warning: rc ? formatRcWarning(rc) : undefined, warnings };
+}
+
+/**
+ * Refuses listeners outside loopback for a node on the embedded default's per-user secret:
+ * such a node is meant for this machine only. Only literal loopback addresses and `localhost`
+ * count (a host name may resolve anywhere; `*` is every interface).
+ */
+function requireLoopback(binds: readonly string[], hostname: string, profile: string): void {
+  for (const element of binds) {
+    for (const item of splitItems(element)) {
+      let host: string;
+      try {
+        host = parseTransportItem(item, hostname).host;
+      } catch {
+        continue; // validation reports unparsable items
+      }
+      if (isLoopbackHost(host)) continue;
+      throw new ConfigError(
+        `invalid configuration: key "binds" in profile ${JSON.stringify(profile)}: ${JSON.stringify(item)} ` +
+          'is not a loopback address, and the node has no secret or certificate of its own ' +
+          '(no rc file: the embedded default listens on loopback only); give it a secret ' +
+          '(configure({ secret }), or an rc file made with "aemp gensecret") or a certificate, ' +
+          'or bind to 127.0.0.1',
+      );
+    }
+  }
+}
+
+/** True for 127.0.0.0/8, ::1 (also IPv4-mapped loopback) and `localhost`. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase();
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  if (isIPv4(h)) return h.startsWith('127.');
+  if (isIPv6(h)) {
+    if (h === '::1' || /^(0{0,4}:){7}0{0,3}1$/.test(h)) return true;
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h);
+    return mapped !== null && mapped[1]!.startsWith('127.');
+  }
+  return false;
 }
 
 /**

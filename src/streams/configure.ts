@@ -66,6 +66,7 @@ export function configure(profileOrOptions?: string | ConfigureOptions, options?
   const host = hostname();
   const resolved = resolveConfig(opts, { hostname: host });
   if (resolved.warning) logger.log(LEVEL.error, resolved.warning);
+  for (const w of resolved.warnings) logger.log(LEVEL.warn, w);
   const cfg = resolved.config;
   const runiq = makeRuniq();
   const { nodeId, randomised } = expandNodeId(cfg.nodeid, { hostname: host, runiq });

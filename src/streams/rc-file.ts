@@ -7,12 +7,15 @@
  *   `error`, and `saveRc` refuses (it also re-checks the file on disk before replacing it);
  * - the embedded loopback default (`embeddedRc`) is only *merged from* when no file exists; it
  *   never appears in `RcState.data`, so saving writes only what the user set.
+ *
+ * The file and its backup are written with mode 0600 (they may hold the secret); loading a
+ * file that holds a secret or certificate and that group or others may read gives a warning.
  */
 import {
   closeSync,
   fchmodSync,
+  fstatSync,
   fsyncSync,
-  linkSync,
   openSync,
   readFileSync,
   renameSync,
@@ -42,6 +45,8 @@ export interface RcState {
   readonly embedded: boolean;
   /** Why an existing file could not be used (read or parse error). `saveRc` refuses then. */
   readonly error?: string;
+  /** Set when the file holds a secret or certificate and group or others may read it. */
+  readonly exposed?: string;
 }
 
 /** JSON indentation used when writing (JSON::XS `pretty` indents by three spaces). */
@@ -67,13 +72,13 @@ export function rcPath(env: NodeJS.ProcessEnv = process.env): string {
  *   `configure()`) is a global seed node listening on `127.0.0.1:4040`;
  * - every other node on the machine (other profiles, the `aemp` tool's own node) listens on a
  *   dynamic loopback port and uses `127.0.0.1:4040` as its seed.
- * Everything binds to loopback only, which is why a fixed, publicly known secret is
- * acceptable here. Never saved to disk.
+ * It holds no secret: configuration fills in the per-user secret (user-secret.ts) when the
+ * program gave none, and then allows loopback listeners only (config.ts). It ranks below the
+ * program's configure arguments: it only fills in what nobody gave. Never saved to disk.
  */
 export function embeddedRc(hostname: string): RcData {
   return {
     version: 1,
-    secret: 'aemp-embedded-loopback-default',
     binds: ['127.0.0.1:*'],
     seeds: ['127.0.0.1:4040'],
     profile: {
@@ -101,15 +106,23 @@ export function parseRcText(text: string): RcData {
  */
 export function loadRc(path: string): RcState {
   let text: string;
+  let mode = 0;
   try {
-    text = readFileSync(path, 'utf8');
+    const fd = openSync(path, 'r');
+    try {
+      mode = fstatSync(fd).mode;
+      text = readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
+    }
   } catch (err) {
     if (isCode(err, 'ENOENT') || path === '')
       return { path, exists: false, data: { version: 1 }, embedded: true };
     return { path, exists: false, data: { version: 1 }, embedded: false, error: osMessage(err) };
   }
+  let data: RcData;
   try {
-    return { path, exists: true, data: parseRcText(text), embedded: false };
+    data = parseRcText(text);
   } catch (err) {
     return {
       path,
@@ -119,6 +132,24 @@ export function loadRc(path: string): RcState {
       error: err instanceof Error ? err.message : String(err),
     };
   }
+  const state: RcState = { path, exists: true, data, embedded: false };
+  if ((mode & 0o044) === 0 || process.platform === 'win32' || !holdsCredentials(data)) return state;
+  const exposed =
+    `the configuration file ${path} holds a secret or certificate but other users may read it ` +
+    `(mode 0${(mode & 0o777).toString(8)}); make it private: chmod 600 ${path}`;
+  return { ...state, exposed };
+}
+
+/** True when the top level or any profile sets `secret` or `cert`. */
+function holdsCredentials(data: RcData): boolean {
+  const sets = (o: unknown): boolean =>
+    typeof o === 'object' &&
+    o !== null &&
+    ['secret', 'cert'].some((k) => (o as RcData)[k] !== undefined && (o as RcData)[k] !== null);
+  if (sets(data)) return true;
+  const profiles = data.profile;
+  if (typeof profiles !== 'object' || profiles === null) return false;
+  return Object.values(profiles).some(sets);
 }
 
 /**
@@ -141,8 +172,9 @@ export function formatRcWarning(state: RcState): string | undefined {
 
 /**
  * Writes the rc file the way Perl's `aemp` does: pretty JSON plus a newline to
- * `<file>~new~` (created with mode 0600), then `<file>~` is replaced by a hard link to the
- * current file (the backup), then `~new~` is renamed over the file. Unknown keys are written
+ * `<file>~new~` (created with mode 0600), then `<file>~` is replaced by the backup of the
+ * current file, then `~new~` is renamed over the file. Unlike Perl, the backup is a private
+ * copy (mode 0600) rather than a hard link, which would keep the old file's mode. Unknown keys are written
  * as they are. Refuses (ConfigError) when `target` is a state that failed to load, or when
  * the file on disk exists but does not parse. OS errors become `ConfigError('<path>: <error>')`.
  */
@@ -159,25 +191,31 @@ export function saveRc(target: RcState | string, data: RcData): void {
   const tmp = `${path}~new~`;
   const backup = `${path}~`;
   step(tmp, () => unlinkIfPresent(tmp));
-  step(tmp, () => {
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      fchmodSync(fd, 0o600);
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  });
+  step(tmp, () => writePrivate(tmp, text));
   step(backup, () => unlinkIfPresent(backup));
   step(backup, () => {
+    let old: Buffer;
     try {
-      linkSync(path, backup);
+      old = readFileSync(path);
     } catch (err) {
-      if (!isCode(err, 'ENOENT')) throw err;
+      if (isCode(err, 'ENOENT')) return;
+      throw err;
     }
+    writePrivate(backup, old);
   });
   step(path, () => renameSync(tmp, path));
+}
+
+/** Creates `path` (which must not exist) with mode 0600 and `content`, flushed to disk. */
+function writePrivate(path: string, content: string | Buffer): void {
+  const fd = openSync(path, 'wx', 0o600);
+  try {
+    fchmodSync(fd, 0o600);
+    writeSync(fd, typeof content === 'string' ? Buffer.from(content) : content);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function step(path: string, fn: () => void): void {

@@ -4,13 +4,16 @@
  * the real bin to cover the process edge (exit status, file written at exit).
  */
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { aempDone, aempHere, cleanUpAfter, readRc, tempDir, tempRc } from './helpers.js';
 
 cleanUpAfter('all');
+
+/** A secret long enough not to be warned about (32 characters). */
+const STRONG = 'k3Jq9ZtXw2Lr8Vn4Hs7Bd1Fy6Pm0Cg5A';
 
 describe('scalar settings', () => {
   it('set, alias without the prefix, and del for each scalar key', async () => {
@@ -19,7 +22,7 @@ describe('scalar settings', () => {
       'setnodeid',
       'n1/',
       'secret',
-      's3cret',
+      STRONG,
       'setmonitor_timeout',
       '45',
       'connect_interval',
@@ -45,7 +48,7 @@ describe('scalar settings', () => {
     expect(readRc(rc)).toEqual({
       version: 1,
       nodeid: 'n1/',
-      secret: 's3cret',
+      secret: STRONG,
       monitor_timeout: '45', // plain words are stored as strings, as Perl's aemp does
       connect_interval: '3',
       framing_format: ['json'],
@@ -291,9 +294,9 @@ describe('arguments and errors', () => {
 
   it('an unknown command stops the chain; earlier changes are still saved (as Perl END)', async () => {
     const rc = tempRc({ version: 1 });
-    const r = await aempHere(rc, ['setsecret', 'kept', 'frobnicate', 'setnodeid', 'never/']);
+    const r = await aempHere(rc, ['setsecret', STRONG, 'frobnicate', 'setnodeid', 'never/']);
     expect(r).toEqual({ code: 2, out: '', err: 'frobnicate: no such aemp command (try aemp --help)\n' });
-    expect(readRc(rc)).toEqual({ version: 1, secret: 'kept' });
+    expect(readRc(rc)).toEqual({ version: 1, secret: STRONG });
   });
 
   it('run is only a command as the first argument', async () => {
@@ -320,13 +323,28 @@ describe('arguments and errors', () => {
 });
 
 describe('the bin', () => {
-  it('writes the file at exit with mode 0600 and keeps the previous one as <file>~', async () => {
+  it('writes the file at exit with mode 0600 and keeps the previous one as <file>~, also 0600', async () => {
     const rc = tempRc('{"version": 1, "secret": "old"}');
-    const r = await aempDone(['setsecret', 'new', 'profile', 'p', 'addseed', 'x:1'], { AEMP_RC: rc });
+    chmodSync(rc, 0o644); // the old file was readable by everyone: its backup must not be
+    const r = await aempDone(['setsecret', STRONG, 'profile', 'p', 'addseed', 'x:1'], { AEMP_RC: rc });
     expect(r).toEqual({ code: 0, out: '', err: '' });
-    expect(readRc(rc)).toEqual({ version: 1, secret: 'new', profile: { p: { seeds: ['x:1'] } } });
+    expect(readRc(rc)).toEqual({ version: 1, secret: STRONG, profile: { p: { seeds: ['x:1'] } } });
     expect(readFileSync(`${rc}~`, 'utf8')).toBe('{"version": 1, "secret": "old"}');
     expect(statSync(rc).mode & 0o777).toBe(0o600);
+    expect(statSync(`${rc}~`).mode & 0o777).toBe(0o600);
+  });
+
+  it('setsecret warns about a secret shorter than 32 characters and says what gensecret makes', async () => {
+    const rc = tempRc({ version: 1 });
+    const weak = await aempHere(rc, ['setsecret', 'letmein']);
+    expect(weak.code).toBe(0);
+    expect(weak.err).toBe(
+      'aemp: warning: the shared secret is only 7 characters long: anyone who connects gets an HMAC ' +
+        'to guess it offline; use at least 32 random characters (aemp gensecret makes 180)\n',
+    );
+    expect(readRc(rc).secret).toBe('letmein'); // stored anyway, as Perl does
+    expect((await aempHere(rc, ['setsecret', STRONG])).err).toBe('');
+    expect((await aempHere(rc, ['gensecret'])).err).toBe('');
   });
 
   it('reading commands leave the file alone', async () => {

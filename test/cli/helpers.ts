@@ -137,7 +137,8 @@ export async function aempHere(rc: string, args: readonly string[]) {
   const code = await aempInProcess(args, {
     out: (t) => void (out += t),
     err: (t) => void (err += t),
-    env: { AEMP_RC: rc },
+    // the per-user secret file of the test setup, never the real one in ~
+    env: { AEMP_RC: rc, AEMP_SECRET_FILE: process.env.AEMP_SECRET_FILE },
     stdin: new PassThrough(),
   });
   return { code, out, err };

@@ -212,7 +212,6 @@ describe('saveRc', () => {
     const p = join(dir, 'rc');
     const original = '{ "version": 1, "x_unknown": {"deep": [1, 2]}, "secret": "old", }\n';
     writeFileSync(p, original, { mode: 0o644 });
-    const oldIno = statSync(p).ino;
 
     const state = loadRc(p);
     const data = { ...state.data, secret: 'new' };
@@ -224,7 +223,7 @@ describe('saveRc', () => {
     expect(JSON.parse(text)).toEqual({ version: 1, x_unknown: { deep: [1, 2] }, secret: 'new' });
     expect(statSync(p).mode & 0o777).toBe(0o600);
     expect(readFileSync(`${p}~`, 'utf8')).toBe(original);
-    expect(statSync(`${p}~`).ino).toBe(oldIno); // a hard link of the previous file
+    expect(statSync(`${p}~`).mode & 0o777).toBe(0o600); // a private copy, not a link keeping the old mode
     expect(existsSync(`${p}~new~`)).toBe(false);
     expect(loadRc(p).data).toEqual(data);
   });
@@ -280,7 +279,9 @@ describe('the embedded default', () => {
     expect(config.binds).toEqual(['127.0.0.1:4040']);
     expect(config.seeds).toEqual(['127.0.0.1:4040']);
     expect(config.services).toEqual(['AnyEvent::MP::Global::']);
-    expect(config.secret).toBe('aemp-embedded-loopback-default');
+    // the per-user secret (test setup: AEMP_SECRET_FILE in a temporary directory)
+    expect(config.secret).toMatch(/^[0-9A-Za-z]{180}$/);
+    expect(config.secret).toBe(readFileSync(process.env.AEMP_SECRET_FILE!, 'utf8').trim());
   });
 
   it('gives every other profile a loopback listener and the local seed', () => {
