@@ -20,18 +20,17 @@ const WAIT_MS = 20_000;
 type TestNode = ReturnType<typeof testNode>;
 
 /** Raw control characters that must never reach a log line from a peer. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: looking for control characters is the point
 const RAW_CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029]/;
 
 async function roundTrip(attacker: TestNode, victim: TestNode): Promise<void> {
   await firstValueFrom(
-    attacker
-      .cal$(victim.id, 'time')
-      .pipe(
-        timeout({
-          first: WAIT_MS,
-          with: () => throwError(() => new Error(`no answer to time from ${victim.id}`)),
-        }),
-      ),
+    attacker.cal$(victim.id, 'time').pipe(
+      timeout({
+        first: WAIT_MS,
+        with: () => throwError(() => new Error(`no answer to time from ${victim.id}`)),
+      }),
+    ),
   );
 }
 
