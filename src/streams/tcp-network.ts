@@ -388,6 +388,11 @@ export class TcpNetwork implements Network {
     return this.inbound.size;
   }
 
+  /** Handshakes under way whose peer's greeting claimed `nodeId`; for tests. */
+  handshakesClaiming(nodeId: string): number {
+    return this.handshaking.get(nodeId)?.size ?? 0;
+  }
+
   /** Connections not closed yet, of every kind; for tests. */
   get openConnections(): number {
     return this.open.size;
