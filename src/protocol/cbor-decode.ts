@@ -36,6 +36,9 @@ let pos = 0;
 let end = 0;
 let depth = 0;
 let maxDepth = 500;
+/** Data items of the frame so far (counted before they are read) and the most allowed. */
+let items = 0;
+let maxItems = 0;
 
 function bad(msg: string): never {
   throw new ProtocolError('ERR_BAD_FRAME', `bad CBOR frame: ${msg}`);
@@ -43,6 +46,14 @@ function bad(msg: string): never {
 
 function tooDeep(): never {
   return bad(`nested deeper than ${maxDepth} levels`);
+}
+
+function tooManyItems(): never {
+  throw tooManyError(maxItems);
+}
+
+function tooManyError(max: number): ProtocolError {
+  return new ProtocolError('ERR_FRAME_TOO_LARGE', `CBOR frame holds more than ${max} data items`);
 }
 
 function hex2(b: number): string {
@@ -288,6 +299,7 @@ function readBytes(n: number): string {
 function readArray(n: number): unknown[] {
   // Every element takes at least one byte.
   if (n > end - pos) throw INCOMPLETE;
+  if ((items += n) > maxItems) tooManyItems();
   if (++depth > maxDepth) tooDeep();
   const a = new Array<unknown>(n);
   for (let i = 0; i < n; i++) a[i] = read();
@@ -297,6 +309,7 @@ function readArray(n: number): unknown[] {
 
 function readMap(n: number): Record<string, unknown> {
   if (n > (end - pos) / 2) throw INCOMPLETE;
+  if ((items += 2 * n) > maxItems) tooManyItems();
   if (++depth > maxDepth) tooDeep();
   const o: Record<string, unknown> = {};
   for (let i = 0; i < n; i++) setKey(o, readKey(), read());
@@ -329,6 +342,7 @@ function toKey(k: unknown): string {
 }
 
 function readTagged(tag: number): unknown {
+  if (++items > maxItems) tooManyItems();
   if (++depth > maxDepth) tooDeep();
   let v: unknown;
   if ((tag === 2 || tag === 3) && pos < end && src[pos]! >= 0x40 && src[pos]! <= 0x5b)
@@ -363,26 +377,8 @@ function readBignum(negative: boolean): number | bigint {
 function readIndefinite(major: number): unknown {
   switch (major) {
     case 2:
-    case 3: {
-      if (++depth > maxDepth) tooDeep();
-      const parts: Buffer[] = [];
-      for (;;) {
-        if (pos >= end) throw INCOMPLETE;
-        const ib = src[pos]!;
-        if (ib === 0xff) {
-          pos++;
-          break;
-        }
-        if (ib >> 5 !== major || (ib & 0x1f) > 27) bad('bad chunk in an indefinite-length string');
-        const n = readLength();
-        if (n > end - pos) throw INCOMPLETE;
-        parts.push(src.subarray(pos, pos + n));
-        pos += n;
-      }
-      depth--;
-      const all = Buffer.concat(parts) as FastBuffer;
-      return major === 3 ? utf8(all, 0, all.length) : bytesToString(all, 0, all.length);
-    }
+    case 3:
+      return readChunked(major);
     case 4: {
       if (++depth > maxDepth) tooDeep();
       const a: unknown[] = [];
@@ -392,6 +388,7 @@ function readIndefinite(major: number): unknown {
           pos++;
           break;
         }
+        if (++items > maxItems) tooManyItems();
         a.push(read());
       }
       depth--;
@@ -406,6 +403,7 @@ function readIndefinite(major: number): unknown {
           pos++;
           break;
         }
+        if ((items += 2) > maxItems) tooManyItems();
         const k = readKey();
         setKey(o, k, read());
       }
@@ -419,6 +417,48 @@ function readIndefinite(major: number): unknown {
   }
 }
 
+/**
+ * An indefinite-length string (major 2 or 3). One pass checks and counts the chunks and adds up
+ * their lengths without allocating anything; a string of at most one non-empty chunk is then read
+ * in place, any other is copied once into a buffer of its total length.
+ */
+function readChunked(major: number): string {
+  const first = pos;
+  let total = 0;
+  let start = -1;
+  let nonEmpty = 0;
+  for (;;) {
+    if (pos >= end) throw INCOMPLETE;
+    const ib = src[pos]!;
+    if (ib === 0xff) break;
+    if (ib >> 5 !== major || (ib & 0x1f) > 27) bad('bad chunk in an indefinite-length string');
+    if (++items > maxItems) tooManyItems();
+    const n = readLength();
+    if (n > end - pos) throw INCOMPLETE;
+    if (n > 0) {
+      if (nonEmpty++ === 0) start = pos;
+      total += n;
+    }
+    pos += n;
+  }
+  const stop = pos++; // the break
+  let buf = src;
+  if (nonEmpty === 0) return '';
+  if (nonEmpty > 1) {
+    buf = Buffer.allocUnsafe(total) as FastBuffer;
+    let at = 0;
+    pos = first;
+    while (pos < stop) {
+      const n = readLength();
+      if (n > 0) at += src.copy(buf, at, pos, pos + n);
+      pos += n;
+    }
+    pos = stop + 1;
+    start = 0;
+  }
+  return major === 3 ? utf8(buf, start, start + total) : bytesToString(buf, start, start + total);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Decoder
 
@@ -429,6 +469,8 @@ class CborFrameDecoder extends PendingFrameDecoder<FastBuffer> {
   /** Scanner state over pend: position of the next item head and open containers' remaining items (-1 = indefinite). */
   private scanPos = 0;
   private readonly stack: number[] = [];
+  /** Items of the frame counted by the scan so far (the message array is the first). */
+  private scanItems = 1;
 
   constructor(limits: FrameLimits) {
     super(limits, EMPTY);
@@ -476,6 +518,7 @@ class CborFrameDecoder extends PendingFrameDecoder<FastBuffer> {
     const len = buf.length;
     const dv = new DataView(buf.buffer, buf.byteOffset, len);
     const md = this.maxDepth;
+    const mi = this.maxFrameItems;
     const maxBytes = this.maxFrameBytes;
     let start = off;
     while (start < len) {
@@ -487,6 +530,8 @@ class CborFrameDecoder extends PendingFrameDecoder<FastBuffer> {
       end = len;
       depth = 0;
       maxDepth = md;
+      items = 1;
+      maxItems = mi;
       let msg: unknown;
       try {
         msg = read();
@@ -524,6 +569,8 @@ class CborFrameDecoder extends PendingFrameDecoder<FastBuffer> {
     end = stop;
     depth = 0;
     maxDepth = this.maxDepth;
+    items = 1;
+    maxItems = this.maxFrameItems;
     let msg: unknown;
     try {
       msg = read();
@@ -538,6 +585,7 @@ class CborFrameDecoder extends PendingFrameDecoder<FastBuffer> {
 
   private resetScan(): void {
     this.scanPos = 0;
+    this.scanItems = 1;
     this.stack.length = 0;
     if (this.pendLen === 0 && this.pend.length > 1 << 20) this.pend = EMPTY; // drop big buffers
   }
@@ -551,9 +599,11 @@ class CborFrameDecoder extends PendingFrameDecoder<FastBuffer> {
     const b = this.pend;
     const n = this.pendLen;
     const st = this.stack;
+    const maxItems = this.maxFrameItems;
     let p = this.scanPos;
+    let items = this.scanItems;
     for (;;) {
-      if (p >= n) return this.needMore(p, p + 1);
+      if (p >= n) return this.needMore(p, p + 1, items);
       const ib = b[p]!;
       if (ib === 0xff) {
         if (st.length === 0 || st[st.length - 1] !== -1) throw this.fail(bad0('unexpected break (0xff)'));
@@ -563,9 +613,13 @@ class CborFrameDecoder extends PendingFrameDecoder<FastBuffer> {
         const major = ib >> 5;
         const info = ib & 0x1f;
         if (p === 0 && major !== 4 && major !== 6) throw this.fail(notArray(ib));
+        // Items are counted as the reader counts them: an item of an indefinite-length container
+        // when its head is consumed, the items of a definite one when the container opens.
+        const own = st.length > 0 && st[st.length - 1] === -1 ? 1 : 0;
         if (info === 31) {
           if (major < 2 || major > 5)
             throw this.fail(bad0(`indefinite length is not allowed for major type ${major}`));
+          if ((items += own) > maxItems) throw this.tooManyItems();
           this.open(st, -1);
           p++;
           continue;
@@ -575,7 +629,7 @@ class CborFrameDecoder extends PendingFrameDecoder<FastBuffer> {
         let len = info;
         if (info >= 24) {
           hl = 1 + (1 << (info - 24));
-          if (p + hl > n) return this.needMore(p, p + hl);
+          if (p + hl > n) return this.needMore(p, p + hl, items);
           len = 0;
           for (let i = 1; i < hl; i++) len = len * 256 + b[p + i]!;
         }
@@ -584,7 +638,8 @@ class CborFrameDecoder extends PendingFrameDecoder<FastBuffer> {
           case 3: {
             const stop = p + hl + len;
             if (stop > this.maxFrameBytes) throw this.tooLarge(stop);
-            if (stop > n) return this.needMore(p, stop);
+            if (stop > n) return this.needMore(p, stop, items);
+            if ((items += own) > maxItems) throw this.tooManyItems();
             p = stop;
             break;
           }
@@ -592,17 +647,21 @@ class CborFrameDecoder extends PendingFrameDecoder<FastBuffer> {
           case 5:
             p += hl;
             if (len > 0) {
-              const items = major === 4 ? len : 2 * len;
-              if (p + items > this.maxFrameBytes) throw this.tooLarge(p + items);
-              this.open(st, items);
+              const k = major === 4 ? len : 2 * len;
+              if (p + k > this.maxFrameBytes) throw this.tooLarge(p + k);
+              if ((items += own + k) > maxItems) throw this.tooManyItems();
+              this.open(st, k);
               continue;
             }
+            if ((items += own) > maxItems) throw this.tooManyItems();
             break;
           case 6:
             p += hl;
+            if ((items += own + 1) > maxItems) throw this.tooManyItems();
             this.open(st, 1);
             continue;
           default:
+            items += own;
             p += hl; // integers, floats and simple values
         }
       }
@@ -611,6 +670,7 @@ class CborFrameDecoder extends PendingFrameDecoder<FastBuffer> {
         const top = st.length - 1;
         if (top < 0) {
           if (p > this.maxFrameBytes) throw this.tooLarge(p);
+          if (items > maxItems) throw this.tooManyItems();
           this.scanPos = p;
           return p;
         }
@@ -632,8 +692,14 @@ class CborFrameDecoder extends PendingFrameDecoder<FastBuffer> {
     st.push(items);
   }
 
-  private needMore(p: number, need: number): number {
+  private tooManyItems(): ProtocolError {
+    return this.fail(tooManyError(this.maxFrameItems));
+  }
+
+  private needMore(p: number, need: number, items: number): number {
     this.scanPos = p;
+    if (items > this.maxFrameItems) throw this.tooManyItems();
+    this.scanItems = items;
     if (need > this.maxFrameBytes) throw this.tooLarge(need);
     return -need;
   }

@@ -10,7 +10,10 @@
  *   deeper than `maxDepth`, invalid UTF-8 in JSON, anything but whitespace between JSON texts) or
  *   `ERR_FRAME_TOO_LARGE` (as soon as a frame is known to be larger than `maxFrameBytes`: a
  *   complete frame that size, buffered bytes of an incomplete frame that already need more, or a
- *   CBOR length head announcing more). Whitespace between JSON texts is never buffered or counted.
+ *   CBOR length head announcing more; or a frame of more than `maxFrameItems` data items: CBOR
+ *   counts while scanning and before allocating a container, JSON counts before `JSON.parse` in
+ *   every frame longer than `maxFrameItems` bytes, as every item takes at least one byte).
+ *   Whitespace between JSON texts is never buffered or counted.
  *   No other exception type escapes for bad input (a stack overflow while decoding becomes
  *   `ERR_BAD_FRAME`). After such a throw the decoder is dead: every later `push` throws again.
  * - if `onMessage` throws, that exception propagates unchanged; the decoder stays usable and keeps
@@ -41,7 +44,7 @@
 import { AempError } from '../errors.js';
 import { createCborFrameDecoder } from './cbor-decode.js';
 import { createCborFrameEncoder } from './cbor-encode.js';
-import { DEFAULT_MAX_FRAME_BYTES, type FramingFormat } from './constants.js';
+import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_FRAME_ITEMS, type FramingFormat } from './constants.js';
 import { createJsonFrameDecoder, createJsonFrameEncoder } from './json-codec.js';
 
 export interface FrameDecoder {
@@ -52,15 +55,22 @@ export interface FrameDecoder {
 }
 
 export interface FrameDecoderOptions {
-  /** Largest accepted frame, and most bytes buffered for an incomplete one. Default 64 MiB. */
-  maxFrameBytes?: number;
+  /** Largest accepted frame, and most bytes buffered for an incomplete one. Default 16 MiB. */
+  maxFrameBytes?: number | undefined;
+  /**
+   * Most data items one frame may hold (default DEFAULT_MAX_FRAME_ITEMS, 1,000,000): the message
+   * array itself, every array element, every map key and every map value, every tagged value and
+   * every chunk of an indefinite-length string.
+   */
+  maxFrameItems?: number | undefined;
   /** Deepest accepted nesting of arrays/maps (the message array itself is level 1). Default 500. */
-  maxDepth?: number;
+  maxDepth?: number | undefined;
 }
 
 /** Resolved decoder limits (what the format-specific decoders receive). */
 export interface FrameLimits {
   maxFrameBytes: number;
+  maxFrameItems: number;
   maxDepth: number;
 }
 
@@ -81,9 +91,12 @@ export const DEFAULT_MAX_DEPTH = 500;
 export function createFrameDecoder(format: FramingFormat, opts?: FrameDecoderOptions): FrameDecoder {
   const limits: FrameLimits = {
     maxFrameBytes: opts?.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+    maxFrameItems: opts?.maxFrameItems ?? DEFAULT_MAX_FRAME_ITEMS,
     maxDepth: opts?.maxDepth ?? DEFAULT_MAX_DEPTH,
   };
   if (!(limits.maxFrameBytes > 0)) throw new AempError('ERR_BAD_ARGUMENT', 'maxFrameBytes must be positive');
+  if (!(limits.maxFrameItems >= 1))
+    throw new AempError('ERR_BAD_ARGUMENT', 'maxFrameItems must be at least 1');
   if (!(limits.maxDepth >= 1)) throw new AempError('ERR_BAD_ARGUMENT', 'maxDepth must be at least 1');
   switch (format) {
     case 'cbor':

@@ -8,6 +8,7 @@ import type { FrameDecoder, FrameLimits } from './frame-codec.js';
 
 export abstract class PendingFrameDecoder<B extends Buffer = Buffer> implements FrameDecoder {
   protected readonly maxFrameBytes: number;
+  protected readonly maxFrameItems: number;
   protected readonly maxDepth: number;
   protected failure: ProtocolError | null = null;
   /** Bytes of the frame(s) not yet decoded: pend[0, pendLen). */
@@ -20,6 +21,7 @@ export abstract class PendingFrameDecoder<B extends Buffer = Buffer> implements 
     private readonly empty: B,
   ) {
     this.maxFrameBytes = limits.maxFrameBytes;
+    this.maxFrameItems = limits.maxFrameItems;
     this.maxDepth = limits.maxDepth;
     this.pend = empty;
   }

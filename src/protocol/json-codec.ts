@@ -78,6 +78,7 @@ class JsonFrameDecoder extends PendingFrameDecoder {
         if (this.pendLen + e > this.maxFrameBytes) throw this.tooLarge(this.pendLen + e);
         this.append(buf, 0, e);
         const frame = this.pend.subarray(0, this.pendLen);
+        if (this.tooManyItems(frame, 0, frame.length)) throw this.fail(this.itemsError());
         this.pendLen = 0;
         const msg = this.parse(this.decodeText(frame));
         this.trim();
@@ -141,6 +142,10 @@ class JsonFrameDecoder extends PendingFrameDecoder {
       }
       if (e - i > this.maxFrameBytes) {
         error = this.tooLarge(e - i, false);
+        break;
+      }
+      if (this.tooManyItems(buf, i, e)) {
+        error = this.itemsError();
         break;
       }
       starts.push(i);
@@ -249,6 +254,21 @@ class JsonFrameDecoder extends PendingFrameDecoder {
     return -1;
   }
 
+  /**
+   * True when the text buf[i, e) holds more than maxFrameItems data items. Each item takes at least
+   * one byte, so only texts longer than that are counted (one more pass, before JSON.parse).
+   */
+  private tooManyItems(buf: Buffer, i: number, e: number): boolean {
+    return e - i > this.maxFrameItems && countItems(buf, i, e, this.maxFrameItems) > this.maxFrameItems;
+  }
+
+  private itemsError(): ProtocolError {
+    return new ProtocolError(
+      'ERR_FRAME_TOO_LARGE',
+      `JSON frame holds more than ${this.maxFrameItems} data items`,
+    );
+  }
+
   private decodeText(bytes: Uint8Array): string {
     try {
       return utf8.decode(bytes);
@@ -287,6 +307,37 @@ class JsonFrameDecoder extends PendingFrameDecoder {
   private fail(e: unknown): ProtocolError {
     return this.markFailed(e instanceof ProtocolError ? e : badFrame(String((e as Error)?.message ?? e), e));
   }
+}
+
+/**
+ * Counts the data items of the JSON text buf[i, e) as the CBOR decoder counts them: the text
+ * itself, every array element, every object key and every object value. That is 1 + commas +
+ * colons + non-empty arrays and objects (outside strings). Stops early once past `max` (at a
+ * comma or colon, where the count so far is exact).
+ */
+function countItems(buf: Buffer, i: number, e: number, max: number): number {
+  let items = 1;
+  let inStr = false;
+  let esc = false;
+  let prev = 0;
+  while (i < e) {
+    const c = buf[i++]!;
+    if (inStr) {
+      if (esc) esc = false;
+      else if (c === 0x22) inStr = false;
+      else if (c === 0x5c) esc = true;
+      continue;
+    }
+    if (c === 0x2c || c === 0x3a) {
+      if (++items > max) return items;
+    } else if (c === 0x5b || c === 0x7b) items++;
+    else if (c === 0x5d || c === 0x7d) {
+      if (prev === 0x5b || prev === 0x7b) items--;
+    } else if (c === 0x22) inStr = true;
+    else if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) continue;
+    prev = c;
+  }
+  return items;
 }
 
 export function createJsonFrameDecoder(limits: FrameLimits): FrameDecoder {

@@ -44,6 +44,8 @@ export interface ConnectionOptions {
   /** Milliseconds from the start of the connection to authentication (`handshake_timeout`). */
   handshakeDeadlineMs: number;
   maxFrameBytes: number;
+  /** Most data items one frame may decode to (default DEFAULT_MAX_FRAME_ITEMS). */
+  maxFrameItems?: number | undefined;
   /** Bytes that may wait in the socket's write buffer before the connection is dropped. */
   maxSendBufferBytes: number;
   /**
@@ -301,7 +303,10 @@ export class Connection {
     this.peerId = session.peerNodeId;
     this.socket.setTimeout(0);
     this.socket.off('data', this.onHandshakeData);
-    this.decoder = createFrameDecoder(session.recvFraming, { maxFrameBytes: this.opts.maxFrameBytes });
+    this.decoder = createFrameDecoder(session.recvFraming, {
+      maxFrameBytes: this.opts.maxFrameBytes,
+      maxFrameItems: this.opts.maxFrameItems,
+    });
     this.encoder = createFrameEncoder(session.sendFraming);
     this.state = 'up';
     const rest = this.hs!.takeRest();
