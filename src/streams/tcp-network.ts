@@ -710,6 +710,7 @@ export class TcpNetwork implements Network {
       handshakeTimeoutMs: Math.min(o.monitorTimeout, o.handshakeTimeout) * 1000,
       handshakeDeadlineMs: o.handshakeTimeout * 1000,
       maxFrameBytes: o.maxFrameBytes,
+      maxFrameItems: o.maxFrameItems,
       maxSendBufferBytes: o.maxSendBufferBytes,
       totalSendBufferExceeded: () => this.unsentTotal() > o.maxTotalSendBufferBytes,
       label,
