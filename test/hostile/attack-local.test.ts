@@ -39,6 +39,8 @@ let dir: string;
 const saved: Record<string, string | undefined> = {};
 const nodes: Node[] = [];
 const children: ChildProcess[] = [];
+/** Node processes seen; after each test, any still running is killed with its supervisor. */
+const nodePids = new Set<number>();
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'aemp-local-'));
@@ -50,6 +52,14 @@ beforeAll(() => {
 afterEach(async () => {
   await Promise.all(nodes.splice(0).map((n) => n.close()));
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const pid of nodePids) {
+    if (!alive(pid)) continue;
+    const ppid = Number(/^\d+ \(.*\) \S (\d+)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1]);
+    // only processes running our bin: an orphan's parent may be init or a subreaper
+    for (const p of [pid, ppid])
+      if (p > 1 && alive(p) && cmdline(p).includes(BIN)) process.kill(p, 'SIGKILL');
+  }
+  nodePids.clear();
 });
 
 afterAll(() => {
@@ -308,12 +318,12 @@ describe('aemp run', () => {
     if (!existsSync('/proc/self/cmdline')) return ctx.skip();
     const port = await freePort();
     const s = `run-secret-${Math.random().toString(36).slice(2)}-0123456789abcdef`;
-    const child = runProcess(['run', 'p', 'secret', s, 'binds', `127.0.0.1:${port}`], {
-      AEMP_RC: join(dir, 'none'),
-    });
+    const rc = tempRc({ version: 1, binds: [`127.0.0.1:${port}`] });
+    const child = runProcess(['run', 'p', 'secret', s], { AEMP_RC: rc });
     const io = output(child);
     await io.wait(new RegExp(`^\\S+ 127\\.0\\.0\\.1:${port}$`, 'm'), 'out', 'the node to announce itself');
     const [, pid] = await io.wait(/supervising node process (\d+)/, 'err', 'the node pid');
+    nodePids.add(Number(pid));
     expect(cmdline(child.pid!)).not.toContain(s);
     expect(cmdline(Number(pid))).not.toContain(s);
     expect(readFileSync(`/proc/${pid}/environ`, 'utf8')).not.toContain(s);
@@ -331,6 +341,7 @@ describe('aemp run', () => {
     const child = runProcess(['run', 'p'], { AEMP_RC: rc });
     const io = output(child);
     const [, pid] = await io.wait(/supervising node process (\d+)/, 'err', 'the node pid');
+    nodePids.add(Number(pid));
     await io.wait(/^\S+ 127\.0\.0\.1:\d+$/m, 'out', 'the node to announce itself');
     child.kill('SIGTERM');
     await io.allGone('supervisor and node to exit after SIGTERM');
@@ -342,6 +353,7 @@ describe('aemp run', () => {
     const wrapper = runProcess(['run', 'p'], { AEMP_RC: rc, npm_command: 'exec' }, true);
     const io = output(wrapper);
     const [, pid] = await io.wait(/supervising node process (\d+)/, 'err', 'the node pid');
+    nodePids.add(Number(pid));
     await io.wait(/^\S+ 127\.0\.0\.1:\d+$/m, 'out', 'the node to announce itself');
     wrapper.kill('SIGTERM'); // the shell dies; it does not pass the signal on
     await io.allGone('supervisor and node to exit after the npm wrapper went away');
@@ -354,6 +366,7 @@ describe('aemp run', () => {
     const child = runProcess(['run', 'p'], { AEMP_RC: rc });
     const io = output(child);
     const [, pid] = await io.wait(/supervising node process (\d+)/, 'err', 'the node pid');
+    nodePids.add(Number(pid));
     await io.wait(/^\S+ 127\.0\.0\.1:\d+$/m, 'out', 'the node to announce itself');
     child.kill('SIGKILL');
     await io.allGone('the orphaned node to exit');
