@@ -14,7 +14,7 @@ export const PROVIDER = 'AEMP-TS-0.1';
 export const MAX_LINE_BYTES = 4096;
 
 /** Default maximum size of one data-phase frame (and of buffered incomplete frame bytes). */
-export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 /** Unsent bytes one connection may hold before it is dropped (`max_send_buffer_bytes`). */
 export const DEFAULT_MAX_SEND_BUFFER_BYTES = 256 * 1024 * 1024;
 /** Unsent bytes all of a node's connections may hold together (`max_total_send_buffer_bytes`). */

@@ -65,7 +65,7 @@ export interface NodeConfig {
   readonly heartbeat_interval: number;
   /** Extension: missed heartbeats before the peer is declared down. @default 3 */
   readonly heartbeat_misses: number;
-  /** Extension: largest accepted data frame in bytes. @default 64 MiB */
+  /** Extension: largest accepted data frame in bytes. @default 16 MiB */
   readonly max_frame_bytes: number;
   /** Extension: unsent bytes one connection may hold before it is dropped. @default 256 MiB */
   readonly max_send_buffer_bytes: number;

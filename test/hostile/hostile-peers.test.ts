@@ -117,7 +117,7 @@ describe('slow and oversized handshakes', () => {
 });
 
 describe('oversized, endless and deeply nested frames', () => {
-  it('a 10 MB JSON frame is accepted under the default 64 MiB limit and delivered whole', async () => {
+  it('a 10 MB JSON frame is accepted under the default 16 MiB limit and delivered whole', async () => {
     const n = await listening();
     const good = await bystander(n);
     let got: unknown[] | undefined;

@@ -224,7 +224,7 @@ describe('an rc file as written by Perl aemp', () => {
       parent: 'seed',
       heartbeat_interval: 5,
       heartbeat_misses: 3,
-      max_frame_bytes: 64 * 1024 * 1024,
+      max_frame_bytes: 16 * 1024 * 1024,
       max_send_buffer_bytes: 256 * 1024 * 1024,
       max_total_send_buffer_bytes: 1024 * 1024 * 1024,
       max_frame_items: 1_000_000,
