@@ -92,10 +92,12 @@ export function userSecret(path: string = userSecretPath()): UserSecret {
       continue; // another process created it first: use theirs
     }
     if (typeof found === 'string') return { secret: found, path };
-    const secret = generateSecret();
-    writeNew(path, secret, true);
+    writeNew(path, generateSecret(), true);
+    // Another process may have replaced it at the same moment: use what the file holds now.
+    const now = readOwn(path, uid);
+    if (typeof now !== 'string') continue;
     return {
-      secret,
+      secret: now,
       path,
       warning: `the per-user secret file ${path} ${found.why}; replaced it with a new secret (mode 0600)`,
     };
