@@ -9,9 +9,9 @@ import { timingSafeEqual } from 'node:crypto';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha3_512 } from '@noble/hashes/sha3.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { AuthError } from '../errors.js';
+import { AuthError, ProtocolError } from '../errors.js';
 import { AUTH, type AuthMethod, FRAMING, type FramingFormat } from './constants.js';
-import { perlInt } from './greeting.js';
+import { type ConnectionRole, type Greeting, perlInt, ROLE, ROLE_KEY } from './greeting.js';
 
 const utf8 = new TextEncoder();
 
@@ -178,4 +178,40 @@ export function wantTls(hasCert: boolean, peerTlsValue: string | undefined): boo
 /** §7: we are the TLS client iff our nonce line sorts before the peer's, byte by byte. */
 export function isTlsClient(ownNonce: string, peerNonce: string): boolean {
   return Buffer.compare(utf8.encode(ownNonce), utf8.encode(peerNonce)) < 0;
+}
+
+/** A peer-chosen value for an error text: quoted, escaped, at most 32 characters. */
+function quoted(value: string): string {
+  const short = value.length > 32 ? `${value.slice(0, 32)}…` : value;
+  return JSON.stringify(short);
+}
+
+/**
+ * Checks the connection role the peer states in its greeting (`role` key) against ours. A peer
+ * claiming our own role is a relay that passes our greeting to another node on the same side
+ * of its connection (two accepting nodes both see `a`); an unknown value is refused; a missing
+ * key is what Perl peers send, refused only with `strict` (`strict_peers`). Returns the error,
+ * or undefined if the peer may go on. Without an own role (`undefined`) only `strict` applies.
+ */
+export function peerRoleError(
+  own: ConnectionRole | undefined,
+  peer: Greeting,
+  strict: boolean,
+): AuthError | ProtocolError | undefined {
+  if (!peer.keys.has(ROLE_KEY)) {
+    return strict
+      ? new ProtocolError('ERR_BAD_GREETING', 'peer does not state its connection role (strict_peers)')
+      : undefined;
+  }
+  const value = peer.keys.get(ROLE_KEY) ?? '';
+  if (value !== ROLE.dialled && value !== ROLE.accepted) {
+    return new ProtocolError('ERR_BAD_GREETING', `peer states an invalid connection role ${quoted(value)}`);
+  }
+  if (own !== undefined && value === ROLE[own]) {
+    return new AuthError(
+      'ERR_AUTH_FAILED',
+      'peer claims the same connection role as ours (relayed handshake?)',
+    );
+  }
+  return undefined;
 }

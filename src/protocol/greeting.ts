@@ -9,6 +9,19 @@ import { MAX_LINE_BYTES, PROTOCOL, PROTOCOL_VERSION, PROVIDER } from './constant
 /** Number of random bytes in a nonce (Perl: 66 → 88 Base64 characters, no padding). */
 export const NONCE_BYTES = 66;
 
+/**
+ * Greeting key by which an aemp node states its side of the connection (not sent by Perl):
+ * `d` = this side dialled, `a` = this side accepted. The auth tokens cover greeting line 1, so
+ * a relay cannot change it; two sides claiming the same role betray a relayed handshake.
+ */
+export const ROLE_KEY = 'role';
+
+/** Values of the `role` key. */
+export const ROLE = { dialled: 'd', accepted: 'a' } as const;
+
+/** Which side of a TCP connection a node is on. */
+export type ConnectionRole = keyof typeof ROLE;
+
 /** A parsed greeting line 1. Missing fields are `''` (Perl's undef interpolates and compares as ''). */
 export interface Greeting {
   /** The line as received (terminator stripped). */
@@ -48,6 +61,8 @@ export interface BuildGreetingOptions {
   peerAddr?: string;
   /** True if a certificate is configured: adds `tls=1.0`. */
   tls?: boolean;
+  /** Our side of the connection: adds `role=d` or `role=a`. */
+  role?: ConnectionRole;
   /** Further pairs, e.g. `{ hb: '2' }`. A key that is already present is replaced in place. */
   extraKeys?: GreetingKeys;
 }
@@ -142,7 +157,7 @@ function pairsOf(keys: GreetingKeys): Iterable<readonly [string, string | undefi
 
 /**
  * Builds our greeting line 1 (without terminator):
- * `aemp;1;NODEID;AUTHS;FRAMINGS;provider=…;peeraddr=…;mproto=1;gproto=1[;tls=1.0][;extra…]`.
+ * `aemp;1;NODEID;AUTHS;FRAMINGS;provider=…;peeraddr=…;mproto=1;gproto=1[;tls=1.0][;role=d|a][;extra…]`.
  * Throws `ERR_BAD_ARGUMENT` if a field would break the line format or the line exceeds the
  * handshake line limit.
  */
@@ -157,6 +172,7 @@ export function buildGreeting(opts: BuildGreetingOptions): string {
   keys.set('mproto', '1');
   keys.set('gproto', '1');
   if (opts.tls) keys.set('tls', '1.0');
+  if (opts.role !== undefined) keys.set(ROLE_KEY, ROLE[opts.role]);
   if (opts.extraKeys) for (const [k, v] of pairsOf(opts.extraKeys)) keys.set(k, v);
 
   const fields = [

@@ -9,13 +9,21 @@
  *   on data: for (const step of hs.feed(chunk)) switch (step.kind) {
  *     case 'send':     socket.write(step.text); break;
  *     case 'startTls': const raw = hs.takeRest(); upgrade socket (role step.client), pass `raw`
- *                      to the TLS layer as already-received ciphertext; then
- *                      socket.write(hs.tlsReady().text) and keep feeding decrypted bytes; break;
+ *                      to the TLS layer as already-received ciphertext; once the peer's
+ *                      certificate verified, handle hs.tlsReady() (a `send`, or `wait` on the
+ *                      accepting side) and keep feeding decrypted bytes; break;
  *     case 'done':     frames.push(hs.takeRest()); start the data phase with step.session; break;
  *     case 'fail':     log step.error.message; close; break;
  *   }
  *
- * Perl's order of checks and error texts are kept (§5).
+ * Perl's order of checks and error texts are kept (§5). Two additions for aemp peers:
+ *   - with `role`, our greeting states which side of the connection we are on (`role=d|a`) and
+ *     a peer claiming the same side is refused (a relay between two nodes); `strictPeers` also
+ *     refuses peers that do not state a role;
+ *   - with `role: 'accepted'`, our auth line is held back until the peer's auth line verified,
+ *     so a stranger who connects never gets a token computed with our secret (Perl sends its
+ *     auth line without waiting for ours, so this never deadlocks with Perl). The dialling side
+ *     sends at once, as Perl does.
  */
 import { AempError, AuthError, ProtocolError } from '../errors.js';
 import {
@@ -24,6 +32,7 @@ import {
   chooseSendFraming,
   isTlsClient,
   isUsableFraming,
+  peerRoleError,
   secretBytes,
   sendAuthData,
   verifyAuthData,
@@ -41,6 +50,7 @@ import {
 } from './constants.js';
 import {
   buildGreeting,
+  type ConnectionRole,
   type Greeting,
   type GreetingKeys,
   isSubProtocol,
@@ -84,6 +94,14 @@ export interface HandshakeOptions {
    * `on_greeted`, used by seed connections). An exception fails the handshake.
    */
   onPeerGreeting?(greeting: Greeting): void;
+  /**
+   * Our side of the TCP connection, stated in the greeting (`role` key) and checked against the
+   * peer's. The accepting side sends its auth line only after the peer's verified. Undefined
+   * (tests, tools): no role is stated and the auth line goes out at once.
+   */
+  role?: ConnectionRole;
+  /** Refuse peers that do not state their connection role (`strict_peers`). */
+  strictPeers?: boolean;
 }
 
 /** The outcome of a successful handshake. */
@@ -130,8 +148,14 @@ export interface Handshake {
   readonly ownNonce: string;
   /** Our two greeting lines, each followed by LF: write them right after connecting. */
   start(): string;
-  /** Processes one peer line (terminator stripped). */
+  /**
+   * Processes one peer line (terminator stripped) and returns the step it leads to. Not for an
+   * accepting handshake (`role: 'accepted'`), whose last line leads to two steps (our held auth
+   * line, then `done`): use `receiveAll` or `feed`.
+   */
   receive(line: string): HandshakeStep;
+  /** Processes one peer line; returns its actionable steps in order (empty = wait). */
+  receiveAll(line: string): HandshakeStep[];
   /**
    * Feeds raw bytes; splits lines (4 KiB limit) and processes them one at a time. Returns the
    * actionable steps in order (never `wait`). Stops taking lines after `startTls`, `done` or
@@ -140,7 +164,10 @@ export interface Handshake {
   feed(chunk: Uint8Array): HandshakeStep[];
   /** Bytes received after the last line taken by `feed` (data frames or TLS records). */
   takeRest(): Uint8Array;
-  /** After `startTls`: TLS is established; returns the auth line to send (inside TLS). */
+  /**
+   * After `startTls`: TLS is established and the peer's certificate verified. Returns the auth
+   * line to send (inside TLS), or `wait` on the accepting side, which sends it after the peer's.
+   */
   tlsReady(): HandshakeStep;
 }
 
@@ -158,6 +185,8 @@ export function createHandshake(opts: HandshakeOptions): Handshake {
   }
   const authOffer = opts.authOffer ?? DEFAULT_AUTH_OFFER;
   const hasCert = opts.hasCert ?? false;
+  /** The accepting side proves nothing before the peer has proved itself. */
+  const holdAuth = opts.role === 'accepted';
   const secret = secretBytes(opts.secret);
   const ownGreeting =
     opts.greetingLine ??
@@ -166,6 +195,7 @@ export function createHandshake(opts: HandshakeOptions): Handshake {
       auths: opts.authAccept ?? DEFAULT_AUTH_ACCEPT,
       framings,
       tls: hasCert,
+      ...(opts.role !== undefined && { role: opts.role }),
       ...(opts.provider !== undefined && { provider: opts.provider }),
       ...(opts.peerAddr !== undefined && { peerAddr: opts.peerAddr }),
       ...(opts.extraKeys !== undefined && { extraKeys: opts.extraKeys }),
@@ -246,6 +276,8 @@ export function createHandshake(opts: HandshakeOptions): Handshake {
       // Not checked by Perl; an empty node ID cannot be addressed.
       return fail(new ProtocolError('ERR_BAD_GREETING', 'unparsable greeting, empty node ID'));
     }
+    const roleError = peerRoleError(opts.role, g, opts.strictPeers ?? false);
+    if (roleError) return fail(roleError);
     state = 'nonce';
     return WAIT;
   };
@@ -281,11 +313,19 @@ export function createHandshake(opts: HandshakeOptions): Handshake {
       return { kind: 'startTls', client: tlsClient };
     }
     state = 'auth';
-    return { kind: 'send', text: authLine };
+    return holdAuth ? WAIT : { kind: 'send', text: authLine };
   };
 
   /** §5 steps 11–12. */
-  const onAuth = (line: string): HandshakeStep => {
+  const onAuth = (line: string): HandshakeStep[] => {
+    const done = verifyPeerAuth(line);
+    if (done.kind !== 'done' || !holdAuth) return [done];
+    // The peer proved itself: now it may have our auth line.
+    return [{ kind: 'send', text: authLine }, done];
+  };
+
+  /** §5 step 11 and the session of step 12. */
+  const verifyPeerAuth = (line: string): HandshakeStep => {
     const [method = '', data = '', recvFraming = ''] = perlSplit(line, ';');
     const error = verifyAuthData(method, data, context());
     if (error) return fail(error);
@@ -311,16 +351,18 @@ export function createHandshake(opts: HandshakeOptions): Handshake {
     return { kind: 'done', session };
   };
 
-  const receive = (line: string): HandshakeStep => {
+  const actionable = (step: HandshakeStep): HandshakeStep[] => (step.kind === 'wait' ? [] : [step]);
+
+  const receiveAll = (line: string): HandshakeStep[] => {
     switch (state) {
       case 'greeting':
-        return onGreeting(line);
+        return actionable(onGreeting(line));
       case 'nonce':
-        return onNonce(line);
+        return actionable(onNonce(line));
       case 'auth':
         return onAuth(line);
       case 'failed':
-        return failStep!;
+        return [failStep!];
       case 'tls':
         throw misuse('line received before tlsReady()');
       case 'done':
@@ -335,7 +377,11 @@ export function createHandshake(opts: HandshakeOptions): Handshake {
     ownGreeting,
     ownNonce,
     start: () => `${ownGreeting}\n${ownNonce}\n`,
-    receive,
+    receive(line: string): HandshakeStep {
+      if (holdAuth) throw misuse('receive() on an accepting handshake: use receiveAll() or feed()');
+      return receiveAll(line)[0] ?? WAIT;
+    },
+    receiveAll,
     feed(chunk: Uint8Array): HandshakeStep[] {
       if (state === 'failed') return [failStep!];
       if (state === 'tls' || state === 'done') throw misuse(`feed() called in state '${state}'`);
@@ -353,17 +399,16 @@ export function createHandshake(opts: HandshakeOptions): Handshake {
         input = new Uint8Array(0);
         const line = lines[0];
         if (line === undefined) return steps;
-        const step = receive(line);
-        if (step.kind === 'wait') continue;
-        steps.push(step);
-        if (step.kind !== 'send') return steps;
+        const got = receiveAll(line);
+        steps.push(...got);
+        if (got.some((step) => step.kind !== 'send')) return steps;
       }
     },
     takeRest: () => decoder.takeRest(),
     tlsReady(): HandshakeStep {
       if (state !== 'tls') throw misuse(`tlsReady() called in state '${state}'`);
       state = 'auth';
-      return { kind: 'send', text: authLine };
+      return holdAuth ? WAIT : { kind: 'send', text: authLine };
     },
   };
 }

@@ -58,6 +58,10 @@ export function tuneSocket(socket: Socket, nodelay: boolean): void {
  * Upgrades a connected socket to TLS (spec/protocol.md §7): the configured PEM is both our
  * certificate and the only trusted CA, the peer must present a certificate, no host name
  * check. `pending` holds bytes already read from the socket that belong to the TLS layer.
+ *
+ * The caller MUST check `peerCertificateError` once the TLS handshake completed: on the server
+ * side (a socket built by hand, not by a `tls.Server`) Node does not act on the verification
+ * result, so a client with any certificate gets through the TLS handshake.
  */
 export function upgradeTls(socket: Socket, certPem: string, client: boolean, pending: Uint8Array): TLSSocket {
   // Stop the flow first: bytes put back on a flowing socket with no 'data' listener would be
@@ -70,4 +74,42 @@ export function upgradeTls(socket: Socket, certPem: string, client: boolean, pen
     return tlsConnect({ ...common, socket, rejectUnauthorized: true, checkServerIdentity: () => undefined });
   }
   return new TLSSocket(socket, { ...common, isServer: true, requestCert: true, rejectUnauthorized: true });
+}
+
+/** The verification result OpenSSL recorded for the peer's certificate (null = verified). */
+type VerifyResult = () => (Error & { code?: string }) | null;
+
+/**
+ * Why the peer's certificate is not acceptable, or undefined if the peer presented one that
+ * verifies against our CA. Call after the TLS handshake completed, in either role. Fails
+ * closed: a result that cannot be read counts as a rejection.
+ */
+export function peerCertificateError(tls: TLSSocket): string | undefined {
+  if (tls.getPeerX509Certificate() === undefined) return 'no certificate presented';
+  // Node keeps the verification result on the native handle; only the client side (and a
+  // `tls.Server`) copy it to `authorized`, so read it directly for both roles.
+  const handle = (tls as unknown as { _handle?: { verifyError?: VerifyResult } })._handle;
+  if (typeof handle?.verifyError !== 'function') {
+    return tls.authorized ? undefined : 'verification result unavailable';
+  }
+  const error = handle.verifyError.call(handle);
+  if (error) return describeVerifyError(error.message, error.code);
+  return undefined;
+}
+
+/**
+ * The reason text for an error on a TLS socket whose handshake has not completed: on the
+ * client side Node refuses a certificate that does not verify by failing the socket, after
+ * recording why in `authorizationError`.
+ */
+export function tlsHandshakeErrorText(tls: TLSSocket, err: Error & { code?: string }): string {
+  const why: unknown = tls.authorizationError;
+  if (why !== undefined && why !== null) {
+    return `TLS peer certificate rejected: ${describeVerifyError(err.message, String(why))}`;
+  }
+  return `TLS handshake failed: ${err.message}`;
+}
+
+function describeVerifyError(message: string, code: string | undefined): string {
+  return code && code !== message ? `${message} (${code})` : message;
 }

@@ -10,6 +10,7 @@
  *   end        socket error/EOF/decode error/overflow → `closed(reason)` exactly once
  */
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { AempError } from '../errors.js';
 import {
   createFrameDecoder,
@@ -24,7 +25,7 @@ import {
   type HandshakeSession,
   type HandshakeStep,
 } from '../protocol/handshake.js';
-import { upgradeTls } from '../protocol/tcp-transport.js';
+import { peerCertificateError, tlsHandshakeErrorText, upgradeTls } from '../protocol/tcp-transport.js';
 
 export interface ConnectionEvents {
   /** The handshake completed. The listener may close the connection right away. */
@@ -289,12 +290,32 @@ export class Connection {
     this.socket = tls;
     tls.setTimeout(this.opts.handshakeTimeoutMs);
     tls.on('timeout', this.onTimeout);
-    tls.on('error', this.onError);
+    let secured = false;
+    tls.on('error', (err) => {
+      if (secured) this.onError(err);
+      else this.end(tlsHandshakeErrorText(tls, err));
+    });
     tls.on('close', this.onClose);
     tls.on('data', this.onHandshakeData);
     tls.once(client ? 'secureConnect' : 'secure', () => {
-      if (this.state === 'handshake') this.handleStep(this.hs!.tlsReady());
+      secured = true;
+      this.tlsEstablished(tls);
     });
+  }
+
+  /**
+   * The TLS handshake completed: only a peer whose certificate verifies against our CA
+   * (spec/protocol.md §7) gets our auth line and may send its own; any other is cut off here,
+   * whatever auth method it would claim (`tls_anon` included).
+   */
+  private tlsEstablished(tls: TLSSocket): void {
+    if (this.state !== 'handshake') return;
+    const rejected = peerCertificateError(tls);
+    if (rejected !== undefined) {
+      this.end(`TLS peer certificate rejected: ${rejected}`);
+      return;
+    }
+    this.handleStep(this.hs!.tlsReady());
   }
 
   private enterDataPhase(session: HandshakeSession): void {

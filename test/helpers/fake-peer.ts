@@ -54,6 +54,11 @@ export interface PerlGreetingOptions {
   tls?: boolean;
   /** PROTO field; default `aemp`. */
   proto?: string;
+  /**
+   * Adds `role=<value>` (the connection-role key of aemp nodes, `d` = dialled, `a` = accepted);
+   * Perl sends no such key.
+   */
+  role?: string;
 }
 
 /** Greeting line 1 as Perl writes it, with its key/value pairs in a shuffled (hash-like) order. */
@@ -61,6 +66,7 @@ export function perlGreeting(o: PerlGreetingOptions): string {
   const keys = ['mproto=1', 'provider=AE-2.02', 'gproto=1'];
   if (o.tls) keys.splice(1, 0, 'tls=1.0');
   if (o.peeraddr !== undefined) keys.push(`peeraddr=${o.peeraddr}`);
+  if (o.role !== undefined) keys.push(`role=${o.role}`);
   return [
     o.proto ?? 'aemp',
     o.version ?? '1',
@@ -313,6 +319,8 @@ export interface FakeHandshakeOptions extends Partial<PerlGreetingOptions> {
   secret?: string;
   /** PEM (certificate + key); with `tls`, TLS is used if our node also has a certificate. */
   cert?: string;
+  /** Accept any certificate from our node (an intruder that does not care whom it talks to). */
+  tlsAnyPeer?: boolean;
   /** Auth method the fake sends (default `tls_sha3_512` under TLS, else `hmac_sha3_512`). */
   authMethod?: string;
   /** Rewrites the computed token (e.g. to flip a character). */
@@ -323,7 +331,13 @@ export interface FakeHandshakeOptions extends Partial<PerlGreetingOptions> {
   afterAuth?: Uint8Array;
   /** Line terminator of the fake's lines (default LF, as Perl; CR LF is also legal). */
   eol?: string;
-  /** Runs after our node's auth line arrived and before the fake sends its own. */
+  /**
+   * Runs before the fake sends its auth line, once our node has read the fake's greeting: when
+   * our node dialled the fake, after our node's auth line arrived (the dialling side sends it at
+   * once); when the fake dialled, our node holds its auth line until the fake's verified, so
+   * the fake lets the event loop poll twice instead (in-process loopback: bytes written are
+   * read by the next poll).
+   */
   beforeAuth?: () => void | Promise<void>;
   /**
    * Writes the greeting only after reading ours; as TLS client the fake then sends its TLS
@@ -337,10 +351,15 @@ export interface FakeHandshakeResult {
   /** Our node's greeting lines. */
   theirs: [string, string];
   theirGreeting: ParsedGreeting;
-  /** Our node's auth line, split. */
+  /** Our node's auth line, split (all empty if withheld). */
   theirAuth: { method: string; token: string; framing: string };
   /** True if our node's token is what a Perl node expects. */
   tokenOk: boolean;
+  /**
+   * True if our node (accepting) closed the connection instead of sending its auth line: it
+   * refused the fake's auth line and gave away no token.
+   */
+  authWithheld: boolean;
   tls: boolean;
   tlsClient: boolean;
 }
@@ -370,6 +389,8 @@ export class FakePeer {
     socket: Socket,
     /** The other end's address as seen from here (`peeraddr`). */
     readonly peeraddr: string,
+    /** True if the fake dialled (our node accepted the connection). */
+    readonly dialled: boolean,
   ) {
     this.raw = this.socket = socket;
     this.localAddr = `${socket.localAddress}:${socket.localPort}`;
@@ -389,14 +410,14 @@ export class FakePeer {
       socket.once('error', reject);
       socket.connect({ host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) }, () => {
         socket.off('error', reject);
-        resolve(new FakePeer(socket, addr));
+        resolve(new FakePeer(socket, addr, true));
       });
     });
   }
 
   /** Wraps a socket accepted by a listener. */
   static accepted(socket: Socket): FakePeer {
-    return new FakePeer(socket, `${socket.remoteAddress}:${socket.remotePort}`);
+    return new FakePeer(socket, `${socket.remoteAddress}:${socket.remotePort}`, false);
   }
 
   get isClosed(): boolean {
@@ -461,7 +482,7 @@ export class FakePeer {
     const ownGreeting = parseGreetingLine(line1);
     const tls = !!o.cert && Math.trunc(Number.parseFloat(theirGreeting.keys.get('tls') ?? '0')) === 1;
     const tlsClient = Buffer.compare(Buffer.from(nonce), Buffer.from(theirs[1])) < 0;
-    if (tls) await this.startTls(o.cert!, tlsClient);
+    if (tls) await this.startTls(o.cert!, tlsClient, WAIT_MS, o.tlsAnyPeer);
     const method = o.authMethod ?? (tls ? 'tls_sha3_512' : 'hmac_sha3_512');
     const token = (o.tamper ?? ((t: string) => t))(this.token(method, fourLines(own, theirs), o.secret));
     const sendFraming =
@@ -469,14 +490,16 @@ export class FakePeer {
     const authLine = Buffer.from(`${method};${token};${sendFraming}${eol}`);
     let theirAuthLine: string | undefined;
     if (o.beforeAuth) {
-      // Our node sends its auth line right after the greeting; reading it first proves that
-      // our node has processed the fake's greeting.
-      theirAuthLine = await this.readLine();
+      if (this.dialled) await turns(2);
+      else theirAuthLine = await this.readLine();
       await o.beforeAuth();
     }
+    // Like Perl, the fake sends its auth line without waiting for ours.
     this.write(o.afterAuth ? Buffer.concat([authLine, o.afterAuth]) : authLine);
-    const [tm = '', tt = '', tf = ''] = (theirAuthLine ?? (await this.readLine())).split(';');
-    const expected = this.token(tm, fourLines(theirs, own), o.secret);
+    theirAuthLine ??= await this.readAuthLine();
+    const authWithheld = theirAuthLine === undefined;
+    const [tm = '', tt = '', tf = ''] = (theirAuthLine ?? '').split(';');
+    const expected = authWithheld ? undefined : this.token(tm, fourLines(theirs, own), o.secret);
     this.sendFraming = sendFraming as Framing;
     this.recvFraming = tf as Framing;
     this.result = {
@@ -485,10 +508,24 @@ export class FakePeer {
       theirGreeting,
       theirAuth: { method: tm, token: tt, framing: tf },
       tokenOk: expected !== undefined && tt === expected,
+      authWithheld,
       tls,
       tlsClient,
     };
     return this.result;
+  }
+
+  /**
+   * Our node's auth line; undefined if the fake dialled and our node closed the connection
+   * without sending one (the accepting side sends its auth line only after the peer's verified).
+   */
+  private async readAuthLine(): Promise<string | undefined> {
+    try {
+      return await this.readLine();
+    } catch (err) {
+      if (this.dialled && this.ended) return undefined;
+      throw err;
+    }
   }
 
   /** The token a Perl node sends for `method` over `lines` (sender's lines first). */
@@ -507,18 +544,19 @@ export class FakePeer {
 
   /**
    * Upgrades to TLS as Perl does: the shared PEM is certificate and only CA, the peer must
-   * present a certificate, no host name check.
+   * present a certificate, no host name check. With `anyPeer` the fake accepts whatever
+   * certificate our node presents (as an intruder would).
    */
-  async startTls(pem: string, client: boolean, ms = WAIT_MS): Promise<void> {
+  async startTls(pem: string, client: boolean, ms = WAIT_MS, anyPeer = false): Promise<void> {
     const raw = this.raw;
     raw.removeAllListeners('data');
     raw.pause();
     if (this.buf.length > 0) raw.unshift(this.buf);
     this.buf = Buffer.alloc(0);
-    const common = { key: pem, cert: pem, ca: pem };
+    const common = { key: pem, cert: pem, ca: pem, rejectUnauthorized: !anyPeer };
     const t = client
-      ? tlsConnect({ ...common, socket: raw, rejectUnauthorized: true, checkServerIdentity: () => undefined })
-      : new TLSSocket(raw, { ...common, isServer: true, requestCert: true, rejectUnauthorized: true });
+      ? tlsConnect({ ...common, socket: raw, checkServerIdentity: () => undefined })
+      : new TLSSocket(raw, { ...common, isServer: true, requestCert: true });
     this.socket = t;
     this.watch(t);
     await new Promise<void>((resolve, reject) => {
