@@ -702,6 +702,8 @@ export class TcpNetwork implements Network {
       },
       isConnected: (id) => this.peers.get(id)?.conn !== undefined,
       ...(onPeerGreeting ? { onPeerGreeting } : {}),
+      role: outgoing ? 'dialled' : 'accepted',
+      strictPeers: o.strictPeers,
     };
     return {
       handshake,
