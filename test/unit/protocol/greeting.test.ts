@@ -193,6 +193,14 @@ describe('buildGreeting', () => {
     ).toBe('aemp;1;n;hmac_sha3_512;json;provider=X;mproto=1;gproto=1;flag');
   });
 
+  it('states the connection role (role=d / role=a) after tls, before the extension keys', () => {
+    const base = { nodeId: 'n', auths: ['hmac_sha3_512'], framings: ['json'] };
+    expect(buildGreeting({ ...base, tls: true, role: 'dialled', extraKeys: { hb: '2' } })).toBe(
+      'aemp;1;n;hmac_sha3_512;json;provider=AEMP-TS-0.1;mproto=1;gproto=1;tls=1.0;role=d;hb=2',
+    );
+    expect(parseGreeting(buildGreeting({ ...base, role: 'accepted' })).keys.get('role')).toBe('a');
+  });
+
   it('round-trips through parseGreeting', () => {
     const line = buildGreeting({
       nodeId: 'node/1',

@@ -876,3 +876,164 @@ describe('arbitrary input never throws', () => {
     );
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Connection roles (relay protection) and the accepting side's auth order
+
+describe('connection roles and auth order', () => {
+  const D: HandshakeOptions = { ...A, role: 'dialled' };
+  const ACC: HandshakeOptions = { ...B, role: 'accepted' };
+  const kinds = (steps: HandshakeStep[]) => steps.map((s) => s.kind);
+
+  it('each side states its role in the greeting', () => {
+    expect(createHandshake(D).ownGreeting).toMatch(/;role=d(;|$)/);
+    expect(createHandshake(ACC).ownGreeting).toMatch(/;role=a(;|$)/);
+    expect(createHandshake(A).ownGreeting).not.toMatch(/;role=/);
+  });
+
+  it('the accepting side sends nothing until the dialler proved the secret, then its auth line before done', () => {
+    const d = createHandshake(D);
+    const acc = createHandshake(ACC);
+    expect(acc.feed(enc(d.start()))).toEqual([]);
+    expect(acc.state).toBe('auth');
+    const dSteps = d.feed(enc(acc.start()));
+    expect(kinds(dSteps)).toEqual(['send']);
+    const accSteps = acc.feed(enc((dSteps[0] as { text: string }).text));
+    expect(kinds(accSteps)).toEqual(['send', 'done']);
+    expect((accSteps[0] as { text: string }).text).toMatch(/^hmac_sha3_512;[0-9a-f]{128};cbor\n$/);
+    expect(session(d.feed(enc((accSteps[0] as { text: string }).text))[0])).toMatchObject({
+      peerNodeId: 'node-b',
+    });
+    expect(session(accSteps[1])).toMatchObject({ peerNodeId: 'node-a', authMethod: 'hmac_sha3_512' });
+  });
+
+  it('greeting, nonce and auth line in one read: send, then done, rest intact', () => {
+    const d = createHandshake(D);
+    const acc = createHandshake(ACC);
+    const dAuth = (d.feed(enc(acc.start()))[0] as { text: string }).text;
+    const steps = acc.feed(enc(`${d.start()}${dAuth}FRAME`));
+    expect(kinds(steps)).toEqual(['send', 'done']);
+    expect(new TextDecoder().decode(acc.takeRest())).toBe('FRAME');
+  });
+
+  for (const chunk of [Number.POSITIVE_INFINITY, 5, 1]) {
+    it(`dialled ↔ accepted succeeds fed in chunks of ${chunk}`, () => {
+      const r = run(D, ACC, chunk);
+      expect(session(r.aFinal).peerNodeId).toBe('node-b');
+      expect(session(r.bFinal).peerNodeId).toBe('node-a');
+      // The acceptor's only send comes right before its done.
+      expect(kinds(r.b)).toEqual(['send', 'done']);
+    });
+  }
+
+  it('a wrong secret from the dialler: the acceptor fails without ever sending a token', () => {
+    const r = run({ ...D, secret: 'guess' }, ACC);
+    expect(kinds(r.b)).toEqual(['fail']);
+    expectFail(r.bFinal, 'ERR_AUTH_FAILED', 'authentication failure/shared secret mismatch');
+  });
+
+  it('an acceptor with TLS waits after tlsReady() and sends inside TLS after the peer’s line', () => {
+    const tlsOpts = { secret: undefined, hasCert: true };
+    const r = run({ ...D, ...tlsOpts }, { ...ACC, ...tlsOpts });
+    expect(kinds(r.b)).toEqual(['startTls', 'wait', 'send', 'done']);
+    expect(session(r.bFinal)).toMatchObject({ tls: true, authMethod: 'tls_sha3_512' });
+    expect(session(r.aFinal)).toMatchObject({ tls: true, authMethod: 'tls_sha3_512' });
+  });
+
+  it('two accepting sides (a relay between two listeners) both refuse the same role', () => {
+    const r = run({ ...A, role: 'accepted' }, ACC);
+    const text = 'peer claims the same connection role as ours (relayed handshake?)';
+    expectFail(r.aFinal, 'ERR_AUTH_FAILED', text, AuthError);
+    expectFail(r.bFinal, 'ERR_AUTH_FAILED', text, AuthError);
+    expect([...r.a, ...r.b].some((s) => s.kind === 'send')).toBe(false);
+  });
+
+  it('two dialling sides refuse each other too', () => {
+    const r = run(D, { ...B, role: 'dialled' });
+    expectFail(
+      r.aFinal,
+      'ERR_AUTH_FAILED',
+      'peer claims the same connection role as ours (relayed handshake?)',
+    );
+    expectFail(
+      r.bFinal,
+      'ERR_AUTH_FAILED',
+      'peer claims the same connection role as ours (relayed handshake?)',
+    );
+  });
+
+  it('a role value other than d/a is refused (quoted, cut short)', () => {
+    expectFail(
+      local({ role: 'accepted' }).receiveAll(peerLine({ rest: ';role=x;provider=AE-2.02' }))[0],
+      'ERR_BAD_GREETING',
+      'peer states an invalid connection role "x"',
+      ProtocolError,
+    );
+    expectFail(
+      local({ role: 'dialled' }).receiveAll(peerLine({ rest: ';role' }))[0],
+      'ERR_BAD_GREETING',
+      'peer states an invalid connection role ""',
+    );
+    const long = `\u001b[2J${'y'.repeat(100)}`;
+    const step = local().receiveAll(peerLine({ rest: `;role=${long}` }))[0];
+    expect(step?.kind).toBe('fail');
+    expect((step as { error: AempError }).error.message).toBe(
+      `peer states an invalid connection role ${JSON.stringify(`${long.slice(0, 32)}…`)}`,
+    );
+  });
+
+  it('a peer without a role (Perl) is accepted, in both roles', () => {
+    for (const role of ['dialled', 'accepted'] as const) {
+      const hs = local({ role });
+      const l1 = peerLine();
+      expect(hs.receiveAll(l1)).toEqual([]);
+      const afterNonce = hs.receiveAll(PEER_NONCE);
+      expect(kinds(afterNonce)).toEqual(role === 'dialled' ? ['send'] : []);
+      const steps = hs.receiveAll(peerAuth(hs, l1));
+      expect(kinds(steps)).toEqual(role === 'dialled' ? ['done'] : ['send', 'done']);
+    }
+  });
+
+  it('strict_peers: a peer without a role is refused, one with the opposite role accepted', () => {
+    for (const role of ['dialled', 'accepted', undefined] as const) {
+      expectFail(
+        local({ role, strictPeers: true }).receiveAll(peerLine())[0],
+        'ERR_BAD_GREETING',
+        'peer does not state its connection role (strict_peers)',
+        ProtocolError,
+      );
+    }
+    const hs = local({ role: 'accepted', strictPeers: true });
+    expect(hs.receiveAll(peerLine({ rest: ';provider=AEMP-TS-0.1;role=d' }))).toEqual([]);
+    expect(hs.state).toBe('nonce');
+  });
+
+  it('the Perl checks come first (own node ID before the role)', () => {
+    expectFail(
+      local({ role: 'accepted' }).receiveAll(peerLine({ id: 'me/1', rest: ';role=a' }))[0],
+      'ERR_SELF_CONNECT',
+      'I refuse to talk to myself',
+    );
+  });
+
+  it('receive() is refused on an accepting handshake (its last line gives two steps)', () => {
+    expect(() => local({ role: 'accepted' }).receive(peerLine())).toThrow(/receiveAll/);
+    expect(local({ role: 'dialled' }).receive(peerLine())).toEqual({ kind: 'wait' });
+  });
+
+  it('feed(): random bytes into an accepting handshake only ever give send/done/fail, a send only before done', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 5 }), (chunks) => {
+        const hs = local({ role: 'accepted' });
+        const all: HandshakeStep[] = [];
+        for (const c of chunks) {
+          if (hs.state === 'done' || hs.state === 'tls') break;
+          all.push(...hs.feed(c));
+        }
+        const i = all.findIndex((s) => s.kind === 'send');
+        if (i >= 0) expect(all[i + 1]?.kind).toBe('done');
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
