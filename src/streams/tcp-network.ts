@@ -30,7 +30,7 @@ import { dialTcp, joinHostPort, listenTcp, tuneSocket } from '../protocol/tcp-tr
 import { resolveDescriptors } from './binds.js';
 import { Connection, type ConnectionEvents, HEARTBEAT_KEY } from './connection.js';
 import type { Kernel, MonEntry } from './kernel.js';
-import { LEVEL, type Logger, type LogLevel } from './log.js';
+import { LEVEL, type Logger, type LogLevel, LogLimiter } from './log.js';
 import type { ConnectionStats, Network, NodeStatus } from './network.js';
 
 /** Greeting key of the simultaneous-connect tie-break between our nodes (Perl ignores it). */
@@ -50,6 +50,8 @@ export const MAX_CONNECTING_PEERS = 1024;
 export const TOO_MANY_CONNECTING = 'too many nodes connecting';
 /** Nodes remembered as known (`nodeIsUp` → false) after their peer object was dropped. */
 export const MAX_KNOWN_NODES = 1024;
+/** Why a pending incoming connection was closed to make room for our own dial. */
+const CONNECTION_LIMIT = 'connection limit reached';
 /** Refusals of one kind are logged at most once per this many milliseconds, with a count. */
 const REFUSAL_LOG_MS = 1000;
 
@@ -173,6 +175,8 @@ export class TcpNetwork implements Network {
   /** Nodes that were connected once, most recent last (bounded by `MAX_KNOWN_NODES`). */
   private readonly known = new Set<string>();
   private readonly refusals: RateLimitedLog;
+  /** Failed incoming handshakes, per remote address (a flood logs a few lines and a count). */
+  private readonly failures = new LogLimiter(() => this.opts.logger);
   /** Dialled connections still in their handshake (labelled with the dialled address). */
   private readonly outgoing = new Set<Connection>();
   /** Connections still in their handshake, by the node ID their peer's greeting claimed. */
@@ -431,6 +435,7 @@ export class TcpNetwork implements Network {
     await this.settlePending(CLOSE_GRACE_MS);
     this.closing = true;
     this.refusals.stop();
+    this.failures.close();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     if (this.seedTimer) clearTimeout(this.seedTimer);
@@ -575,7 +580,7 @@ export class TcpNetwork implements Network {
         this.refusals.note(
           `incoming connection closed before authentication: ${this.opts.maxConnections} connections open (max_connections), dialling out`,
         );
-        newest.close('connection limit reached');
+        newest.close(CONNECTION_LIMIT);
       }
     }
     const socket = dialTcp(addr);
@@ -753,6 +758,7 @@ export class TcpNetwork implements Network {
   }
 
   private connectionClosed(conn: Connection, reason: string): void {
+    const from = this.inbound.get(conn);
     this.settle(conn);
     this.open.delete(conn);
     const id = conn.peerId;
@@ -774,10 +780,13 @@ export class TcpNetwork implements Network {
       const routine =
         (conn.outgoing && greeted === undefined) ||
         reason.startsWith('simultaneous connection') ||
+        reason === CONNECTION_LIMIT ||
         (greeted !== undefined &&
           (this.peers.get(greeted)?.conn !== undefined || this.handshaking.has(greeted)));
       const level = routine ? LEVEL.info : LEVEL.warn;
-      this.opts.logger.log(level, `${conn.label}: handshake failed: ${reason}`);
+      const line = `${conn.label}: handshake failed: ${reason}`;
+      if (from === undefined) this.opts.logger.log(level, line);
+      else this.failures.log(`failed incoming handshakes from ${from}`, level, line);
     }
   }
 
