@@ -15,6 +15,13 @@
  * The reader works on the chunk handed to `push` directly; only the incomplete tail of a chunk is
  * copied. A tail is tracked by a resumable structural scanner, so a large frame arriving in many
  * chunks is scanned once (not re-parsed per chunk) and decoded once it is complete.
+ *
+ * What one frame may cost is bounded: its bytes (`maxFrameBytes`), its nesting (`maxDepth`) and its
+ * data items (`maxFrameItems`). Reader and scanner count items the same way — a definite array or
+ * map adds its elements (twice its pairs) when its head is read, before anything is allocated; an
+ * element of an indefinite container, a tagged value and a string chunk add one each — so a frame
+ * of a few bytes per item (`[]`, `{}`, empty keys, empty chunks) cannot grow the heap beyond the
+ * cap. Indefinite-length strings allocate nothing per chunk.
  */
 import { isUtf8 } from 'node:buffer';
 import { ProtocolError } from '../errors.js';
