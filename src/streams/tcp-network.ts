@@ -30,7 +30,7 @@ import { dialTcp, joinHostPort, listenTcp, tuneSocket } from '../protocol/tcp-tr
 import { resolveDescriptors } from './binds.js';
 import { Connection, type ConnectionEvents, HEARTBEAT_KEY } from './connection.js';
 import type { Kernel, MonEntry } from './kernel.js';
-import { LEVEL, type Logger, type LogLevel, LogLimiter } from './log.js';
+import { LEVEL, type Logger, type LogLevel, LogLimiter, logText } from './log.js';
 import type { ConnectionStats, Network, NodeStatus } from './network.js';
 
 /** Greeting key of the simultaneous-connect tie-break between our nodes (Perl ignores it). */
@@ -285,7 +285,7 @@ export class TcpNetwork implements Network {
       if (p.dropped++ === 0)
         this.opts.logger.log(
           LEVEL.warn,
-          `${nodeId}: ${MAX_PENDING_MESSAGES} messages queued while connecting, dropping more`,
+          `${logText(nodeId, 100)}: ${MAX_PENDING_MESSAGES} messages queued while connecting, dropping more`,
         );
     } else p.queue.push(msg);
     this.connect(p);
@@ -447,7 +447,7 @@ export class TcpNetwork implements Network {
       if (p.queue.length > 0)
         this.opts.logger.log(
           LEVEL.warn,
-          `${p.id}: ${p.queue.length} message(s) dropped: the node closed before the connection was up`,
+          `${logText(p.id, 100)}: ${p.queue.length} message(s) dropped: the node closed before the connection was up`,
         );
       p.queue = [];
       for (const list of p.monitors.values()) orphaned.push([p.id, list]);
@@ -766,7 +766,7 @@ export class TcpNetwork implements Network {
     if (p && p.conn === conn) {
       p.conn = undefined;
       if (!this.closing) {
-        this.opts.logger.log(LEVEL.info, `connection to ${p.id} lost: ${reason}`);
+        this.opts.logger.log(LEVEL.info, `connection to ${logText(p.id, 100)} lost: ${logText(reason)}`);
         this.lost(p, reason, true);
         this.release(p);
         if (this.isSeedNode(p.id)) this.seedAgain();
@@ -784,7 +784,7 @@ export class TcpNetwork implements Network {
         (greeted !== undefined &&
           (this.peers.get(greeted)?.conn !== undefined || this.handshaking.has(greeted)));
       const level = routine ? LEVEL.info : LEVEL.warn;
-      const line = `${conn.label}: handshake failed: ${reason}`;
+      const line = `${logText(conn.label, 300)}: handshake failed: ${logText(reason)}`;
       if (from === undefined) this.opts.logger.log(level, line);
       else this.failures.log(`failed incoming handshakes from ${from}`, level, line);
     }
