@@ -375,7 +375,9 @@ function readBignum(negative: boolean): number | bigint {
   const n = readLength();
   if (n > end - pos) throw INCOMPLETE;
   let v = 0n;
-  for (let i = 0; i < n; i++) v = (v << 8n) | BigInt(src[pos + i]!);
+  if (n <= 8) for (let i = 0; i < n; i++) v = (v << 8n) | BigInt(src[pos + i]!);
+  // Shifting byte by byte would copy the growing value each time (quadratic); hex is linear.
+  else v = BigInt(`0x${src.toString('hex', pos, pos + n)}`);
   pos += n;
   if (negative) v = -1n - v;
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;

@@ -6,7 +6,8 @@
  * frame just under the byte limit is refused by its item count: the attacker's connection ends
  * with a protocol error, the node's memory stays within a stated bound, and a peer connected
  * before the attack is still served. Frames at the limits (1,000,000 items; 16 MiB of bytes that
- * are not UTF-8; both at once) are delivered, within the same bound.
+ * are not UTF-8; a 16 MiB bignum; both limits at once) are delivered quickly, within the same
+ * bound.
  * With the item cap raised, an indefinite-length string of millions of empty chunks decodes
  * without costing memory per chunk.
  */
@@ -195,9 +196,18 @@ describe('amplifying frames from an authenticated peer', () => {
       head(2, FRAME - 6 - nameBytes.length),
       Buffer.alloc(FRAME - 6 - nameBytes.length, 0xff),
     ]);
+    // [name, 2(h'ab ab …')]: a ~16 MiB bignum
+    const bignum = Buffer.concat([
+      Buffer.of(0x82),
+      nameBytes,
+      Buffer.of(0xc2),
+      head(2, FRAME - 7 - nameBytes.length),
+      Buffer.alloc(FRAME - 7 - nameBytes.length, 0xab),
+    ]);
     for (const [what, frame] of [
       [`[name, [{} × ${n}]]`, maps],
       ['[name, h"ff ff …"]', bytes],
+      ['[name, 2(h"ab ab …")]', bignum],
       [`[name, {${pairs} distinct ${keyLen}-byte keys: 0}]`, keyed],
     ] as const) {
       expect(frame.length).toBeLessThanOrEqual(DEFAULT_MAX_FRAME_BYTES);
