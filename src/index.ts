@@ -43,3 +43,5 @@ export type { ConnectionStats, NodeStatus } from './streams/network.js';
 export type { NodeEvent, PortObservable } from './streams/node.js';
 export { Node } from './streams/node.js';
 export type { NodeFunction } from './streams/registry.js';
+/* The per-user secret of the zero-config network */
+export { localSecret } from './streams/user-secret.js';

@@ -20,20 +20,20 @@
  *
  * Options (environment variables give the defaults):
  *   --seed HOST:PORT   the seed to join ($AEMP_SEED, else 127.0.0.1:4040)
- *   --secret TEXT      shared secret of the network ($AEMP_SECRET, else the embedded default)
+ *   --secret TEXT      shared secret of the network ($AEMP_SECRET, else this user's own, as aemp uses)
  *   --peers N          scripted mode: other members to wait for before speaking (default 1)
  *   --stay             scripted mode: after speaking, stay until nobody else is left
  */
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { configure, type DbRecord } from 'aemp';
+import { configure, type DbRecord, localSecret } from 'aemp';
 import { filter, firstValueFrom, map, type Observable, shareReplay, tap, timeout } from 'rxjs';
 
 const { values: opts, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     seed: { type: 'string', default: process.env.AEMP_SEED ?? '127.0.0.1:4040' },
-    secret: { type: 'string', default: process.env.AEMP_SECRET ?? 'aemp-embedded-loopback-default' },
+    secret: { type: 'string', default: process.env.AEMP_SECRET ?? localSecret() },
     peers: { type: 'string', default: '1' },
     stay: { type: 'boolean', default: false },
   },

@@ -16,16 +16,16 @@
  *
  * Options (environment variables give the defaults):
  *   --seed HOST:PORT   address to listen on as the seed ($AEMP_SEED, else 127.0.0.1:4040)
- *   --secret TEXT      shared secret of the network ($AEMP_SECRET, else the embedded default)
+ *   --secret TEXT      shared secret of the network ($AEMP_SECRET, else this user's own, as aemp uses)
  *   --max N            exit after answering N pings
  */
 import { parseArgs } from 'node:util';
-import { configure } from 'aemp';
+import { configure, localSecret } from 'aemp';
 
 const { values: opts } = parseArgs({
   options: {
     seed: { type: 'string', default: process.env.AEMP_SEED ?? '127.0.0.1:4040' },
-    secret: { type: 'string', default: process.env.AEMP_SECRET ?? 'aemp-embedded-loopback-default' },
+    secret: { type: 'string', default: process.env.AEMP_SECRET ?? localSecret() },
     max: { type: 'string' },
   },
 });

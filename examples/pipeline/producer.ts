@@ -18,18 +18,18 @@
  *
  * Options (environment variables give the defaults):
  *   --seed HOST:PORT   the seed to join ($AEMP_SEED, else 127.0.0.1:4040)
- *   --secret TEXT      shared secret of the network ($AEMP_SECRET, else the embedded default)
+ *   --secret TEXT      shared secret of the network ($AEMP_SECRET, else this user's own, as aemp uses)
  *   --count N          how many numbers to send (default 100)
  *   --every-ms N       pause between two numbers (default 20)
  */
 import { parseArgs } from 'node:util';
-import { configure } from 'aemp';
+import { configure, localSecret } from 'aemp';
 import { filter, firstValueFrom, interval, lastValueFrom, map, take, tap } from 'rxjs';
 
 const { values: opts } = parseArgs({
   options: {
     seed: { type: 'string', default: process.env.AEMP_SEED ?? '127.0.0.1:4040' },
-    secret: { type: 'string', default: process.env.AEMP_SECRET ?? 'aemp-embedded-loopback-default' },
+    secret: { type: 'string', default: process.env.AEMP_SECRET ?? localSecret() },
     count: { type: 'string', default: '100' },
     'every-ms': { type: 'string', default: '20' },
   },

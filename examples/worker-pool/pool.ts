@@ -16,13 +16,13 @@
  *
  * Options (environment variables give the defaults):
  *   --seed HOST:PORT   address to listen on as the seed ($AEMP_SEED, else 127.0.0.1:4040)
- *   --secret TEXT      shared secret of the network ($AEMP_SECRET, else the embedded default)
+ *   --secret TEXT      shared secret of the network ($AEMP_SECRET, else this user's own, as aemp uses)
  *   --jobs N           number of jobs (default 20): job n computes n²
  *   --workers N        wait for N workers before starting (default 1)
  *   --slots N          jobs one worker may hold at a time (default 2)
  */
 import { parseArgs } from 'node:util';
-import { configure, formatReason, KilledError } from 'aemp';
+import { configure, formatReason, KilledError, localSecret } from 'aemp';
 import {
   BehaviorSubject,
   defer,
@@ -43,7 +43,7 @@ import {
 const { values: opts } = parseArgs({
   options: {
     seed: { type: 'string', default: process.env.AEMP_SEED ?? '127.0.0.1:4040' },
-    secret: { type: 'string', default: process.env.AEMP_SECRET ?? 'aemp-embedded-loopback-default' },
+    secret: { type: 'string', default: process.env.AEMP_SECRET ?? localSecret() },
     jobs: { type: 'string', default: '20' },
     workers: { type: 'string', default: '1' },
     slots: { type: 'string', default: '2' },

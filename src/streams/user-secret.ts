@@ -192,3 +192,13 @@ function code(err: unknown): unknown {
 function osText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * The per-user secret that nodes on the embedded default use (`$AEMP_SECRET_FILE`, else
+ * `~/.aemp-secret`; created with mode 0600 on first use). Programs configured with `norc` pass
+ * it as `secret` to join the same user's zero-config network; other local users cannot read it.
+ * Throws a `ConfigError` when the file or its directory cannot be trusted.
+ */
+export function localSecret(): string {
+  return userSecret().secret;
+}
