@@ -101,10 +101,12 @@ export interface ResolvedConfig {
   /** A warning to print once: the rc file exists but could not be used. */
   readonly warning: string | undefined;
   /**
-   * Warnings to log once at warn level: an rc file with a secret that others may read, a
-   * per-user secret file that had to be replaced, a short secret given as an argument.
+   * Warnings to log once, shown at the default level: an rc file with a secret that others may
+   * read, a per-user secret file that had to be replaced.
    */
   readonly warnings: readonly string[];
+  /** Set when the secret given as an argument is short (logged at warn level). */
+  readonly secretWarning?: string | undefined;
 }
 
 const ORIGIN_DEFAULTS = 'built-in defaults';
@@ -185,11 +187,11 @@ export function resolveConfig(
   }
 
   const warnings: string[] = [];
+  let secretWarning: string | undefined;
   if (rc?.exposed) warnings.push(rc.exposed);
   const given = raw.secret;
   if (origins.get('secret') === ORIGIN_ARGS && typeof given === 'string') {
-    const weak = shortSecretWarning(given);
-    if (weak) warnings.push(weak);
+    secretWarning = shortSecretWarning(given);
   }
   let ownSecret = false;
   if (embedded && (raw.secret === undefined || raw.secret === null)) {
@@ -202,7 +204,7 @@ export function resolveConfig(
 
   const config = typedView(raw, origins, profile);
   if (ownSecret && config.cert === undefined) requireLoopback(config.binds, hostname, profile);
-  return { profile, raw, config, origins, rc, warning: rc ? formatRcWarning(rc) : undefined, warnings };
+  return { profile, raw, config, origins, rc, warning: rc ? formatRcWarning(rc) : undefined, warnings, secretWarning };
 }
 
 /**

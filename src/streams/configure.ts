@@ -66,7 +66,9 @@ export function configure(profileOrOptions?: string | ConfigureOptions, options?
   const host = hostname();
   const resolved = resolveConfig(opts, { hostname: host });
   if (resolved.warning) logger.log(LEVEL.error, resolved.warning);
-  for (const w of resolved.warnings) logger.log(LEVEL.warn, w);
+  // Exposed secrets are shown at the default level; a short secret is a warning.
+  for (const w of resolved.warnings) logger.log(LEVEL.error, w);
+  if (resolved.secretWarning) logger.log(LEVEL.warn, resolved.secretWarning);
   const cfg = resolved.config;
   const runiq = makeRuniq();
   const { nodeId, randomised } = expandNodeId(cfg.nodeid, { hostname: host, runiq });

@@ -230,14 +230,14 @@ describe('rc files', () => {
     ]);
     chmodSync(rc, 0o600);
     expect(resolveConfig({ profile: 'p' }, { env: { AEMP_RC: rc } }).warnings).toEqual([]);
-    // and it reaches the node's logger at warn level
+    // and it reaches the node's logger at error level (shown by default)
     chmodSync(rc, 0o640);
     const saved = process.env.AEMP_RC;
     process.env.AEMP_RC = rc;
     try {
       const logger = memoryLogger();
       nodes.push(configure({ profile: 'p', binds: ['127.0.0.1:0'], seeds: [], logger }));
-      expect(logger.lines).toContainEqual({ level: 5, text: expect.stringMatching(/mode 0640/) });
+      expect(logger.lines).toContainEqual({ level: 4, text: expect.stringMatching(/mode 0640/) });
     } finally {
       process.env.AEMP_RC = saved;
     }
