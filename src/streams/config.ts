@@ -204,7 +204,16 @@ export function resolveConfig(
 
   const config = typedView(raw, origins, profile);
   if (ownSecret && config.cert === undefined) requireLoopback(config.binds, hostname, profile);
-  return { profile, raw, config, origins, rc, warning: rc ? formatRcWarning(rc) : undefined, warnings, secretWarning };
+  return {
+    profile,
+    raw,
+    config,
+    origins,
+    rc,
+    warning: rc ? formatRcWarning(rc) : undefined,
+    warnings,
+    secretWarning,
+  };
 }
 
 /**

@@ -33,14 +33,12 @@ function within<T>(p: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
 /** A `time` request to `victim` answered: every frame sent before it has been handled. */
 async function roundTrip(attacker: TestNode, victim: TestNode): Promise<void> {
   await firstValueFrom(
-    attacker
-      .cal$(victim.id, 'time')
-      .pipe(
-        timeout({
-          first: WAIT_MS,
-          with: () => throwError(() => new Error(`no answer to time from ${victim.id}`)),
-        }),
-      ),
+    attacker.cal$(victim.id, 'time').pipe(
+      timeout({
+        first: WAIT_MS,
+        with: () => throwError(() => new Error(`no answer to time from ${victim.id}`)),
+      }),
+    ),
   );
 }
 
