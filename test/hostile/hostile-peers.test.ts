@@ -77,7 +77,9 @@ describe('slow and oversized handshakes', () => {
     }
     await fake.waitClosed(3000);
     const ms = Date.now() - t0;
-    console.log(`trickle: ${sent} bytes, closed after ${ms} ms (monitor_timeout 0.5 s, handshake_timeout 1 s)`);
+    console.log(
+      `trickle: ${sent} bytes, closed after ${ms} ms (monitor_timeout 0.5 s, handshake_timeout 1 s)`,
+    );
     expect(sent).toBeGreaterThan(4); // more than one read timeout's worth of trickling
     expect(ms).toBeGreaterThanOrEqual(950);
     expect(ms).toBeLessThan(2500);
