@@ -54,6 +54,12 @@ export type HostileCommand =
   | { cmd: 'dbKeys'; family: string; timeoutMs: number }
   /** TCP socket handles of the process, established peers, connections still handshaking. */
   | { cmd: 'sockets' }
+  /**
+   * Ends the node's log rate-limit intervals now (the network's failed-handshake limiter and
+   * the kernel's `logLimit`): one summary line per key with suppressed lines, logged before the
+   * reply, and every key starts a fresh burst.
+   */
+  | { cmd: 'flushLogs' }
   | { cmd: 'close' };
 
 export interface HostileResults {
@@ -82,6 +88,7 @@ export interface HostileResults {
   dbSet: null;
   dbKeys: string[];
   sockets: { tcp: number; established: number; handshaking: number };
+  flushLogs: null;
   close: null;
 }
 

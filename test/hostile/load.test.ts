@@ -28,7 +28,17 @@ let shared: HostileChild | undefined;
 
 /** One hub for the connection and the port test (memory figures are deltas after a full GC). */
 async function sharedHub(): Promise<HostileChild> {
-  shared ??= await (await startChild('hub', { shared: true })).configure({ nodeid: 'load-hub' });
+  // The caps on pending handshakes (256 node-wide, 64 per address by default) defend against
+  // floods of strangers; here all CONNECTIONS legitimate peers dial from 127.0.0.1 at the same
+  // moment, so the caps are raised to admit every one of them, and the handshake deadline is
+  // widened so that the last of a thousand handshakes queued on one loop is not cut off on a
+  // slow machine. Everything else is the default.
+  shared ??= await (await startChild('hub', { shared: true })).configure({
+    nodeid: 'load-hub',
+    max_pending_handshakes: CONNECTIONS,
+    max_pending_handshakes_per_address: CONNECTIONS,
+    handshake_timeout: 30,
+  });
   return shared;
 }
 
