@@ -28,6 +28,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { ConfigError, configure, type Node } from '../index.js';
 import { resolveConfig } from '../streams/config.js';
+import { escapeControls } from '../streams/log.js';
 import { die, EXIT_DIE, formatError, runOptions } from './args.js';
 import type { Io } from './session.js';
 
@@ -131,8 +132,10 @@ async function runNode(args: readonly unknown[], io: Io): Promise<number> {
     node.onRestart = () => stop(EXIT_RESTART, 'restart requested');
     node.subscribe({
       next: (ev) => {
-        if (ev.type === 'up') io.out(`up ${ev.node}\n`);
-        else if (ev.type === 'down') io.out(`down ${ev.node} ${ev.reason.map(String).join(' ')}\n`);
+        // Node IDs and reasons come from peers: no control characters reach the terminal.
+        if (ev.type === 'up') io.out(`up ${escapeControls(ev.node)}\n`);
+        else if (ev.type === 'down')
+          io.out(`down ${escapeControls(ev.node)} ${escapeControls(ev.reason.map(String).join(' '))}\n`);
       },
     });
     node.ready.then(

@@ -11,6 +11,7 @@
  * sender, with the logged error `remote execution not allowed`.
  */
 import { dieReason, type KillReason } from '../errors.js';
+import { nodeOf, portNameOf } from '../protocol/ids.js';
 import { errText, type Kernel } from './kernel.js';
 import { LEVEL, type Logger, logText } from './log.js';
 import { type NodeFunction, type Registry, unresolvable } from './registry.js';
@@ -43,6 +44,9 @@ export const MAX_USED_FUNCTIONS = 4096;
 export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandler>) {
   const { kernel, registry } = env;
   const usedFunctions = new Set<string>();
+
+  const isOwnNodePort = (dest: unknown): boolean =>
+    typeof dest === 'string' && nodeOf(dest) === kernel.nodeId && portNameOf(dest) === '';
 
   const reply = (to: unknown[], values: unknown[]) => {
     if (to.length === 0 || typeof to[0] !== 'string') return;
@@ -83,8 +87,16 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
     kil1: (_src, [name, ...reason]) => {
       if (typeof name === 'string' && name !== '') kernel.killNow(name, reason);
     },
-    snd: (_src, [dest, ...msg]) => {
-      if (typeof dest === 'string') kernel.snd(dest, msg);
+    snd: (src, args) => {
+      // A relay to our own node port is handled as a request from the relaying peer: through
+      // the local queue it would count as the node's own (whose database entries never vanish).
+      // Chains of such relays are peeled in one pass.
+      let i = 0;
+      while (isOwnNodePort(args[i]) && args[i + 1] === 'snd') i += 2;
+      const dest = args[i];
+      if (typeof dest !== 'string') return;
+      if (isOwnNodePort(dest)) dispatch(src, args.slice(i + 1));
+      else kernel.snd(dest, args.slice(i + 1));
     },
     can: (_src, [name, ...to]) => {
       const known =
@@ -155,7 +167,7 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
     return env.evalJs(code);
   };
 
-  return (src: string, msg: unknown[]): void => {
+  const dispatch = (src: string, msg: unknown[]): void => {
     const tag = msg.length === 0 ? '' : msg[0];
     if (typeof tag !== 'string') return;
     const args = msg.slice(1);
@@ -194,6 +206,7 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
       }
     });
   };
+  return dispatch;
 }
 
 /** A list result travels as several reply values (Perl list context). */

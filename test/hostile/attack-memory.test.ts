@@ -103,6 +103,27 @@ describe('an authenticated peer cannot grow a node without bound', () => {
     expect(victim.db.sizes().global!.monitoredFamilies).toBe(base);
   }, 60_000);
 
+  it("a relay to the victim's own node port counts as the relaying peer's request, not the node's own", async () => {
+    const { victim, attacker } = await pair();
+    victim.db.becomeGlobal();
+    await roundTrip(attacker, victim);
+    const base = victim.db.sizes().global!.monitoredFamilies;
+    const own = `${victim.id}#`;
+    // Relayed once, and through a chain of relays: both would otherwise be the node's own
+    // monitors, which never end.
+    flood(attacker, victim, 1, () => ['snd', own, 'g_mon1', 'relayed-once']);
+    flood(attacker, victim, 1, () => ['snd', own, 'snd', own, 'snd', own, 'g_mon1', 'relayed-chain']);
+    await roundTrip(attacker, victim);
+    await roundTrip(attacker, victim);
+    expect(victim.db.sizes().global!.monitoredFamilies).toBe(base + 2);
+    const gone = firstValueFrom(
+      victim.nodes$.pipe(filter((e) => e.type === 'down' && e.node === attacker.id)),
+    );
+    await attacker.close();
+    await within(gone, 'the victim to see the attacker go');
+    expect(victim.db.sizes().global!.monitoredFamilies).toBe(base);
+  }, 60_000);
+
   it(`made-up 'g entries make a global node keep at most ${MAX_KEPT_NODES} nodes connected`, async () => {
     const { victim, attacker } = await pair();
     victim.db.becomeGlobal();
