@@ -5,58 +5,25 @@
  * authenticated attacker node and a victim node that logs into memory; a `time` round trip on
  * the same connection proves that every frame before it was handled.
  */
-import { firstValueFrom, throwError, timeout } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { ArgQueue } from '../../src/cli/args.js';
 import * as protocol from '../../src/cli/protocol.js';
 import { Session } from '../../src/cli/session.js';
 import { escapeControls, LOG_BURST, LogLimiter, logText } from '../../src/streams/log.js';
-import type { TcpNetwork } from '../../src/streams/tcp-network.js';
-import { testNode } from '../helpers/node.js';
+import { flood, pair, roundTrip, type TestNode } from '../helpers/peer-pair.js';
 
 const SECRET = 'attack-logs-secret';
-const WAIT_MS = 20_000;
-
-type TestNode = ReturnType<typeof testNode>;
 
 /** Raw control characters that must never reach a log line from a peer. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: looking for control characters is the point
 const RAW_CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029]/;
-
-async function roundTrip(attacker: TestNode, victim: TestNode): Promise<void> {
-  await firstValueFrom(
-    attacker.cal$(victim.id, 'time').pipe(
-      timeout({
-        first: WAIT_MS,
-        with: () => throwError(() => new Error(`no answer to time from ${victim.id}`)),
-      }),
-    ),
-  );
-}
-
-async function pair(
-  victimOpts: Record<string, unknown> = {},
-): Promise<{ victim: TestNode; attacker: TestNode }> {
-  const victim = testNode({ nodeid: 'victim', secret: SECRET, binds: ['127.0.0.1:0'], ...victimOpts });
-  await victim.ready;
-  const attacker = testNode({ nodeid: 'attacker', secret: SECRET, binds: ['127.0.0.1:0'] });
-  await attacker.ready;
-  (attacker.network as TcpNetwork).addresses.set(victim.id, [...victim.binds]);
-  await roundTrip(attacker, victim);
-  return { victim, attacker };
-}
-
-function flood(attacker: TestNode, victim: TestNode, count: number, msg: (i: number) => unknown[]): void {
-  const net = attacker.network as TcpNetwork;
-  for (let i = 0; i < count; i++) net.send(victim.id, ['', ...msg(i)]);
-}
 
 /** A tag that tries to end the log line, forge one, drive the terminal and flood the log. */
 const EVIL = 'Evil::f\n[error] forged line\r\u001b[2J\u0007\u2028\u009b31m' + 'A'.repeat(1024 * 1024);
 
 describe('peer text in log lines', () => {
   it('secure-mode refusals of a 1 MB tag with control characters: escaped, cut, rate-limited', async () => {
-    const { victim, attacker } = await pair({ secure: true, max_frame_bytes: 4 * 1024 * 1024 });
+    const { victim, attacker } = await pair(SECRET, { secure: true, max_frame_bytes: 4 * 1024 * 1024 });
     const mark = victim.logs.length;
     flood(attacker, victim, 21, (i) => [`${EVIL}${i}`]);
     await roundTrip(attacker, victim);
@@ -75,7 +42,7 @@ describe('peer text in log lines', () => {
   }, 60_000);
 
   it('errors of unresolvable function names (non-secure) are escaped and rate-limited too', async () => {
-    const { victim, attacker } = await pair({ max_frame_bytes: 4 * 1024 * 1024 });
+    const { victim, attacker } = await pair(SECRET, { max_frame_bytes: 4 * 1024 * 1024 });
     const mark = victim.logs.length;
     flood(attacker, victim, 30, (i) => [`${EVIL}${i}`]);
     await roundTrip(attacker, victim);
@@ -92,7 +59,7 @@ describe('peer text in log lines', () => {
   }, 60_000);
 
   it('a kill reason sent with kil1 is escaped in the "unmonitored local port" line', async () => {
-    const { victim, attacker } = await pair({ secure: true });
+    const { victim, attacker } = await pair(SECRET, { secure: true });
     const port = victim.port(() => {});
     const name = port.slice(port.indexOf('#') + 1);
     flood(attacker, victim, 1, () => ['kil1', name, 'die', 'x\n[error] forged\u001b[0m']);
@@ -150,7 +117,7 @@ describe('CLI output of peer text', () => {
   const NASTY = 'bye\n[error] forged\r\u001b[31mred\u009b2J\u2028';
 
   it('mon, snd and cal print kill reasons and replies with control characters escaped', async () => {
-    const { victim, attacker } = await pair();
+    const { victim, attacker } = await pair(SECRET);
     // mon: a port that dies with a nasty reason once the tool monitors it.
     const doomed = victim.port(() => {});
     const mon = run(protocol.mon, attacker, [doomed]);

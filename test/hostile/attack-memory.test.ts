@@ -7,63 +7,19 @@
  *
  * The peer table of the network layer is not covered here (see the connection tests).
  */
-import { filter, firstValueFrom, throwError, timeout } from 'rxjs';
+import { filter, firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { MAX_PENDING_FINDS } from '../../src/streams/db-client.js';
 import { MAX_KEPT_NODES } from '../../src/streams/global-keepalive.js';
 import { MAX_MONITORED_FAMILIES } from '../../src/streams/global-service.js';
-import type { TcpNetwork } from '../../src/streams/tcp-network.js';
-import { testNode } from '../helpers/node.js';
+import { flood, pair, roundTrip, within } from '../helpers/peer-pair.js';
 import { freePort } from '../helpers/ports.js';
 
 const SECRET = 'attack-memory-secret';
-const WAIT_MS = 20_000;
-
-type TestNode = ReturnType<typeof testNode>;
-
-/** Resolves with `p`, or rejects naming `what` after `ms`. */
-function within<T>(p: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-  });
-  return Promise.race([p, expired]).finally(() => clearTimeout(timer));
-}
-
-/** A `time` request to `victim` answered: every frame sent before it has been handled. */
-async function roundTrip(attacker: TestNode, victim: TestNode): Promise<void> {
-  await firstValueFrom(
-    attacker.cal$(victim.id, 'time').pipe(
-      timeout({
-        first: WAIT_MS,
-        with: () => throwError(() => new Error(`no answer to time from ${victim.id}`)),
-      }),
-    ),
-  );
-}
-
-/** A victim node listening on loopback and an attacker connected to it with the secret. */
-async function pair(
-  victimOpts: Record<string, unknown> = {},
-): Promise<{ victim: TestNode; attacker: TestNode }> {
-  const victim = testNode({ nodeid: 'victim', secret: SECRET, binds: ['127.0.0.1:0'], ...victimOpts });
-  await within(victim.ready, 'the victim to start');
-  const attacker = testNode({ nodeid: 'attacker', secret: SECRET, binds: ['127.0.0.1:0'] });
-  await within(attacker.ready, 'the attacker to start');
-  (attacker.network as TcpNetwork).addresses.set(victim.id, [...victim.binds]);
-  await roundTrip(attacker, victim);
-  return { victim, attacker };
-}
-
-/** Sends `["", …msg]` frames straight to the victim, as a hostile peer would. */
-function flood(attacker: TestNode, victim: TestNode, count: number, msg: (i: number) => unknown[]): void {
-  const net = attacker.network as TcpNetwork;
-  for (let i = 0; i < count; i++) net.send(victim.id, ['', ...msg(i)]);
-}
 
 describe('an authenticated peer cannot grow a node without bound', () => {
   it('g_db_keys / g_db_values for 50k distinct families leave no family behind on a global node', async () => {
-    const { victim, attacker } = await pair();
+    const { victim, attacker } = await pair(SECRET);
     victim.db.becomeGlobal();
     await roundTrip(attacker, victim);
     const before = victim.db.sizes().global!.families;
@@ -79,7 +35,7 @@ describe('an authenticated peer cannot grow a node without bound', () => {
   }, 60_000);
 
   it(`g_mon1 for many families registers at most ${MAX_MONITORED_FAMILIES} per node`, async () => {
-    const { victim, attacker } = await pair();
+    const { victim, attacker } = await pair(SECRET);
     victim.db.becomeGlobal();
     await roundTrip(attacker, victim);
     // The global node itself monitors 'g (its keepalive).
@@ -104,7 +60,7 @@ describe('an authenticated peer cannot grow a node without bound', () => {
   }, 60_000);
 
   it("a relay to the victim's own node port counts as the relaying peer's request, not the node's own", async () => {
-    const { victim, attacker } = await pair();
+    const { victim, attacker } = await pair(SECRET);
     victim.db.becomeGlobal();
     await roundTrip(attacker, victim);
     const base = victim.db.sizes().global!.monitoredFamilies;
@@ -125,7 +81,7 @@ describe('an authenticated peer cannot grow a node without bound', () => {
   }, 60_000);
 
   it(`made-up 'g entries make a global node keep at most ${MAX_KEPT_NODES} nodes connected`, async () => {
-    const { victim, attacker } = await pair();
+    const { victim, attacker } = await pair(SECRET);
     victim.db.becomeGlobal();
     await roundTrip(attacker, victim);
     const set: Record<string, null> = {};
@@ -140,7 +96,7 @@ describe('an authenticated peer cannot grow a node without bound', () => {
     // connect deadline is short, so that every wave of relayed sends to made-up nodes starts
     // new lookups once the previous wave's connects failed.
     const deadSeed = `127.0.0.1:${await freePort()}`;
-    const { victim, attacker } = await pair({ seeds: [deadSeed], connect_interval: 0.3 });
+    const { victim, attacker } = await pair(SECRET, { seeds: [deadSeed], connect_interval: 0.3 });
     for (let wave = 0; wave < 3; wave++) {
       const ids = Array.from({ length: 900 }, (_, i) => `ghost${wave}-${i}`);
       flood(attacker, victim, ids.length, (i) => ['snd', `${ids[i]}#p`, 'x']);
@@ -157,7 +113,7 @@ describe('an authenticated peer cannot grow a node without bound', () => {
   }, 60_000);
 
   it('mon1 for nonexistent ports stores nothing and answers kil0; mon1 on a real port counts once', async () => {
-    const { victim, attacker } = await pair({ secure: true });
+    const { victim, attacker } = await pair(SECRET, { secure: true });
     const kil0 = new Promise<unknown[]>((resolve) => {
       const orig = victim.network.send.bind(victim.network);
       let seen = 0;
