@@ -6,8 +6,23 @@
  *   test/docs/.snippets/ (inside the package, so `import … from 'aemp'` resolves) and run as
  *   `node --import tsx FILE`; it must exit with status 0 within SNIPPET_DEADLINE_MS, which
  *   means it closes every node it configured;
- * - a comment `// prints: TEXT` promises that TEXT appears on standard output; several such
- *   comments must be satisfied in the order they appear in the block;
+ * - the `// prints:` comments of a block show its whole standard output, line by line: the
+ *   program must print exactly those lines, in the order of the comments, and nothing else (a
+ *   block without such comments prints nothing). Standard error is not compared.
+ *   - `// prints: TEXT` shows one line; it goes at the end of the statement that prints it, or
+ *     on a line of its own after an `await` or at the end of the block;
+ *   - more lines follow as whole-line comments indented by at least two spaces, aligned under
+ *     the first line's text, e.g. for a loop:
+ *         for (const i of [1, 2, 3]) console.log('n', i); // prints: n 1
+ *         //                                                        n 2
+ *         //                                                        n 3
+ *     (a bare `// prints:` may open such a list; alone it shows an empty line);
+ *   - TEXT is literal, except for placeholders standing for what varies from run to run:
+ *     `<id>` a random node-ID suffix or port name (letters and digits, as in `first#RYKGyU28Cb`),
+ *     `<n>` an integer (a TCP port, a count), `<time>` a decimal number, `…` any text within the
+ *     line;
+ *   - a block whose lines come in an order that varies between runs says `// output order
+ *     varies` on a line of its own; its lines are then compared as a multiset;
  * - a block fenced as ```ts fragment is not run (an excerpt that needs surrounding code, or a
  *   program that needs a node outside the example);
  * - every block, fragments included, must type-check with the project's strict settings.
@@ -20,6 +35,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../src/cli/commands.js';
+import { compareOutput, expectedOutput } from './expected-output.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const DOCS = join(ROOT, 'docs');
@@ -57,11 +73,6 @@ function tsBlocks(file: string, text: string): Block[] {
     });
   }
   return blocks;
-}
-
-/** The texts promised by `// prints: TEXT` comments, in order. */
-function promisedOutput(code: string): string[] {
-  return [...code.matchAll(/\/\/\s*prints:\s*(.*?)\s*$/gm)].map((m) => m[1]!);
 }
 
 function docFiles(): string[] {
@@ -209,18 +220,18 @@ describe.concurrent('types', () => {
 
 describe.concurrent.each(runnable.map((b) => [`${b.file}:${b.line}`, b] as const))('%s', (name, block) => {
   it(
-    'runs to completion and prints what it promises',
+    'runs to completion and prints exactly what its comments show',
     async () => {
       const run = await slot(() => runFile(fileOf(block), env));
       const report = `${name}\n--- stdout\n${run.out}--- stderr\n${run.err}`;
       expect(run.timedOut, `did not end within ${SNIPPET_DEADLINE_MS} ms: ${report}`).toBe(false);
       expect(run.status, report).toBe(0);
-      let from = 0;
-      for (const text of promisedOutput(block.code)) {
-        const at = run.out.indexOf(text, from);
-        expect(at, `expected "${text}" (in order) in the output of ${report}`).toBeGreaterThanOrEqual(0);
-        from = at + text.length;
-      }
+      const expected = expectedOutput(block.code);
+      const shown = expected.lines.map((l) => `${l}\n`).join('');
+      const problems = compareOutput(expected, run.out);
+      expect(problems, `the output differs from what the block shows: ${report}--- shown\n${shown}`).toEqual(
+        [],
+      );
     },
     SNIPPET_DEADLINE_MS * 4,
   );
