@@ -21,8 +21,10 @@
  *     `<id>` a random node-ID suffix or port name (letters and digits, as in `first#RYKGyU28Cb`),
  *     `<n>` an integer (a TCP port, a count), `<time>` a decimal number, `…` any text within the
  *     line;
- *   - a block whose lines come in an order that varies between runs says `// output order
- *     varies` on a line of its own; its lines are then compared as a multiset;
+ *   - a block whose lines may come in a different order from run to run has a line
+ *         // output order varies
+ *     and its lines are then compared as a multiset (none does today: prefer awaiting events
+ *     in the code so that the order is fixed);
  * - a block fenced as ```ts fragment is not run (an excerpt that needs surrounding code, or a
  *   program that needs a node outside the example);
  * - every block, fragments included, must type-check with the project's strict settings.
