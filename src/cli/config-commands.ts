@@ -2,24 +2,26 @@
  * The configuration subcommands (spec/config-and-cli.md §4.3). They change the current target
  * of the rc file in memory (the top level, or the profile chosen with `profile NAME`); the
  * tool writes the file once at exit. Values are stored as given — plain words as strings,
- * JSON arguments as their JSON value — exactly as Perl's `aemp` stores them; a value a node
- * would reject is stored anyway, with a warning.
+ * JSON arguments as their JSON value — exactly as Perl's `aemp` stores them. Unlike Perl's
+ * `aemp`, the file is not written when the result would not be a valid configuration (a value
+ * nodes would refuse, a parent profile that does not exist): see `RcEditor.save`.
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { ConfigError } from '../index.js';
 import {
   builtinDefaults,
   CONFIG_KEY_NAMES,
   CONFIG_KEYS,
   formatRcWarning,
   generateSecret,
+  ORIGIN_ARGS,
   perlTruthy,
   profileChain,
   rcMergeData,
   resolveConfig,
   SECRET_LENGTH,
   shortSecretWarning,
+  unknownKeyWarnings,
 } from '../streams/config.js';
 import { type ArgQueue, asText, die, formatError } from './args.js';
 import { generateCertificate } from './cert.js';
@@ -43,10 +45,9 @@ export interface Command {
 
 export { generateSecret, SECRET_LENGTH } from '../streams/config.js';
 
-/** Stores `value` under `key` of the current target, warning if nodes would reject it. */
+/** Stores `value` under `key` of the current target (checked when the file is saved). */
 function store(s: Session, key: string, value: unknown): void {
   s.rc.set(key, value);
-  warnIfInvalid(s, key, value);
   if (key === 'secret' && typeof value === 'string') {
     const weak = shortSecretWarning(value);
     if (weak) s.io.err(`aemp: warning: ${weak}\n`);
@@ -65,23 +66,6 @@ function editList(s: Session, key: string, item: unknown, add: boolean): void {
   const kept = (current ?? []).filter((x) => !(typeof x === 'string' && x === item));
   if (add) kept.push(item);
   store(s, key, kept);
-}
-
-/**
- * Tells on stderr when a stored value would make nodes refuse the configuration (Perl stores
- * anything; a node started from it would fail later).
- */
-function warnIfInvalid(s: Session, key: string, value: unknown): void {
-  if (!(CONFIG_KEY_NAMES as readonly string[]).includes(key)) return;
-  try {
-    resolveConfig({ [key]: value, norc: true, profile: 'aemp-check' });
-  } catch (err) {
-    if (!(err instanceof ConfigError)) return;
-    const why = err.message.replace(/^invalid configuration: key "[^"]*" in profile "aemp-check": /, '');
-    s.io.err(
-      `aemp: warning: ${key} stored, but nodes will refuse it: ${why.replace(/ \(set by .*\)$/, '')}\n`,
-    );
-  }
 }
 
 /** `set<key> VALUE` and `del<key>` for a key stored as given. */
@@ -305,10 +289,12 @@ function showConfig(s: Session, q: ArgQueue): void {
   if (warning) s.io.err(`${warning}\n`);
   let raw: Record<string, unknown>;
   try {
-    raw = { ...resolveConfig({ ...kv, profile: name }, { rc, hostname: host, env: s.io.env }).raw };
+    const resolved = resolveConfig({ ...kv, profile: name }, { rc, hostname: host, env: s.io.env });
+    raw = { ...resolved.raw };
+    for (const w of resolved.unknownKeys) s.io.err(`aemp: warning: ${w}\n`);
   } catch (err) {
     // Show what would be merged anyway, and why a node would refuse it.
-    raw = mergeUnchecked(kv, name, rc, host);
+    raw = mergeUnchecked(kv, name, rc, host, (w) => s.io.err(`aemp: warning: ${w}\n`));
     s.io.err(`aemp: warning: ${formatError(err)}\n`);
   }
   delete raw.profile;
@@ -316,22 +302,33 @@ function showConfig(s: Session, q: ArgQueue): void {
   s.io.out(pretty(raw));
 }
 
-/** The merge of spec §3 without validation (throws only for a broken profile chain). */
+/**
+ * The merge of spec §3 without validation; tells `warn` about unknown keys. A broken profile
+ * chain (a missing parent, a loop) stops the tool: no configuration can be shown for it.
+ */
 function mergeUnchecked(
   kv: Record<string, unknown>,
   name: string,
   rc: ReturnType<Session['rc']['current']>,
   host: string,
+  warn: (text: string) => void,
 ): Record<string, unknown> {
   const { norc, force, ...args } = kv;
   const base = { ...builtinDefaults(), ...args };
-  if (perlTruthy(norc)) return base;
-  let fromRc: Record<string, unknown> = {};
-  try {
-    for (const layer of profileChain(rcMergeData(rc, host), name)) fromRc = { ...fromRc, ...layer.data };
-  } catch (err) {
-    throw die(formatError(err));
+  const argsLayer = { origin: ORIGIN_ARGS, data: args };
+  if (perlTruthy(norc)) {
+    for (const w of unknownKeyWarnings([argsLayer])) warn(w);
+    return base;
   }
+  let layers: ReturnType<typeof profileChain>;
+  try {
+    layers = profileChain(rcMergeData(rc, host), name);
+  } catch (err) {
+    throw die(`aemp: ${formatError(err)}`);
+  }
+  for (const w of unknownKeyWarnings([argsLayer, ...layers])) warn(w);
+  let fromRc: Record<string, unknown> = {};
+  for (const layer of layers) fromRc = { ...fromRc, ...layer.data };
   return perlTruthy(force) ? { ...fromRc, ...base } : { ...base, ...fromRc };
 }
 

@@ -4,11 +4,13 @@
  * `profile NAME`) and a dirty flag. Nothing is written until `save()`, which the tool calls
  * once at exit, and only when something changed.
  *
- * A file that exists but could not be parsed is never modified: the first change fails.
+ * A file that exists but could not be parsed is never modified: the first change fails. A
+ * changed file that would not be a valid configuration is not written either (`save()` names
+ * every problem), so a mistake is reported when it is made, not when a node starts.
  */
 
-import { loadRc, type RcData, type RcState, saveRc } from '../streams/config.js';
-import { die } from './args.js';
+import { loadRc, type RcData, type RcState, rcDataProblems, saveRc } from '../streams/config.js';
+import { CliExit, die, EXIT_DIE } from './args.js';
 
 export class RcEditor {
   /** The whole file (`version`, top-level keys, `profile`). */
@@ -16,6 +18,8 @@ export class RcEditor {
   /** What the configuration subcommands change: `root` or one of its profiles. */
   target: RcData;
   private changed = false;
+  /** The content `save()` last refused (reported once; a second save stops silently). */
+  private refused: string | undefined;
 
   constructor(readonly state: RcState) {
     this.root = structuredClone(state.data);
@@ -90,9 +94,28 @@ export class RcEditor {
     this.target = profiles[name] as RcData;
   }
 
-  /** Writes the file if it changed (pretty JSON, mode 0600, previous version as `<file>~`). */
+  /**
+   * Writes the file if it changed (pretty JSON, mode 0600, previous version as `<file>~`).
+   * Refuses (exit 255) when the changed file would not validate, with one line per problem —
+   * also problems that were in the file before — so they are fixed first, or by the same
+   * command line (`aemp setbinds … delmonitor_timeout`):
+   *
+   *   aemp: refusing to write /home/u/.perl-anyevent-mp: invalid configuration: key "monitor_timeout" in profile "seed": must be a positive number, got "soon"
+   *
+   * A file whose content did not change (`aemp profile seed` on an existing profile) is
+   * written back as before, valid or not.
+   */
   save(): void {
     if (!this.changed) return;
+    const content = JSON.stringify(this.root);
+    if (!(this.state.exists && content === JSON.stringify(this.state.data))) {
+      if (this.refused === content) throw new CliExit(EXIT_DIE);
+      const problems = rcDataProblems(this.root);
+      if (problems.length > 0) {
+        this.refused = content;
+        throw die(problems.map((p) => `aemp: refusing to write ${this.state.path}: ${p}`).join('\n'));
+      }
+    }
     try {
       saveRc(this.state, this.root);
     } catch (err) {

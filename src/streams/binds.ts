@@ -13,7 +13,7 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { ConfigError } from '../errors.js';
+import { ConfigError, ConnectionError } from '../errors.js';
 
 /** One parsed item: `host` is `*`, an IP literal or a name to resolve. */
 export interface TransportItem {
@@ -43,6 +43,11 @@ export interface ResolveDescriptorOptions {
   readonly interfaces?: () => NodeJS.Dict<readonly InterfaceAddress[]>;
   /** Told about names that did not resolve (they contribute nothing). @default ignore */
   readonly warn?: (message: string) => void;
+  /**
+   * Names that do not resolve (or resolve to no address) throw an `ERR_BIND_FAILED`
+   * ConnectionError instead of contributing nothing (see `resolveBinds`). @default false
+   */
+  readonly strict?: boolean;
 }
 
 /**
@@ -102,6 +107,8 @@ function tryParseItem(raw: string, hostname: string): TransportItem | string {
     portText = m[1]!;
   }
   if (host.includes(':') && !isIPv6(host)) return 'not an IPv6 address';
+  // four dotted numbers are meant as an IPv4 address: never look them up as a host name
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(host) && !isIPv4(host)) return 'not an IPv4 address';
   if (portText === '*') return { host, port: 0 };
   if (!/^\d+$/.test(portText) || Number(portText) > 65535) return `bad port "${portText}"`;
   return { host, port: Number(portText) };
@@ -145,7 +152,8 @@ export function localInterfaceAddresses(ifaces: NodeJS.Dict<readonly InterfaceAd
  * `127.0.0.1`, so the node still gets a listener.
  *
  * Other names go through the resolver; every returned address is used. A name that fails to
- * resolve contributes nothing (reported through `warn`). Syntax errors throw ConfigError.
+ * resolve contributes nothing (reported through `warn`), or with `strict` throws. Syntax
+ * errors throw ConfigError.
  */
 export async function resolveDescriptors(
   list: readonly string[] | string,
@@ -170,14 +178,39 @@ export async function resolveDescriptors(
         try {
           hosts = (await lookup(host)).map((a) => normalizeIp(a.address));
         } catch (err) {
-          options.warn?.(`cannot resolve "${host}": ${err instanceof Error ? err.message : String(err)}`);
+          const why = `cannot resolve "${host}": ${err instanceof Error ? err.message : String(err)}`;
+          if (options.strict) throw bindError(host, port, why, err);
+          options.warn?.(why);
           hosts = [];
         }
+        if (hosts.length === 0 && options.strict)
+          throw bindError(host, port, `"${host}" resolves to no address`, undefined);
       }
       return hosts.map((h) => formatHostPort(h, port));
     }),
   );
   return [...new Set(perItem.flat())];
+}
+
+/**
+ * Resolves `binds`: as `resolveDescriptors`, but a host name that does not resolve (or
+ * resolves to no address) is an error, so a node never silently ends up without the listeners
+ * it was configured with. Throws ConnectionError `ERR_BIND_FAILED`:
+ *
+ *   cannot listen on "nonsense:4040": cannot resolve "nonsense": getaddrinfo ENOTFOUND nonsense
+ */
+export function resolveBinds(
+  list: readonly string[] | string,
+  options: Omit<ResolveDescriptorOptions, 'strict' | 'warn'>,
+): Promise<string[]> {
+  return resolveDescriptors(list, { ...options, strict: true });
+}
+
+function bindError(host: string, port: number, why: string, cause: unknown): ConnectionError {
+  const item = port === 0 ? host : formatHostPort(host, port);
+  return new ConnectionError('ERR_BIND_FAILED', `cannot listen on "${item}": ${why}`, {
+    ...(cause === undefined ? {} : { cause }),
+  });
 }
 
 async function defaultLookup(host: string): Promise<readonly ResolvedAddress[]> {

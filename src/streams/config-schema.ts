@@ -376,3 +376,46 @@ export function validateValues(
   }
   return { ok: true, values: conf.getProperties() as Record<ConfigKey, unknown> };
 }
+
+/**
+ * The closest of `candidates` to the unknown key `name`, for a "did you mean" hint: the
+ * smallest edit distance (insertions, deletions, substitutions and swaps of neighbours, case
+ * ignored), if it is small for the key's length (1 up to 4 characters, 2 up to 8, else 3).
+ * Ties go to the earlier candidate.
+ */
+export function suggestKey(name: string, candidates: readonly string[]): string | undefined {
+  const a = name.toLowerCase();
+  const limit = a.length <= 4 ? 1 : a.length <= 8 ? 2 : 3;
+  let best: string | undefined;
+  let bestDistance = limit + 1;
+  for (const c of candidates) {
+    const d = editDistance(a, c.toLowerCase());
+    if (d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** Optimal-string-alignment distance: Levenshtein plus swapping two neighbouring characters. */
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 3) return Number.POSITIVE_INFINITY;
+  const rows: number[][] = [];
+  for (let i = 0; i <= a.length; i++) {
+    const row: number[] = [i];
+    for (let j = 1; j <= b.length; j++) {
+      if (i === 0) {
+        row.push(j);
+        continue;
+      }
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(rows[i - 1]![j]! + 1, row[j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d = Math.min(d, rows[i - 2]![j - 2]! + 1);
+      row.push(d);
+    }
+    rows.push(row);
+  }
+  return rows[a.length]![b.length]!;
+}

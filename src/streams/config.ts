@@ -22,8 +22,10 @@ import {
   CONFIG_KEY_NAMES,
   CONFIG_KEYS,
   type ConfigKey,
+  checkValue,
   coerceValue,
   type NodeConfig,
+  suggestKey,
   validateValues,
 } from './config-schema.js';
 import {
@@ -48,6 +50,7 @@ export {
   type KeySpec,
   type NodeConfig,
   type ServiceEntry,
+  suggestKey,
 } from './config-schema.js';
 export { runEval, runServices, type ServiceHost } from './config-services.js';
 export {
@@ -107,10 +110,16 @@ export interface ResolvedConfig {
   readonly warnings: readonly string[];
   /** Set when the secret given as an argument is short (logged at warn level). */
   readonly secretWarning?: string | undefined;
+  /**
+   * One warning per unknown key in the arguments or the rc layers used (`configure` logs them
+   * at the default level); see `unknownKeyWarnings`.
+   */
+  readonly unknownKeys: readonly string[];
 }
 
 const ORIGIN_DEFAULTS = 'built-in defaults';
-const ORIGIN_ARGS = 'configure arguments';
+/** The origin of the `configure` arguments' layer (see `RcLayer`). */
+export const ORIGIN_ARGS = 'configure arguments';
 const ORIGIN_TOP = 'the rc file top level';
 const profileOrigin = (name: string): string => `profile ${JSON.stringify(name)}`;
 const ORIGIN_EMBEDDED = 'the embedded default';
@@ -202,6 +211,7 @@ export function resolveConfig(
     ownSecret = true;
   }
 
+  const unknownKeys = unknownKeyWarnings(layers);
   const config = typedView(raw, origins, profile);
   if (ownSecret && config.cert === undefined) requireLoopback(config.binds, hostname, profile);
   return {
@@ -213,7 +223,52 @@ export function resolveConfig(
     warning: rc ? formatRcWarning(rc) : undefined,
     warnings,
     secretWarning,
+    unknownKeys,
   };
+}
+
+/** What may appear besides the configuration keys: at the rc top level, and as arguments. */
+const TOP_LEVEL_EXTRA = ['version', 'profile'];
+const ARGUMENT_EXTRA = ['profile', 'norc', 'force'];
+
+/**
+ * Warnings for keys no layer of `layers` should have: the arguments and rc layers (the top
+ * level may also hold `version` and `profile`); built-in and embedded layers are not checked.
+ * Perl ignores unknown keys, and so do we, but a misspelt key silently does nothing, so each
+ * one is named with the closest known key:
+ *
+ *   unknown configuration key "sekret" in profile "seed" is ignored; did you mean "secret"?
+ */
+export function unknownKeyWarnings(layers: readonly RcLayer[]): string[] {
+  const known = CONFIG_KEY_NAMES as readonly string[];
+  const out: string[] = [];
+  for (const { origin, data } of layers) {
+    let where: string;
+    let allowed: readonly string[];
+    let hints: readonly string[];
+    if (origin === ORIGIN_ARGS) {
+      where = 'in the configure arguments';
+      allowed = known;
+      hints = [...known, ...ARGUMENT_EXTRA];
+    } else if (origin === ORIGIN_TOP) {
+      where = 'at the top level of the rc file';
+      allowed = [...known, ...TOP_LEVEL_EXTRA];
+      hints = allowed;
+    } else if (origin.startsWith('profile ')) {
+      where = `in ${origin}`;
+      allowed = known;
+      hints = known;
+    } else continue;
+    for (const key of Object.keys(data)) {
+      if (allowed.includes(key) || data[key] === undefined) continue;
+      const hint = suggestKey(key, hints);
+      out.push(
+        `unknown configuration key ${JSON.stringify(key)} ${where} is ignored` +
+          (hint === undefined ? '' : `; did you mean ${JSON.stringify(hint)}?`),
+      );
+    }
+  }
+  return out;
 }
 
 /**
@@ -257,7 +312,8 @@ export function isLoopbackHost(host: string): boolean {
 
 /**
  * The rc layers for `profile`: the whole top level, then each ancestor (farthest first), then
- * the profile. Throws ConfigError naming the chain when a parent chain loops.
+ * the profile. A missing `profile` contributes nothing, but a missing parent is an error:
+ * throws ConfigError naming the chain when a parent does not exist or a parent chain loops.
  */
 export function profileChain(rc: RcData, profile: string): RcLayer[] {
   const profiles = rc.profile;
@@ -275,7 +331,15 @@ export function profileChain(rc: RcData, profile: string): RcLayer[] {
     }
     seen.push(name);
     const entry: unknown = profiles && Object.hasOwn(profiles, name) ? (profiles as RcData)[name] : undefined;
-    if (entry === undefined || entry === null) break;
+    if (entry === undefined || entry === null) {
+      if (seen.length === 1) break;
+      const child = JSON.stringify(seen[seen.length - 2]);
+      const chainText = seen.map((n) => JSON.stringify(n)).join(' -> ');
+      throw new ConfigError(
+        `invalid configuration: profile ${child} has parent ${JSON.stringify(name)}, which is not a ` +
+          `profile in the rc file (profile chain: ${chainText})`,
+      );
+    }
     if (!isPlainObject(entry))
       throw new ConfigError(
         `invalid configuration: profile ${JSON.stringify(name)} must be an object, got ${show(entry)}`,
@@ -292,6 +356,52 @@ export function profileChain(rc: RcData, profile: string): RcLayer[] {
   return [{ origin: ORIGIN_TOP, data: rc }, ...chain];
 }
 
+/**
+ * Everything in rc data that would make `configure` refuse a profile, one message per problem
+ * (empty when the file is fine): a malformed profiles map or profile, a parent that does not
+ * exist or loops, and every invalid value where it is set — at the top level (which every
+ * profile inherits) or in a profile. The `aemp` tool refuses to write a file with problems.
+ *
+ *   invalid configuration: key "monitor_timeout" in profile "seed": must be a positive number, got "soon"
+ */
+export function rcDataProblems(rc: RcData): string[] {
+  const problems: string[] = [];
+  const checkLayer = (data: Record<string, unknown>, where: string) => {
+    for (const key of CONFIG_KEY_NAMES) {
+      if (!Object.hasOwn(data, key)) continue;
+      const reason = checkValue(key, coerceValue(key, data[key]));
+      if (reason !== undefined)
+        problems.push(
+          `invalid configuration: key "${key}" ${where}: ${reason}, got ${showValue(key, data[key])}`,
+        );
+    }
+  };
+  checkLayer(rc, 'at the top level of the rc file');
+  const profiles = rc.profile;
+  if (profiles === undefined || profiles === null) return problems;
+  if (!isPlainObject(profiles)) {
+    problems.push(`invalid configuration: "profile" in the rc file must be an object, got ${show(profiles)}`);
+    return problems;
+  }
+  for (const [name, entry] of Object.entries(profiles)) {
+    if (isPlainObject(entry)) checkLayer(entry, `in profile ${JSON.stringify(name)}`);
+    try {
+      profileChain(rc, name);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      if (!problems.includes(err.message)) problems.push(err.message);
+    }
+  }
+  return problems;
+}
+
+/** A value for a message: as JSON, or only its type for the secret and the certificate. */
+function showValue(key: ConfigKey, v: unknown): string {
+  if (CONFIG_KEYS[key].sensitive)
+    return `a value of type ${Array.isArray(v) ? 'array' : v === null ? 'null' : typeof v}`;
+  return show(v);
+}
+
 /** Coerces and validates the known keys of `raw`; throws one ConfigError listing every failure. */
 function typedView(
   raw: Record<string, unknown>,
@@ -306,7 +416,7 @@ function typedView(
     const lines = result.failures.map(({ key, reason }) => {
       const origin = origins.get(key);
       const value = CONFIG_KEYS[key].sensitive
-        ? `a value of type ${Array.isArray(raw[key]) ? 'array' : raw[key] === null ? 'null' : typeof raw[key]}`
+        ? showValue(key, raw[key])
         : Object.hasOwn(raw, key)
           ? show(raw[key])
           : `${show(coerced[key])} (the default)`;

@@ -3,6 +3,7 @@
  * the node ID and returns the node (spec/api.md §4).
  */
 import { hostname } from 'node:os';
+import { UsageError } from '../errors.js';
 import { makeRuniq } from '../protocol/ids.js';
 import {
   bindsFromEmbeddedSeed,
@@ -52,13 +53,12 @@ export interface ConfigureOptions {
  * and `configure({ profile: 'name', … })` are equivalent. The effective configuration merges
  * built-in defaults, these arguments and the rc file exactly as AnyEvent::MP does (the rc file
  * wins unless `force`; `norc` ignores it). Invalid configuration throws a `ConfigError`;
- * failures while starting (binding listeners, services, `eval`) reject `node.ready`.
+ * arguments of another form (`configure(42)`, an array) throw a `UsageError`; unknown keys are
+ * logged at the default level, with the closest known key. Failures while starting (binding
+ * or resolving listeners, services, `eval`) reject `node.ready`.
  */
 export function configure(profileOrOptions?: string | ConfigureOptions, options?: ConfigureOptions): Node {
-  const opts: ConfigureOptions =
-    typeof profileOrOptions === 'string'
-      ? { ...options, profile: profileOrOptions }
-      : { ...profileOrOptions };
+  const opts = configureArguments(profileOrOptions, options);
   const logger = opts.logger ?? stderrLogger();
   delete opts.logger;
   const trace = opts.trace ?? envTrace();
@@ -68,6 +68,7 @@ export function configure(profileOrOptions?: string | ConfigureOptions, options?
   if (resolved.warning) logger.log(LEVEL.error, resolved.warning);
   // Exposed secrets are shown at the default level; a short secret is a warning.
   for (const w of resolved.warnings) logger.log(LEVEL.error, w);
+  for (const w of resolved.unknownKeys) logger.log(LEVEL.error, w);
   if (resolved.secretWarning) logger.log(LEVEL.warn, resolved.secretWarning);
   const cfg = resolved.config;
   const runiq = makeRuniq();
@@ -118,6 +119,58 @@ export function configure(profileOrOptions?: string | ConfigureOptions, options?
     });
     if (cfg.eval !== undefined) await runEval(cfg.eval, node.evalScope());
   });
+}
+
+const CONFIGURE_FORMS =
+  'configure() takes an options object, a profile name, or both: configure({ … }), ' +
+  'configure("profile"), configure("profile", { … })';
+
+/**
+ * The options of one `configure` call from its accepted forms; `null` and `undefined` stand
+ * for "no profile name" or "no options". Anything else throws a UsageError naming the forms.
+ */
+function configureArguments(first: unknown, second: unknown): ConfigureOptions {
+  const given = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : describe(v));
+  if (typeof first === 'string') {
+    if (second !== undefined && second !== null && !isOptionsObject(second))
+      throw new UsageError(
+        'ERR_BAD_ARGUMENT',
+        `${CONFIGURE_FORMS}; got ${given(second)} after the profile name`,
+      );
+    return { ...(second as ConfigureOptions | null | undefined), profile: first };
+  }
+  if (first === undefined || first === null) {
+    if (second === undefined || second === null) return {};
+    if (isOptionsObject(second)) return { ...second };
+    throw new UsageError('ERR_BAD_ARGUMENT', `${CONFIGURE_FORMS}; got ${given(second)} as the options`);
+  }
+  if (!isOptionsObject(first))
+    throw new UsageError('ERR_BAD_ARGUMENT', `${CONFIGURE_FORMS}; got ${given(first)}`);
+  if (second !== undefined && second !== null)
+    throw new UsageError(
+      'ERR_BAD_ARGUMENT',
+      `${CONFIGURE_FORMS}; got a second argument after the options object (put the profile in it: { profile: "…" })`,
+    );
+  return { ...first };
+}
+
+/** A plain object (not an array, a Map, a Date, a class instance …). */
+function isOptionsObject(v: unknown): v is ConfigureOptions {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === null || Object.getPrototypeOf(proto) === null;
+}
+
+/** A short description of a value for a usage message: `42`, `true`, `a function`, `a Map`. */
+function describe(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  if (typeof v === 'function') return 'a function';
+  if (typeof v === 'symbol') return 'a symbol';
+  if (typeof v === 'object' && v !== null) {
+    const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
+    return typeof name === 'string' && name !== '' ? `a ${name}` : 'an object';
+  }
+  return typeof v;
 }
 
 /** Trace lines to stderr when `AEMP_TRACE` or `PERL_ANYEVENT_MP_TRACE` is true. */

@@ -27,7 +27,7 @@ import type { FramingFormat } from '../protocol/constants.js';
 import type { Greeting } from '../protocol/greeting.js';
 import type { HandshakeOptions } from '../protocol/handshake.js';
 import { dialTcp, joinHostPort, listenTcp, tuneSocket } from '../protocol/tcp-transport.js';
-import { resolveDescriptors } from './binds.js';
+import { resolveBinds, resolveDescriptors } from './binds.js';
 import { Connection, type ConnectionEvents, HEARTBEAT_KEY } from './connection.js';
 import type { Kernel, MonEntry } from './kernel.js';
 import { LEVEL, type Logger, type LogLevel, LogLimiter, logText } from './log.js';
@@ -245,13 +245,16 @@ export class TcpNetwork implements Network {
       await this.listen(fallback);
     }
     if (this.closing) return;
-    const seeds = await resolveDescriptors(this.opts.seeds, { hostname: this.opts.hostname });
+    const seeds = await resolveDescriptors(this.opts.seeds, {
+      hostname: this.opts.hostname,
+      warn: (why) => this.opts.logger.log(LEVEL.error, `seed skipped: ${why}`),
+    });
     for (const s of seeds) this.seedNodes.set(s, undefined);
     if (seeds.length > 0 && !this.closing) this.seedAgain();
   }
 
   private async listen(binds: readonly string[]): Promise<void> {
-    const addrs = await resolveDescriptors(binds, { hostname: this.opts.hostname });
+    const addrs = await resolveBinds(binds, { hostname: this.opts.hostname });
     for (const addr of addrs) {
       const { server, bound } = await listenTcp(addr, (s) => this.accept(s));
       if (this.closing) {

@@ -7,12 +7,16 @@ import {
   parseTransportItem,
   type ResolveDescriptorOptions,
   type ResolvedAddress,
+  resolveBinds,
   resolveDescriptors,
   splitItems,
   transportItemProblem,
 } from '../../../src/streams/binds.js';
+import { within } from '../../helpers/fake-peer.js';
 
 const HOST = 'myhost';
+/** Deadline for a resolution with the fake resolver. */
+const WAIT = 5000;
 
 const IFACES: NodeJS.Dict<InterfaceAddress[]> = {
   lo: [
@@ -114,6 +118,9 @@ describe('parseTransportItem', () => {
     ['h:-1', 'bad port "-1"'],
     ['h:1:2', 'expected host:port'],
     ['h 1 2', 'expected host:port'],
+    ['999.1.1.1:5', 'not an IPv4 address'],
+    ['1.2.3.256', 'not an IPv4 address'],
+    ['010.0.0.1:1', 'not an IPv4 address'],
   ])('rejects %j (%s)', (item, why) => {
     expect(transportItemProblem(item)).toBe(why);
     try {
@@ -230,6 +237,14 @@ describe('resolveDescriptors', () => {
     expect(warnings).toEqual(['cannot resolve "nowhere": getaddrinfo ENOTFOUND nowhere']);
   });
 
+  it('four dotted numbers that are no IPv4 address are refused, never looked up', async () => {
+    const o = options();
+    await expect(
+      within(resolveDescriptors(['999.1.1.1:5'], o), WAIT, 'resolving 999.1.1.1:5'),
+    ).rejects.toThrow('"999.1.1.1:5": unparsable transport descriptor (not an IPv4 address)');
+    expect(o.looked).toEqual([]);
+  });
+
   it('an empty list resolves to nothing', async () => {
     expect(await resolveDescriptors([], options())).toEqual([]);
   });
@@ -247,5 +262,48 @@ describe('resolveDescriptors', () => {
     expect(r[0]).toBe('127.0.0.1:1');
     expect(r.some((a) => a.endsWith(':2'))).toBe(true);
     expect(r.some((a) => a.endsWith(':3'))).toBe(true);
+  });
+});
+
+describe('resolveBinds', () => {
+  it('resolves like resolveDescriptors when every name resolves', async () => {
+    expect(
+      await within(resolveBinds(['a:1', '*:2', '127.0.0.1:*'], options()), WAIT, 'resolving binds'),
+    ).toEqual([
+      '203.0.113.1:1',
+      '192.0.2.5:2',
+      '10.0.0.1:2',
+      '[2001:db8::5]:2',
+      '[fd00::1]:2',
+      '[fc00::2]:2',
+      '127.0.0.1:0',
+    ]);
+  });
+
+  it.each<[string, string]>([
+    ['nonsense', 'cannot listen on "nonsense": cannot resolve "nonsense": getaddrinfo ENOTFOUND nonsense'],
+    ['nonsense:*', 'cannot listen on "nonsense": cannot resolve "nonsense": getaddrinfo ENOTFOUND nonsense'],
+    [
+      'nowhere:4040',
+      'cannot listen on "nowhere:4040": cannot resolve "nowhere": getaddrinfo ENOTFOUND nowhere',
+    ],
+  ])('a bind %j that does not resolve rejects with ERR_BIND_FAILED', async (bind, message) => {
+    const err = await within(resolveBinds(['a:1', bind], options()), WAIT, `resolving ${bind}`).catch(
+      (e: unknown) => e,
+    );
+    expect(AempError.is(err) && err.code).toBe('ERR_BIND_FAILED');
+    expect((err as Error).message).toBe(message);
+    expect((err as Error).cause).toBeInstanceOf(Error);
+  });
+
+  it('a name that resolves to no address rejects too', async () => {
+    const resolving = resolveBinds(['empty:9'], options({ lookup: async () => [] }));
+    const err = await within(resolving, WAIT, 'resolving empty:9').catch((e: unknown) => e);
+    expect(AempError.is(err) && err.code).toBe('ERR_BIND_FAILED');
+    expect((err as Error).message).toBe('cannot listen on "empty:9": "empty" resolves to no address');
+  });
+
+  it('an empty list is no error: no listeners were asked for', async () => {
+    expect(await within(resolveBinds([], options()), WAIT, 'resolving no binds')).toEqual([]);
   });
 });

@@ -142,9 +142,35 @@ describe('merge order (config-and-cli.md §3)', () => {
 });
 
 describe('parent chains', () => {
-  it('a parent that does not exist ends the chain', () => {
-    const r = resolve({ profile: 'a' }, { secret: 'top', profile: { a: { parent: 'ghost', cert: 'a' } } });
-    expect(r.config.cert).toBe('a');
+  it.each([
+    [
+      'a parent that does not exist',
+      { a: { parent: 'ghost', cert: 'a' } },
+      'profile "a" has parent "ghost", which is not a profile in the rc file (profile chain: "a" -> "ghost")',
+    ],
+    [
+      'a missing parent further up',
+      { a: { parent: 'b' }, b: { parent: 'nosuch' } },
+      'profile "b" has parent "nosuch", which is not a profile in the rc file ' +
+        '(profile chain: "a" -> "b" -> "nosuch")',
+    ],
+    [
+      'a parent that is null in the profiles map',
+      { a: { parent: 'b' }, b: null },
+      'profile "a" has parent "b", which is not a profile in the rc file (profile chain: "a" -> "b")',
+    ],
+  ])('%s is a ConfigError naming the profile chain', (_name, profiles, message) => {
+    try {
+      resolve({ profile: 'a' }, { secret: 'top', profile: profiles });
+      expect.unreachable();
+    } catch (err) {
+      expect(AempError.is(err) && err.code).toBe('ERR_CONFIG_INVALID');
+      expect((err as Error).message).toBe(`invalid configuration: ${message}`);
+    }
+  });
+
+  it('a missing profile itself is no error: it contributes nothing', () => {
+    const r = resolve({ profile: 'absent' }, { secret: 'top', profile: { a: { parent: 'ghost' } } });
     expect(r.config.secret).toBe('top');
   });
 
