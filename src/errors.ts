@@ -112,7 +112,7 @@ function safeJson(v: unknown): string {
   }
 }
 
-/** The kill reason an exception thrown by a handler produces: `['die', message]`. */
+/** @internal The kill reason an exception thrown by a handler produces: `['die', message]`. */
 export function dieReason(err: unknown): KillReason {
   if (typeof err === 'object' && err !== null && typeof (err as Error).message === 'string')
     return ['die', (err as Error).message.replace(/\n+$/, '')];
@@ -124,7 +124,7 @@ function KilledErrorIs(e: unknown): e is KilledError {
   return AempError.is(e) && e.code === 'ERR_KILLED';
 }
 
-/** Maps an error to the reason a monitor of a port on `nodeId` sees. */
+/** @internal Maps an error to the reason a monitor of a port on `nodeId` sees. */
 export function toKillReason(err: unknown, nodeId?: string): KillReason {
   if (KilledErrorIs(err)) return err.reason;
   if (

@@ -33,6 +33,7 @@ import { Guard, type Kernel } from './kernel.js';
 import { LEVEL, type Logger, logText } from './log.js';
 import type { RequestHandler } from './node-port.js';
 
+/** @internal */
 export interface DbEnv {
   nodeId: string;
   kernel: Kernel;
@@ -48,6 +49,7 @@ export interface DbEnv {
  * Address lookups (`g_find`) waiting for the master at most. Peers can make this node look up
  * any node ID (a relayed `snd` to it), and without a master nothing answers; further lookups
  * fail at once ("no known address") until answers make room.
+ * @internal
  */
 export const MAX_PENDING_FINDS = 1024;
 
@@ -73,6 +75,7 @@ export class NodeDb {
   private closed = false;
   private readonly statusSub: Subscription;
 
+  /** @internal */
   constructor(private readonly env: DbEnv) {
     this.link = new MasterLink({ ...env, localDb: () => dbRecordOf(this.local) });
     const r = env.requests;

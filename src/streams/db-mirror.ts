@@ -31,12 +31,13 @@ export interface DbChange {
   readonly deleted: readonly string[];
 }
 
-/** Who hears a family's changes. */
+/** @internal Who hears a family's changes. */
 export interface DbListener {
   next(change: DbChange): void;
   complete(): void;
 }
 
+/** @internal */
 export class FamilyWatch {
   /** True once the master sent the first snapshot. */
   synced = false;

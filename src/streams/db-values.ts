@@ -9,48 +9,57 @@
 /** A hash as it travels on the wire: `{subkey: value}`. Built without a prototype. */
 export type DbRecord = Record<string, unknown>;
 
-/** One family of a database: subkey → value. */
+/** @internal One family of a database: subkey → value. */
 export type Family = Map<string, unknown>;
 
-/** A database: family → subkey → value. */
+/** @internal A database: family → subkey → value. */
 export type Db = Map<string, Family>;
 
-/** An empty record with no prototype (`__proto__` is an ordinary key). */
+/** @internal An empty record with no prototype (`__proto__` is an ordinary key). */
 export function newRecord(): DbRecord {
   return Object.create(null) as DbRecord;
 }
 
-/** A fresh record holding the entries of `map`. */
+/** @internal A fresh record holding the entries of `map`. */
 export function recordOf(map: ReadonlyMap<string, unknown> | undefined): DbRecord {
   const r = newRecord();
   if (map) for (const [k, v] of map) r[k] = v;
   return r;
 }
 
-/** A fresh `{family: {subkey: value}}` record of a whole database. */
+/** @internal A fresh `{family: {subkey: value}}` record of a whole database. */
 export function dbRecordOf(db: ReadonlyMap<string, ReadonlyMap<string, unknown>>): DbRecord {
   const r = newRecord();
   for (const [family, entries] of db) r[family] = recordOf(entries);
   return r;
 }
 
-/** True for a non-null, non-array object (a hash on the wire). */
+/** @internal True for a non-null, non-array object (a hash on the wire). */
 export function isHash(v: unknown): v is DbRecord {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** The entries of a wire hash; `null`, a missing element or anything else count as empty. */
+/**
+ * The entries of a wire hash; `null`, a missing element or anything else count as empty.
+ * @internal
+ */
 export function hashEntries(v: unknown): [string, unknown][] {
   return isHash(v) ? Object.entries(v) : [];
 }
 
-/** The keys of a wire list (as strings); `null`, a missing element or anything else: none. */
+/**
+ * The keys of a wire list (as strings); `null`, a missing element or anything else: none.
+ * @internal
+ */
 export function listKeys(v: unknown): string[] {
   if (!Array.isArray(v)) return [];
   return v.map((k) => (typeof k === 'string' ? k : String(k)));
 }
 
-/** The addresses of a `'l` entry (a list of `host:port` strings), or null when unusable. */
+/**
+ * The addresses of a `'l` entry (a list of `host:port` strings), or null when unusable.
+ * @internal
+ */
 export function addressList(v: unknown): string[] | null {
   if (!Array.isArray(v)) return null;
   const addrs = v.filter((a): a is string => typeof a === 'string' && a !== '');
@@ -60,6 +69,7 @@ export function addressList(v: unknown): string[] | null {
 /**
  * Perl's comparison of database values: scalars by value and definedness (null and undefined
  * are both "undef"), references by their JSON encoding.
+ * @internal
  */
 export function sameValue(a: unknown, b: unknown): boolean {
   const aRef = typeof a === 'object' && a !== null;

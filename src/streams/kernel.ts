@@ -19,24 +19,24 @@ import { LEVEL, type Logger, type LogLevel, LogLimiter, logText } from './log.js
 /** A message handler: called with the message elements (for tag handlers, without the tag). */
 export type Handler = (...args: any[]) => void;
 
-/** A receiver of a port's messages, as an rxjs subscriber is. */
+/** @internal A receiver of a port's messages, as an rxjs subscriber is. */
 export interface PortSink {
   next(msg: unknown[]): void;
   complete(): void;
   error(err: unknown): void;
 }
 
-/** A private port made by `Kernel.createSinkPort`. */
+/** @internal A private port made by `Kernel.createSinkPort`. */
 export interface SinkHandle {
   readonly id: string;
 }
 
-/** One registered monitor action; removal is by identity. */
+/** @internal One registered monitor action; removal is by identity. */
 export interface MonEntry {
   fire(reason: KillReason): void;
 }
 
-/** What the kernel needs from the network layer. */
+/** @internal What the kernel needs from the network layer. */
 export interface Remote {
   /** Queues a wire message `[PORTNAME, …]` for a node, connecting on demand. Never throws. */
   send(nodeId: string, msg: unknown[]): void;
@@ -93,6 +93,7 @@ const KILL = { kind: 'kill' } as const;
 const NOOP = (): void => {};
 const TASK = { kind: 'task' } as const;
 
+/** @internal */
 export interface KernelOptions {
   nodeId: string;
   /** True when the node ID got a random part: port names are then just the counter. */
@@ -106,6 +107,7 @@ export interface KernelOptions {
   trace?: (line: string) => void;
 }
 
+/** @internal */
 export class Kernel {
   readonly nodeId: string;
   readonly prefix: string;
@@ -662,7 +664,7 @@ function tagText(v: unknown): string {
   return s.slice(0, 30).replace(/[^\x20-\x7e]/g, '.');
 }
 
-/** Text of an error for log lines. */
+/** @internal Text of an error for log lines. */
 export function errText(err: unknown): string {
   // Errors from a vm context are not `instanceof Error` here, so look at the shape.
   if (typeof err === 'object' && err !== null && typeof (err as Error).message === 'string')

@@ -22,6 +22,7 @@ export interface ConnectionStats {
   readonly unsentBytes: number;
 }
 
+/** @internal */
 export interface Network extends Remote {
   /** Up/down events of connections to other nodes. */
   readonly nodes$: Observable<NodeStatus>;
