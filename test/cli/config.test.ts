@@ -8,9 +8,13 @@ import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'no
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { within } from '../helpers/fake-peer.js';
 import { aempDone, aempHere, cleanUpAfter, readRc, tempDir, tempRc } from './helpers.js';
 
 cleanUpAfter('all');
+
+/** Deadline for one in-process aemp invocation. */
+const WAIT = 15_000;
 
 /** A secret long enough not to be warned about (32 characters). */
 const STRONG = 'k3Jq9ZtXw2Lr8Vn4Hs7Bd1Fy6Pm0Cg5A';
@@ -83,7 +87,7 @@ describe('scalar settings', () => {
     const rc = tempRc({ version: 1 });
     const r = await aempHere(rc, ['eval']);
     expect(r.code).toBe(2);
-    expect(r.err).toBe('node id missing\n');
+    expect(r.err).toBe('aemp eval: node id missing (usage: aemp eval NODE CODE…)\n');
     expect(existsSync(`${rc}~`)).toBe(false);
   });
 
@@ -98,12 +102,18 @@ describe('scalar settings', () => {
     expect(second).not.toBe(first);
   });
 
-  it('warns about a value nodes would refuse, and stores it anyway', async () => {
+  it('refuses to write a value nodes would refuse: exit 255, the problem named, the file unchanged', async () => {
     const rc = tempRc({ version: 1 });
-    const r = await aempHere(rc, ['setmonitor_timeout', 'soon']);
-    expect(r.code).toBe(0);
-    expect(r.err).toMatch(/^aemp: warning: monitor_timeout stored, but nodes will refuse it: .*positive/);
-    expect(readRc(rc).monitor_timeout).toBe('soon');
+    const r = await within(aempHere(rc, ['setmonitor_timeout', 'soon']), WAIT, 'aemp setmonitor_timeout');
+    expect(r).toEqual({
+      code: 255,
+      out: '',
+      err:
+        `aemp: refusing to write ${rc}: invalid configuration: key "monitor_timeout" at the top level ` +
+        'of the rc file: must be a positive number, got "soon"\n',
+    });
+    expect(readRc(rc)).toEqual({ version: 1 });
+    expect(existsSync(`${rc}~`)).toBe(false);
   });
 });
 
@@ -260,8 +270,21 @@ describe('arguments and errors', () => {
 
   it('[ { " arguments are JSON values: objects and strings are stored as decoded', async () => {
     const rc = tempRc({ version: 1 });
-    await aempHere(rc, ['setnodeid', '"quoted/"', 'setsecret', '{"not": "a string"}']);
-    expect(readRc(rc)).toMatchObject({ nodeid: 'quoted/', secret: { not: 'a string' } });
+    await aempHere(rc, ['setnodeid', '"quoted/"', 'setservices', '[["f::g", {"a": 1}]]']);
+    expect(readRc(rc)).toMatchObject({ nodeid: 'quoted/', services: [['f::g', { a: 1 }]] });
+  });
+
+  it('a JSON object where a string belongs is refused (the secret is never shown)', async () => {
+    const rc = tempRc({ version: 1 });
+    const r = await within(aempHere(rc, ['setsecret', '{"not": "a string"}']), WAIT, 'aemp setsecret');
+    expect(r).toEqual({
+      code: 255,
+      out: '',
+      err:
+        `aemp: refusing to write ${rc}: invalid configuration: key "secret" at the top level of the ` +
+        'rc file: must be a string, got a value of type object\n',
+    });
+    expect(readRc(rc)).toEqual({ version: 1 });
   });
 
   it('malformed JSON argument dies', async () => {
@@ -272,24 +295,29 @@ describe('arguments and errors', () => {
   });
 
   it.each([
-    [['setnodeid'], 'shared secret missing'], // Perl's message, copy-paste bug included
-    [['setsecret'], 'shared secret missing'],
-    [['setbinds'], 'bind addresses missing'],
-    [['addbind'], 'bind address missing'],
-    [['seeds'], 'seed addresses missing'],
-    [['delseed'], 'seed address missing'],
-    [['setservices'], 'service specifications missing'],
-    [['addservice'], 'service specification missing'],
-    [['setcert'], 'key+certificate pem filename missing'],
-    [['profile'], 'profile name is missing'],
-    [['showprofile'], 'profile name is missing'],
-    [['setparent'], 'parent profile name is missing'],
-    [['setmonitor_timeout'], 'monitor_timeout value missing'],
-    [['snd'], 'port missing'],
-    [['trace'], 'node id missing'],
-  ])('%j without its argument: "%s", exit 2', async (args, message) => {
+    [['setnodeid'], 'shared secret missing', 'ID'], // Perl's message, copy-paste bug included
+    [['setsecret'], 'shared secret missing', 'SECRET'],
+    [['setbinds'], 'bind addresses missing', 'LIST'],
+    [['addbind'], 'bind address missing', 'BIND'],
+    [['seeds'], 'seed addresses missing', 'LIST'],
+    [['delseed'], 'seed address missing', 'SEED'],
+    [['setservices'], 'service specifications missing', 'LIST'],
+    [['addservice'], 'service specification missing', 'SERVICE'],
+    [['setcert'], 'key+certificate pem filename missing', 'FILE'],
+    [['profile'], 'profile name is missing', 'NAME'],
+    [['showprofile'], 'profile name is missing', 'NAME'],
+    [['setparent'], 'parent profile name is missing', 'NAME'],
+    [['setmonitor_timeout'], 'monitor_timeout value missing', 'VALUE'],
+    [['snd'], 'port missing', 'PORT ARGS…'],
+    [['trace'], 'node id missing', '[--dot] NODE'],
+  ])('%j without its argument: "%s", exit 2', async (args, message, synopsis) => {
     const r = await aempHere(tempRc({ version: 1 }), args);
-    expect(r).toEqual({ code: 2, out: '', err: `${message}\n` });
+    const name = args[0];
+    expect(r).toEqual({
+      code: 2,
+      out: '',
+      err: `aemp ${name}: ${message} (usage: aemp ${name} ${synopsis})\n`,
+    });
   });
 
   it('an unknown command stops the chain; earlier changes are still saved (as Perl END)', async () => {
@@ -352,5 +380,139 @@ describe('the bin', () => {
     const r = await aempDone(['showprofile', 'p'], { AEMP_RC: rc });
     expect(r.out).toBe('{\n   "nodeid" : "p/"\n}\n');
     expect(existsSync(`${rc}~`)).toBe(false);
+  });
+});
+
+describe('configuration mistakes', () => {
+  it('writing a valid value into a file that is invalid elsewhere is refused, naming every problem', async () => {
+    const before = {
+      version: 1,
+      profile: { seed: { monitor_timeout: 'soon' }, doomed: { parent: 'nosuch' } },
+    };
+    const rc = tempRc(before);
+    const r = await within(aempHere(rc, ['setsecret', STRONG]), WAIT, 'aemp setsecret');
+    expect(r).toEqual({
+      code: 255,
+      out: '',
+      err:
+        `aemp: refusing to write ${rc}: invalid configuration: key "monitor_timeout" in profile "seed": ` +
+        'must be a positive number, got "soon"\n' +
+        `aemp: refusing to write ${rc}: invalid configuration: profile "doomed" has parent "nosuch", ` +
+        'which is not a profile in the rc file (profile chain: "doomed" -> "nosuch")\n',
+    });
+    expect(readRc(rc)).toEqual(before);
+  });
+
+  it('the same command line may fix the problems: the file is checked as it would be saved', async () => {
+    const rc = tempRc({
+      version: 1,
+      profile: { seed: { monitor_timeout: 'soon' }, doomed: { parent: 'nosuch' } },
+    });
+    const r = await within(
+      aempHere(rc, [
+        'setsecret',
+        STRONG,
+        'profile',
+        'seed',
+        'setmonitor_timeout',
+        '10',
+        'delprofile',
+        'doomed',
+      ]),
+      WAIT,
+      'aemp setsecret … delprofile',
+    );
+    expect(r).toEqual({ code: 0, out: '', err: '' });
+    expect(readRc(rc)).toEqual({ version: 1, secret: STRONG, profile: { seed: { monitor_timeout: '10' } } });
+  });
+
+  it('setparent to a profile that does not exist, or deleting a parent in use, is refused', async () => {
+    const rc = tempRc({ version: 1, profile: { base: {}, child: { parent: 'base' } } });
+    const missing = await within(
+      aempHere(rc, ['profile', 'x', 'setparent', 'nosuch']),
+      WAIT,
+      'aemp setparent',
+    );
+    expect(missing).toEqual({
+      code: 255,
+      out: '',
+      err:
+        `aemp: refusing to write ${rc}: invalid configuration: profile "x" has parent "nosuch", which is ` +
+        'not a profile in the rc file (profile chain: "x" -> "nosuch")\n',
+    });
+    const gone = await within(aempHere(rc, ['delprofile', 'base']), WAIT, 'aemp delprofile');
+    expect(gone.code).toBe(255);
+    expect(gone.err).toBe(
+      `aemp: refusing to write ${rc}: invalid configuration: profile "child" has parent "base", which is ` +
+        'not a profile in the rc file (profile chain: "child" -> "base")\n',
+    );
+    expect(readRc(rc)).toEqual({ version: 1, profile: { base: {}, child: { parent: 'base' } } });
+  });
+
+  it('a refused file stops a following node command, and the problem is told once', async () => {
+    const rc = tempRc({ version: 1 });
+    const r = await within(
+      aempHere(rc, ['setbinds', '999.1.1.1:5', 'snd', 'nowhere#port', 'x']),
+      WAIT,
+      'aemp setbinds … snd',
+    );
+    expect(r).toEqual({
+      code: 255,
+      out: '',
+      err:
+        `aemp: refusing to write ${rc}: invalid configuration: key "binds" at the top level of the rc file: ` +
+        'has an unparsable address "999.1.1.1:5" (not an IPv4 address), got ["999.1.1.1:5"]\n',
+    });
+    expect(readRc(rc)).toEqual({ version: 1 });
+  });
+
+  it('a command that changes nothing writes an invalid file back as it was, without complaint', async () => {
+    const rc = tempRc({ version: 1, monitor_timeout: 'soon', profile: { seed: {} } });
+    const r = await within(aempHere(rc, ['profile', 'seed']), WAIT, 'aemp profile seed');
+    expect(r).toEqual({ code: 0, out: '', err: '' });
+    expect(readRc(rc)).toEqual({ version: 1, monitor_timeout: 'soon', profile: { seed: {} } });
+  });
+
+  it('showconfig warns about unknown keys with the closest known key, and still shows the configuration', async () => {
+    const rc = tempRc({ version: 1, sekret: 'x', profile: { p: { montor_timeout: 5, nodeid: 'p/' } } });
+    const r = await within(aempHere(rc, ['showconfig', 'p', 'bind', '*']), WAIT, 'aemp showconfig');
+    expect(r.code).toBe(0);
+    expect(r.err).toBe(
+      'aemp: warning: unknown configuration key "bind" in the configure arguments is ignored; did you mean "binds"?\n' +
+        'aemp: warning: unknown configuration key "sekret" at the top level of the rc file is ignored; ' +
+        'did you mean "secret"?\n' +
+        'aemp: warning: unknown configuration key "montor_timeout" in profile "p" is ignored; ' +
+        'did you mean "monitor_timeout"?\n',
+    );
+    expect(JSON.parse(r.out)).toMatchObject({
+      sekret: 'x',
+      montor_timeout: 5,
+      monitor_timeout: 30,
+      nodeid: 'p/',
+    });
+  });
+
+  it('showconfig of a configuration nodes would refuse: unknown keys and the refusal are both told', async () => {
+    const rc = tempRc({ version: 1, monitor_timeout: 'soon', profile: { p: { sekret: 'x' } } });
+    const r = await within(aempHere(rc, ['showconfig', 'p']), WAIT, 'aemp showconfig');
+    expect(r.code).toBe(0);
+    expect(r.err).toBe(
+      'aemp: warning: unknown configuration key "sekret" in profile "p" is ignored; did you mean "secret"?\n' +
+        'aemp: warning: invalid configuration: key "monitor_timeout" in profile "p": must be a positive ' +
+        'number, got "soon" (set by the rc file top level)\n',
+    );
+    expect(JSON.parse(r.out)).toMatchObject({ monitor_timeout: 'soon' });
+  });
+
+  it('showconfig of a profile whose parent does not exist is an error naming the chain', async () => {
+    const rc = tempRc({ version: 1, profile: { doomed: { parent: 'nosuch' } } });
+    const r = await within(aempHere(rc, ['showconfig', 'doomed']), WAIT, 'aemp showconfig');
+    expect(r).toEqual({
+      code: 255,
+      out: '',
+      err:
+        'aemp: invalid configuration: profile "doomed" has parent "nosuch", which is not a profile in the ' +
+        'rc file (profile chain: "doomed" -> "nosuch")\n',
+    });
   });
 });
