@@ -13,13 +13,26 @@
  *   and `bundler`;
  * - `npx aemp help` and an `aemp cal` against a node the app runs work with plain node.
  *
+ * The packing happens in a copy of the working tree (its node_modules linked), so the test
+ * never rewrites the repository's dist/, nor races another run that packs.
+ *
  * Every child gets a deadline that names what it waited for and is killed after it; the rc
  * file and the per-user secret file are temporary files, and the directory is removed.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, join, relative, sep } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -29,6 +42,8 @@ const PACK_MS = 120_000;
 /** `npm install` of the tarball fetches the runtime dependencies from the registry. */
 const INSTALL_MS = 120_000;
 const RUN_MS = 20_000;
+/** Top-level entries of the working tree not copied for packing. */
+const NOT_STAGED = new Set(['node_modules', 'dist', '.git', 'coverage']);
 const TSC_MS = 60_000;
 
 interface Done {
@@ -114,8 +129,14 @@ let packed: { filename: string; size: number; unpackedSize: number; files: { pat
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'aemp-consumer-'));
   env = consumerEnv(dir);
+  const stage = join(dir, 'stage');
+  cpSync(ROOT, stage, {
+    recursive: true,
+    filter: (path) => !NOT_STAGED.has(relative(ROOT, path).split(sep)[0]!) && !path.endsWith('.tgz'),
+  });
+  symlinkSync(join(ROOT, 'node_modules'), join(stage, 'node_modules'), 'dir');
   const pack = await run('npm pack', 'npm', ['pack', '--json', '--pack-destination', dir], {
-    cwd: ROOT,
+    cwd: stage,
     env: { ...process.env, NODE_OPTIONS: '' },
     ms: PACK_MS,
   });
