@@ -4,10 +4,23 @@
  * The rc file is written once at the end if a command changed it — also after a failure, as
  * Perl's END block does — and the tool's node is closed.
  *
- * Exit status: 0 when the last command completed, 2 for wrong usage, 1 when a protocol
- * command timed out, 255 for any other failure.
+ * Exit status: 0 when the last command completed, 2 for wrong usage (the message names the
+ * command and its synopsis when an argument is missing), 1 when a protocol command got no
+ * answer in time, 255 for any other failure (see args.ts). Why a command failed goes to
+ * stderr.
  */
-import { ArgQueue, asText, CliExit, EXIT_DIE, EXIT_USAGE, formatError, preprocess, usage } from './args.js';
+import {
+  ArgQueue,
+  asText,
+  CliExit,
+  EXIT_DIE,
+  EXIT_USAGE,
+  formatError,
+  MissingArgument,
+  missingArgument,
+  preprocess,
+  usage,
+} from './args.js';
 import { COMMANDS, helpText, noSuchCommand, USAGE } from './commands.js';
 import { run } from './run.js';
 import { type Io, processIo, Session } from './session.js';
@@ -45,7 +58,12 @@ export async function aemp(argv: readonly string[], io: Io = processIo()): Promi
       const name = asText(queue.shift(USAGE));
       const command = COMMANDS.get(name);
       if (!command) throw usage(noSuchCommand(name));
-      await command.run(session, queue);
+      try {
+        await command.run(session, queue);
+      } catch (err) {
+        if (err instanceof MissingArgument) throw missingArgument(name, command.synopsis, err.what);
+        throw err;
+      }
     }
   } catch (err) {
     code = report(err, io);

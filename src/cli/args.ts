@@ -22,9 +22,13 @@ export class CliExit extends Error {
 
 /** Exit code of wrong usage: no subcommand, unknown subcommand, missing argument. */
 export const EXIT_USAGE = 2;
-/** Exit code of every other failure (Perl's `die` without errno). */
+/**
+ * Exit code of every other failure (Perl's `die` without errno): an `eval` error, a port that
+ * died or a node that could not be reached before `snd` was confirmed or `cal` answered, an
+ * unreadable file…
+ */
 export const EXIT_DIE = 255;
-/** Exit code of a protocol command that timed out. */
+/** Exit code of a protocol command that got no answer in time. */
 export const EXIT_TIMEOUT = 1;
 
 /** Wrong usage: exits 2 with `text`. */
@@ -35,6 +39,22 @@ export function usage(text: string): CliExit {
 /** A failure: exits 255 with `text`. */
 export function die(text: string): CliExit {
   return new CliExit(EXIT_DIE, text);
+}
+
+/**
+ * A subcommand's argument is missing. `aemp` turns it into a usage error that names the
+ * command and its synopsis (`aemp snd: port missing (usage: aemp snd PORT ARGS…)`).
+ */
+export class MissingArgument extends CliExit {
+  constructor(readonly what: string) {
+    super(EXIT_USAGE, what);
+    this.name = 'MissingArgument';
+  }
+}
+
+/** The usage error for a missing argument of subcommand `name` (its synopsis: `synopsis`). */
+export function missingArgument(name: string, synopsis: string, what: string): CliExit {
+  return usage(`aemp ${name}: ${what} (usage: ${`aemp ${name} ${synopsis}`.trim()})`);
 }
 
 /** Decodes one JSON argument; a malformed one stops the tool (as JSON::XS dies in Perl). */
@@ -73,9 +93,12 @@ export class ArgQueue {
     return this.items.length;
   }
 
-  /** The next argument; stops the tool with `missing` (usage error) when there is none. */
+  /**
+   * The next argument; when there is none, stops the tool with a usage error saying what is
+   * `missing` (see {@link MissingArgument}).
+   */
   shift(missing: string): unknown {
-    if (this.items.length === 0) throw usage(missing);
+    if (this.items.length === 0) throw new MissingArgument(missing);
     return this.items.shift();
   }
 

@@ -22,7 +22,9 @@ const NODE_COMMANDS: Command[] = [
     synopsis: 'PORT ARGS…',
     summary: 'send a message to PORT and confirm delivery (5 s, then exit status 1)',
     details:
-      'Takes every remaining argument. Prints "message sent successfully", or the kill reason of PORT.',
+      'Takes every remaining argument. Prints "message sent successfully" once PORT\'s node has handled ' +
+      'the message. If PORT does not exist, dies or its node cannot be reached first, the kill reason ' +
+      'goes to stderr and the exit status is 255.',
     group: 'node',
     run: protocol.snd,
   },
@@ -31,7 +33,8 @@ const NODE_COMMANDS: Command[] = [
     synopsis: 'PORT ARGS…',
     summary: 'send a message with a reply port appended, print the reply as JSON',
     details:
-      'Takes every remaining argument. Waits for the reply or the death of PORT (then prints an empty line).',
+      'Takes every remaining argument. Waits as long as it takes; if PORT does not exist, dies or its ' +
+      'node cannot be reached before it replies, the kill reason goes to stderr and the exit status is 255.',
     group: 'node',
     run: protocol.cal,
   },
@@ -47,8 +50,8 @@ const NODE_COMMANDS: Command[] = [
     synopsis: 'NODE CODE…',
     summary: 'evaluate JavaScript on NODE, print the results as JSON (5 s, then exit status 1)',
     details:
-      'Takes every remaining argument, joined by spaces. An error is printed and makes aemp exit ' +
-      'non-zero. Arguments starting with [ { or " are read as JSON first, so start such code with a space.',
+      'Takes every remaining argument, joined by spaces. An error is printed on stderr (exit status 255). ' +
+      'AEMP_TIMEOUT=SECONDS changes the 5 s of snd, eval and restart and the 15 s of trace. Arguments starting with [ { or " are read as JSON first, so start such code with a space.',
     group: 'node',
     run: protocol.evalCmd,
   },

@@ -3,12 +3,19 @@
  * restart and trace. Each runs on the tool's own node (see session.ts); outputs and timeouts
  * are Perl's:
  *
- *   snd PORT ARGS…   "message sent successfully \n" (or the kill reason), 5 s → exit 1
- *   cal PORT ARGS…   the reply as JSON without the outer brackets, no timeout
+ *   snd PORT ARGS…   "message sent successfully \n"; PORT dead or unreachable → exit 255,
+ *                    the kill reason on stderr; 5 s → exit 1
+ *   cal PORT ARGS…   the reply as JSON without the outer brackets, no timeout; PORT dead
+ *                    or unreachable → exit 255, the kill reason on stderr
  *   mon PORT         the kill reason words followed by " \n" ("\n" for a normal kill)
  *   eval NODE CODE…  the results as in cal, an error dies, 5 s → exit 1
  *   restart NODE     an empty line, 5 s → exit 1
  *   trace NODE       "X -> neighbours" per node, "X (timeout)" after 15 s (then exit 1)
+ *
+ * Where Perl's `aemp` reports a failure on stdout with exit status 0 (snd, cal) or exits
+ * silently (timeouts), this one writes why on stderr and exits non-zero (args.ts); the output
+ * of a success is Perl's. `AEMP_TIMEOUT` replaces the 5 s and 15 s (session.ts). Everything
+ * that came from another node is printed with control characters escaped.
  */
 import { firstValueFrom } from 'rxjs';
 import { AempError, type KilledError, type Node, nodeOf } from '../index.js';
@@ -50,36 +57,74 @@ export function resultsLine(values: readonly unknown[]): string {
   return `${compact(values).slice(1, -1)}\n`;
 }
 
+/**
+ * snd PORT ARGS…: monitors PORT, sends the message, then has PORT's node send a confirmation
+ * back (a relay, so it travels behind the message on the same connection and proves that the
+ * node handled the message). Whatever arrives first decides:
+ *
+ *   the confirmation                    "message sent successfully \n", exit 0
+ *   PORT's kill reason, empty (normal)  "\n" (Perl's output), exit 0: the port existed when
+ *                                       the monitor was set up and ended normally, as a port
+ *                                       does after the message it waited for
+ *   PORT's kill reason, not empty       stderr "aemp snd: PORT: REASON…", exit 255: no such
+ *                                       port, the node could not be reached, or the port died
+ *   nothing within the timeout          stderr "aemp snd: no confirmation from NODE within
+ *                                       5 s", exit 1
+ *
+ * (Perl's `aemp` sends first and prints a kill reason on stdout with exit status 0.)
+ */
 export async function snd(s: Session, q: ArgQueue): Promise<void> {
   const port = q.text('port missing');
   const msg = q.rest();
   const node = await s.tool();
-  const values = await within(
-    REQUEST_TIMEOUT,
+  const target = nodeOf(port);
+  const seconds = s.timeout(REQUEST_TIMEOUT);
+  const outcome = await within(
+    seconds,
     (async () => {
-      await s.reach(nodeOf(port));
-      node.snd(port, ...msg);
-      return new Promise<unknown[]>((resolve) => {
-        node.mon(port, (...reason: unknown[]) => resolve(reason));
+      await s.reach(target);
+      return new Promise<{ confirmed: unknown[] } | { reason: unknown[] }>((resolve) => {
+        // The monitor first: the node checks the port before the message reaches it.
+        node.mon(port, (...reason: unknown[]) => resolve({ reason }));
+        node.snd(port, ...msg);
         // The node relays the confirmation to us after the message: same connection, same order.
-        const reply = node.port((...m: unknown[]) => resolve(m));
-        node.sndOn(nodeOf(port), reply, 'message sent successfully');
+        const reply = node.port((...m: unknown[]) => resolve({ confirmed: m }));
+        node.sndOn(target, reply, 'message sent successfully');
       });
     })(),
+    `aemp snd: no confirmation from ${shownText(target)} within ${seconds} s`,
   );
-  s.io.out(wordsLine(values));
+  if ('confirmed' in outcome) s.io.out(wordsLine(outcome.confirmed));
+  else if (outcome.reason.length === 0) s.io.out(wordsLine([]));
+  else throw die(`aemp snd: ${shownText(port)}: ${reasonText(outcome.reason)}`);
 }
 
+/**
+ * cal PORT ARGS…: the reply as JSON without the outer brackets (exit 0). No timeout, as in
+ * Perl; if PORT dies first (no such port, the node cannot be reached, the port ended) the
+ * kill reason goes to stderr as "aemp cal: PORT: REASON…" and the exit status is 255 (Perl
+ * prints an empty line and exits 0).
+ */
 export async function cal(s: Session, q: ArgQueue): Promise<void> {
   const port = q.text('port missing');
   const msg = q.rest();
   const node = await s.tool();
   await s.reach(nodeOf(port));
-  // Perl's cal without a timeout: the callback gets no values if the port dies first.
-  const values = await new Promise<unknown[]>((resolve) =>
-    node.cal(port, ...msg, (...reply: unknown[]) => resolve(reply)),
-  );
+  let values: unknown[];
+  try {
+    values = await firstValueFrom(node.cal$(port, ...msg));
+  } catch (err) {
+    if (!(AempError.is(err) && err.code === 'ERR_KILLED')) throw err;
+    const reason = (err as KilledError).reason;
+    const why = reason.length > 0 ? reasonText(reason) : 'the port ended without replying';
+    throw die(`aemp cal: ${shownText(port)}: ${why}`);
+  }
   s.io.out(resultsLine(values));
+}
+
+/** A kill reason as one line of words (each escaped, see {@link shownText}). */
+export function reasonText(reason: readonly unknown[]): string {
+  return reason.map(shownText).join(' ');
 }
 
 export async function mon(s: Session, q: ArgQueue): Promise<void> {
@@ -100,15 +145,20 @@ async function evalOn(node: Node, target: string, code: string): Promise<unknown
   }
 }
 
-/** eval/restart: evaluates, dies with `"<error> <results…>"`, prints the results otherwise. */
-async function remoteEval(s: Session, target: string, code: string): Promise<void> {
+/**
+ * eval/restart: evaluates, dies with `"<error> <results…>"`, prints the results otherwise.
+ * No answer in time: "aemp CMD: no answer from NODE within 5 s", exit 1.
+ */
+async function remoteEval(s: Session, cmd: string, target: string, code: string): Promise<void> {
   const node = await s.tool();
+  const seconds = s.timeout(REQUEST_TIMEOUT);
   const [err, ...results] = await within(
-    REQUEST_TIMEOUT,
+    seconds,
     (async () => {
       await s.reach(target);
       return evalOn(node, target, code);
     })(),
+    `aemp ${cmd}: no answer from ${shownText(target)} within ${seconds} s`,
   );
   if (err !== undefined && err !== null && asText(err) !== '')
     throw die([err, ...results].map(shownText).join(' '));
@@ -118,12 +168,12 @@ async function remoteEval(s: Session, target: string, code: string): Promise<voi
 export async function evalCmd(s: Session, q: ArgQueue): Promise<void> {
   const target = nodeOf(q.text('node id missing'));
   const code = q.rest().map(asText).join(' ');
-  await remoteEval(s, target, code);
+  await remoteEval(s, 'eval', target, code);
 }
 
 export async function restart(s: Session, q: ArgQueue): Promise<void> {
   const target = nodeOf(q.text('node id missing'));
-  await remoteEval(s, target, RESTART_CODE);
+  await remoteEval(s, 'restart', target, RESTART_CODE);
 }
 
 /** One node's answer in a trace. */
@@ -152,6 +202,7 @@ export async function trace(s: Session, q: ArgQueue): Promise<void> {
     dot = true;
   }
   const node = await s.tool();
+  const seconds = s.timeout(TRACE_TIMEOUT);
   await s.reach(seed);
   const print = (text: string) => {
     if (!dot) s.io.out(text);
@@ -165,7 +216,7 @@ export async function trace(s: Session, q: ArgQueue): Promise<void> {
     entries.push(entry);
     let answer: unknown[];
     try {
-      answer = await within(TRACE_TIMEOUT, evalOn(node, target, 'AnyEvent::MP::Kernel::up_nodes'));
+      answer = await within(seconds, evalOn(node, target, 'AnyEvent::MP::Kernel::up_nodes'));
     } catch (err) {
       if (!(err instanceof CliExit)) throw err;
       entry.problem = 'timeout';
@@ -187,7 +238,11 @@ export async function trace(s: Session, q: ArgQueue): Promise<void> {
   await ask(seed);
 
   if (dot) s.io.out(toDot(seed, entries));
-  if (entries.some((e) => e.problem !== undefined)) throw new CliExit(EXIT_TIMEOUT);
+  const failed = entries.filter((e) => e.problem !== undefined);
+  if (failed.length > 0) {
+    const list = failed.map((e) => `${escapeControls(e.node)} (${escapeControls(e.problem!)})`).join(', ');
+    throw new CliExit(EXIT_TIMEOUT, `aemp trace: no answer from ${list}`);
+  }
 }
 
 /** The traced topology as an undirected Graphviz graph (connections go both ways). */

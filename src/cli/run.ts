@@ -16,19 +16,29 @@
  * A node that exits 0 by itself ends the supervisor too (status 0); an invalid configuration
  * is reported once and not retried.
  *
+ * Output: stdout gets what the README shows — `<node id> <binds…>` on every start, then
+ * `up NODE` and `down NODE [REASON…]` per connection (no reason when the peer closed the
+ * connection, as every `aemp` command's node does when it ends; the kill reason words when
+ * the connection failed). The supervisor's and the node's own messages go to stderr as log
+ * lines (`aemp <level>: …`) shown up to `AEMP_VERBOSE` (default 4: errors only), so a
+ * supervised start, a requested restart or a stop prints nothing there, a crash does.
+ *
  * The run arguments may hold a secret, so they never appear in a command line that `ps`
  * shows: the supervisor replaces its own process title with `aemp run`, and the node process
  * is started as `aemp run` and gets the arguments as its first IPC message.
  *
- * Why the npm case: npm runs the program through `sh -c`, and SIGTERM to npm ends npm and
- * that shell, not this process; so under npm (`npm_command` is set) the supervisor also stops
- * when its parent process goes away. Started any other way (a shell, nohup, systemd) it keeps
- * running like Perl's `aemp run`.
+ * Why the npm case: npm (`npx aemp run`) runs the program through `sh -c` and forwards SIGINT
+ * and SIGTERM to that shell only; the shell dies of them, npm then re-raises the signal on
+ * itself (so npx ends "killed by SIGTERM", status 143/130 in a shell), and this process would
+ * be left running. So under npm (`npm_command` is set) the supervisor also stops when its
+ * parent process goes away (checked every second). Ctrl-C reaches every process of the
+ * terminal's foreground group, this one included. Started any other way (a shell, nohup,
+ * systemd) it keeps running like Perl's `aemp run`.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { ConfigError, configure, type Node } from '../index.js';
 import { resolveConfig } from '../streams/config.js';
-import { escapeControls } from '../streams/log.js';
+import { envLogLevel, escapeControls, LEVEL, type LogLevel } from '../streams/log.js';
 import { die, EXIT_DIE, formatError, runOptions } from './args.js';
 import type { Io } from './session.js';
 
@@ -58,6 +68,32 @@ const HEARTBEAT_LIMIT_S = 300;
 /** How long a stopping node gets before it is killed. */
 const STOP_GRACE_S = 10;
 
+/**
+ * The reason text of a connection that the peer closed (EOF), as the network reports it: the
+ * normal end of every `aemp` command's node, so `aemp run` prints its down line without the
+ * reason (monitors still get `["transport_error", NODE, "connection closed by peer"]`).
+ */
+export const CLOSED_BY_PEER = 'connection closed by peer';
+
+/** A `down` line of `aemp run`: the kill reason words, none for a connection the peer closed. */
+export function downLine(node: string, reason: readonly unknown[]): string {
+  const closed = reason.length === 3 && reason[0] === 'transport_error' && reason[2] === CLOSED_BY_PEER;
+  const words = closed ? '' : ` ${escapeControls(reason.map(String).join(' '))}`;
+  return `down ${escapeControls(node)}${words}\n`;
+}
+
+const LEVEL_NAMES = new Map<number, string>(Object.entries(LEVEL).map(([name, n]) => [n, name]));
+
+type Log = (level: LogLevel, text: string) => void;
+
+/** Writes `aemp <level>: text` lines on stderr, up to the level of `AEMP_VERBOSE` (default 4). */
+function stderrLog(io: Io): Log {
+  const max = envLogLevel(io.env);
+  return (level, text) => {
+    if (level <= max) io.err(`aemp ${LEVEL_NAMES.get(level)}: ${text}\n`);
+  };
+}
+
 /** Entry of `aemp run`: the supervisor, or in its child the node. Resolves with the exit code. */
 export function run(args: readonly unknown[], io: Io): Promise<number> {
   const supervised = io.env[CHILD_ENV];
@@ -66,7 +102,7 @@ export function run(args: readonly unknown[], io: Io): Promise<number> {
     return receiveArgs().then(
       (runArgs) => runNode(runArgs, io),
       (err: unknown) => {
-        io.err(`aemp: ${formatError(err)}\n`);
+        stderrLog(io)(LEVEL.error, formatError(err));
         return EXIT_START_FAILED;
       },
     );
@@ -103,6 +139,7 @@ function receiveArgs(): Promise<unknown[]> {
 
 /** The supervised node. The promise resolves only when the process is about to exit. */
 async function runNode(args: readonly unknown[], io: Io): Promise<number> {
+  const log = stderrLog(io);
   let node: Node;
   try {
     node = configure(runOptions(args));
@@ -115,7 +152,7 @@ async function runNode(args: readonly unknown[], io: Io): Promise<number> {
     const stop = (code: number, why?: string) => {
       if (stopping) return;
       stopping = true;
-      if (why) io.err(`aemp: ${why}, shutting down ${node.id}\n`);
+      if (why) log(LEVEL.note, `${why}, shutting down ${node.id}`);
       clearInterval(beat);
       void node.close().then(() => {
         if (process.connected) process.disconnect();
@@ -134,14 +171,13 @@ async function runNode(args: readonly unknown[], io: Io): Promise<number> {
       next: (ev) => {
         // Node IDs and reasons come from peers: no control characters reach the terminal.
         if (ev.type === 'up') io.out(`up ${escapeControls(ev.node)}\n`);
-        else if (ev.type === 'down')
-          io.out(`down ${escapeControls(ev.node)} ${escapeControls(ev.reason.map(String).join(' '))}\n`);
+        else if (ev.type === 'down') io.out(downLine(ev.node, ev.reason));
       },
     });
     node.ready.then(
       () => io.out(`${node.id} ${node.binds.join(' ')}\n`),
       (err: unknown) => {
-        io.err(`aemp: node ${node.id} failed to start: ${formatError(err)}\n`);
+        log(LEVEL.error, `node ${node.id} failed to start: ${formatError(err)}`);
         stop(EXIT_START_FAILED);
       },
     );
@@ -158,6 +194,7 @@ async function supervise(args: readonly unknown[], io: Io): Promise<number> {
   }
   const script = process.argv[1];
   if (!script) throw die('aemp run: cannot tell which program to run for the node');
+  const log = stderrLog(io);
   // The arguments may hold a secret: keep them out of `ps` from now on.
   process.title = 'aemp run';
 
@@ -176,7 +213,7 @@ async function supervise(args: readonly unknown[], io: Io): Promise<number> {
       io.env.npm_command !== undefined
         ? setInterval(() => {
             if (process.ppid !== parent && !stopping) {
-              io.err('aemp: the parent process (npm) went away, stopping\n');
+              log(LEVEL.note, 'the parent process (npm) went away, stopping');
               onSignal('SIGTERM');
             }
           }, PARENT_CHECK_S * 1000)
@@ -184,7 +221,10 @@ async function supervise(args: readonly unknown[], io: Io): Promise<number> {
 
     const watchdog = setInterval(() => {
       if (child && Date.now() - lastBeat > HEARTBEAT_LIMIT_S * 1000) {
-        io.err(`aemp: node process ${child.pid} sent no heartbeat for ${HEARTBEAT_LIMIT_S} s, killing it\n`);
+        log(
+          LEVEL.error,
+          `node process ${child.pid} sent no heartbeat for ${HEARTBEAT_LIMIT_S} s, killing it`,
+        );
         child.kill('SIGKILL');
       }
     }, 30_000);
@@ -208,10 +248,10 @@ async function supervise(args: readonly unknown[], io: Io): Promise<number> {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
       child = c;
-      io.err(`aemp: supervising node process ${c.pid}\n`);
+      log(LEVEL.info, `supervising node process ${c.pid}`);
       c.send({ runArgs: args }, (err) => {
         if (err)
-          io.err(`aemp: cannot pass the run arguments to node process ${c.pid}: ${formatError(err)}\n`);
+          log(LEVEL.error, `cannot pass the run arguments to node process ${c.pid}: ${formatError(err)}`);
       });
       c.on('message', () => {
         lastBeat = Date.now();
@@ -228,20 +268,20 @@ async function supervise(args: readonly unknown[], io: Io): Promise<number> {
       if (restartNow || code === EXIT_RESTART) {
         restartNow = false;
         backoff = FIRST_BACKOFF_S;
-        io.err('aemp: restarting the node\n');
+        log(LEVEL.note, 'restarting the node');
         return start();
       }
       if (code === 0) {
-        io.err('aemp: the node exited normally\n');
+        log(LEVEL.note, 'the node exited normally');
         return finish(0);
       }
       if (code === EXIT_CONFIG) {
-        io.err('aemp: the node configuration is invalid, not restarting\n');
+        log(LEVEL.error, 'the node configuration is invalid, not restarting');
         return finish(EXIT_DIE);
       }
       if ((Date.now() - startedAt) / 1000 >= STABLE_AFTER_S) backoff = FIRST_BACKOFF_S;
       const how = signal ? `was killed by ${signal}` : `exited with status ${code}`;
-      io.err(`aemp: node process ${c.pid} ${how}, restarting in ${backoff} s\n`);
+      log(LEVEL.error, `node process ${c.pid} ${how}, restarting in ${backoff} s`);
       pending = setTimeout(start, backoff * 1000);
       backoff = Math.min(backoff * 2, MAX_BACKOFF_S);
     };

@@ -6,7 +6,7 @@
 import { filter, firstValueFrom, timeout } from 'rxjs';
 import { configure, type Node } from '../index.js';
 import { formatRcWarning, rcPath, resolveConfig } from '../streams/config.js';
-import { CliExit, die, EXIT_TIMEOUT } from './args.js';
+import { CliExit, die, EXIT_TIMEOUT, usage } from './args.js';
 import { RcEditor } from './rc-editor.js';
 
 /** Where the tool reads and writes. */
@@ -28,6 +28,12 @@ export function processIo(): Io {
     stdin: process.stdin,
   };
 }
+
+/**
+ * Environment variable that replaces the seconds `snd`, `eval` and `restart` wait for an
+ * answer (5) and `trace` waits for each node (15): `AEMP_TIMEOUT=30 aemp eval …`.
+ */
+export const TIMEOUT_ENV = 'AEMP_TIMEOUT';
 
 /** configure arguments of the tool's own node. */
 export const TOOL_NODE = { profile: 'aemp', nodeid: 'aemp/%n/%u' } as const;
@@ -86,6 +92,19 @@ export class Session {
     );
   }
 
+  /**
+   * Seconds to wait for an answer: `AEMP_TIMEOUT` if it is a positive number, else
+   * `fallback`. A malformed value is a usage error.
+   */
+  timeout(fallback: number): number {
+    const raw = this.io.env[TIMEOUT_ENV];
+    if (raw === undefined || raw === '') return fallback;
+    const seconds = Number(raw);
+    if (!(Number.isFinite(seconds) && seconds > 0))
+      throw usage(`aemp: ${TIMEOUT_ENV}=${raw}: expected a number of seconds greater than 0`);
+    return seconds;
+  }
+
   /** Closes the tool's node if it was started. */
   async close(): Promise<void> {
     const node = this.node;
@@ -95,16 +114,17 @@ export class Session {
 }
 
 /**
- * Resolves with `work`, or stops the tool with exit code 1 (silently, as Perl's `exit 1`)
- * when it takes longer than `seconds`.
+ * Resolves with `work`, or stops the tool with exit code 1 when it takes longer than
+ * `seconds`. Perl's `aemp` exits silently there; this one says what it waited for: the
+ * message is `expired` (or, without one, nothing is printed).
  */
-export async function within<T>(seconds: number, work: Promise<T>): Promise<T> {
+export async function within<T>(seconds: number, work: Promise<T>, expired?: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CliExit(EXIT_TIMEOUT)), seconds * 1000);
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CliExit(EXIT_TIMEOUT, expired)), seconds * 1000);
   });
   try {
-    return await Promise.race([work, expired]);
+    return await Promise.race([work, deadline]);
   } finally {
     clearTimeout(timer);
   }
