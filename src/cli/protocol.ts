@@ -64,21 +64,26 @@ export function resultsLine(values: readonly unknown[]): string {
  *
  *   the confirmation                    "message sent successfully \n", exit 0
  *   PORT's kill reason, empty (normal)  "\n" (Perl's output), exit 0: the port existed when
- *                                       the monitor was set up and ended normally, as a port
- *                                       does after the message it waited for
+ *                                       the monitor was set up and its normal end was already
+ *                                       under way (kills are deferred: the message still got
+ *                                       to it)
  *   PORT's kill reason, not empty       stderr "aemp snd: PORT: REASON…", exit 255: no such
- *                                       port, the node could not be reached, or the port died
+ *                                       port (or it died before the message arrived), or its
+ *                                       node could not be reached
  *   nothing within the timeout          stderr "aemp snd: no confirmation from NODE within
  *                                       5 s", exit 1
  *
- * (Perl's `aemp` sends first and prints a kill reason on stdout with exit status 0.)
+ * So "failed" means the message did not get to PORT. A port that dies of the message itself
+ * dies after the confirmation left (kills wait behind deliveries), so snd still succeeds: the
+ * message was delivered. (Perl's `aemp` sends before it monitors and prints a kill reason on
+ * stdout with exit status 0.)
  */
 export async function snd(s: Session, q: ArgQueue): Promise<void> {
   const port = q.text('port missing');
   const msg = q.rest();
+  const seconds = s.timeout(REQUEST_TIMEOUT);
   const node = await s.tool();
   const target = nodeOf(port);
-  const seconds = s.timeout(REQUEST_TIMEOUT);
   const outcome = await within(
     seconds,
     (async () => {
@@ -150,8 +155,8 @@ async function evalOn(node: Node, target: string, code: string): Promise<unknown
  * No answer in time: "aemp CMD: no answer from NODE within 5 s", exit 1.
  */
 async function remoteEval(s: Session, cmd: string, target: string, code: string): Promise<void> {
-  const node = await s.tool();
   const seconds = s.timeout(REQUEST_TIMEOUT);
+  const node = await s.tool();
   const [err, ...results] = await within(
     seconds,
     (async () => {
@@ -201,8 +206,8 @@ export async function trace(s: Session, q: ArgQueue): Promise<void> {
     q.shift('');
     dot = true;
   }
-  const node = await s.tool();
   const seconds = s.timeout(TRACE_TIMEOUT);
+  const node = await s.tool();
   await s.reach(seed);
   const print = (text: string) => {
     if (!dot) s.io.out(text);
