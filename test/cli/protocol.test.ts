@@ -186,6 +186,15 @@ describe('trace and shell', () => {
     });
   });
 
+  it('trace: a node that does not answer is shown on stdout and named on stderr; exit 1', async () => {
+    const r = await srv.tool(['trace', 'nosuch/node']);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^seed -> nosuch\/node\nnosuch\/node \(transport_error nosuch\/node [^\n]+\)\n$/);
+    expect(r.err).toMatch(
+      /^aemp trace: no answer from nosuch\/node \(transport_error nosuch\/node [^\n]+\)\n$/,
+    );
+  });
+
   it('trace --dot: the topology as a Graphviz graph', async () => {
     const r = await srv.tool(['trace', '--dot', srv.id]);
     expect(r.code).toBe(0);
