@@ -244,9 +244,9 @@ describe('rc files', () => {
   });
 });
 
-/** `aemp run` in a child process, with the test's environment; `shell` wraps it in `sh -c`. */
+/** `aemp run` in a child process, with the test's environment (info level: the supervisor names the node's pid); `shell` wraps it in `sh -c`. */
 function runProcess(args: string[], env: Record<string, string>, shell = false): ChildProcess {
-  const fullEnv = { ...process.env, AEMP_VERBOSE: '3', ...env };
+  const fullEnv = { ...process.env, AEMP_VERBOSE: '7', ...env };
   const child = shell
     ? spawn('sh', ['-c', `"${process.execPath}" "${BIN}" ${args.join(' ')}; exit $?`], {
         env: fullEnv,

@@ -6,7 +6,7 @@
  * the same connection proves that every frame before it was handled.
  */
 import { describe, expect, it } from 'vitest';
-import { ArgQueue } from '../../src/cli/args.js';
+import { ArgQueue, CliExit } from '../../src/cli/args.js';
 import * as protocol from '../../src/cli/protocol.js';
 import { Session } from '../../src/cli/session.js';
 import { escapeControls, LOG_BURST, LogLimiter, logText } from '../../src/streams/log.js';
@@ -110,7 +110,13 @@ describe('CLI output of peer text', () => {
     const { io, out } = captureIo();
     const s = Object.create(Session.prototype) as Session;
     Object.assign(s, { io, tool: async () => tool, reach: async () => {} });
-    await cmd(s, new ArgQueue(args));
+    try {
+      await cmd(s, new ArgQueue(args));
+    } catch (err) {
+      // A failure exits with its text on stderr: that is output too.
+      if (!(err instanceof CliExit)) throw err;
+      out.push(`${err.message}\n`);
+    }
     return out.join('');
   }
 
@@ -127,7 +133,7 @@ describe('CLI output of peer text', () => {
     expect(monOut).toBe(`die ${escapeControls(NASTY)} \n`);
     expect(monOut.slice(0, -1)).not.toMatch(RAW_CONTROL);
 
-    // snd: the port is gone: the kill reason comes back (no_such_port names the port ID).
+    // snd: the port is gone: the kill reason comes back as the failure (no_such_port names the port ID).
     const sndOut = await run(protocol.snd, attacker, [`${victim.id}#${NASTY}`, 'x']);
     expect(sndOut.slice(0, -1)).not.toMatch(RAW_CONTROL);
     expect(sndOut).toContain('\\n[error] forged\\r\\e[31m');
