@@ -190,7 +190,14 @@ describe('the packed package', () => {
     expect(paths.filter((p) => /test|fixture|\.pem$|bench|\.ci|example|dist\/api\//i.test(p))).toEqual([]);
     // declarations of the CLI's modules are no API
     expect(paths.filter((p) => /^dist\/cli\/.*\.d\.ts/.test(p))).toEqual([]);
-    for (const p of ['dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'bin/aemp.js', 'package.json'])
+    for (const p of [
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/cli/main.js',
+      'bin/aemp.js',
+      'package.json',
+      'LICENSE',
+    ])
       expect(paths).toContain(p);
     // every module is built from a source of this tarball (no stale output of a removed file)
     const js = paths.filter((p) => p.startsWith('dist/') && p.endsWith('.js'));
