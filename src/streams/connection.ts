@@ -34,6 +34,8 @@ export interface ConnectionEvents {
   message(peerId: string, msg: unknown[]): void;
   /** The connection ended; `reason` is the error text. Called once. */
   closed(conn: Connection, reason: string): void;
+  /** While `watchBacklog` is set: the bytes still unsent after a write or after one was taken. */
+  backlog?(conn: Connection, unsentBytes: number): void;
 }
 
 export interface ConnectionOptions {
@@ -141,6 +143,14 @@ export class Connection {
     return this.socket.writableLength;
   }
 
+  /** Set while someone watches this connection's backlog: writes then report `backlog` events. */
+  watchBacklog = false;
+
+  /** A batch was taken by the operating system (or failed): report what is still unsent. */
+  private readonly afterWrite = (): void => {
+    if (this.watchBacklog && this.state === 'up') this.events.backlog?.(this, this.socket.writableLength);
+  };
+
   /** True once the TCP connection is set up (the peer then gets our greeting). */
   get connected(): boolean {
     return !this.raw.connecting && !this.raw.destroyed;
@@ -214,11 +224,14 @@ export class Connection {
     } catch {
       chunks = [this.encodeEach(batch)];
     }
-    if (chunks.length === 1) this.write(chunks[0]!);
+    // A watched backlog learns when the batch's last chunk was taken.
+    const done = this.watchBacklog ? this.afterWrite : undefined;
+    if (chunks.length === 1) this.write(chunks[0]!, done);
     else {
       // One writev for all of them.
       this.socket.cork();
-      for (const c of chunks) this.write(c);
+      for (let i = 0; i < chunks.length; i++)
+        this.write(chunks[i]!, i === chunks.length - 1 ? done : undefined);
       this.socket.uncork();
     }
     this.wroteSinceBeat = true;
@@ -227,11 +240,11 @@ export class Connection {
       this.end(`send buffer overflow (${unsent} bytes unsent, peer not reading)`);
     } else if (unsent >= this.opts.maxSendBufferBytes / 64 && this.opts.totalSendBufferExceeded?.()) {
       this.end(`send buffer overflow (${unsent} bytes unsent, all connections over their total limit)`);
-    }
+    } else if (this.watchBacklog) this.events.backlog?.(this, unsent);
   };
 
-  private write(bytes: Uint8Array): void {
-    this.socket.write(bytes);
+  private write(bytes: Uint8Array, done?: () => void): void {
+    this.socket.write(bytes, done);
     this.bytesOut += bytes.length;
   }
 

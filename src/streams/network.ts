@@ -36,6 +36,11 @@ export interface Network extends Remote {
   readonly binds: readonly string[];
   /** Counters of every established or pending connection. */
   stats(): ConnectionStats[];
+  /**
+   * Bytes written to the connection to `nodeId` and not yet taken by the operating system: the
+   * current value at once, then each change; 0 while not connected; 0 and complete on close.
+   */
+  backlog$(nodeId: string): Observable<number>;
   /** Binds listeners and starts seeds. */
   start(): Promise<void>;
   /** Closes listeners and connections. */

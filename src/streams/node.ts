@@ -9,7 +9,7 @@
  * completes every stream the node owns.
  */
 import { createContext, runInContext } from 'node:vm';
-import { Observable, Subject, type Subscriber, type Unsubscribable } from 'rxjs';
+import { first, interval, Observable, Subject, type Subscriber, type Unsubscribable } from 'rxjs';
 import { AempError, KilledError, type KillReason } from '../errors.js';
 import { nodeOf, portNameOf } from '../protocol/ids.js';
 import { NodeDb } from './db-client.js';
@@ -370,9 +370,28 @@ export class Node extends Observable<NodeEvent> {
     return (...args: A) => this.kernel.peval(self, () => fn(...args));
   }
 
-  /** Connection up/down events (`mon_nodes`). */
+  /**
+   * Connection up/down events (`mon_nodes`), starting with the current state: each subscriber
+   * first gets `{type: 'up', node}` for every node connected now (synchronously, in
+   * subscribe), then the live events. Completes when the node closes.
+   */
   get nodes$(): Observable<NodeStatus> {
-    return this.network.nodes$;
+    return new Observable<NodeStatus>((sub) => {
+      // Live events are subscribed to before the snapshot is taken; those that happen while the
+      // snapshot is being delivered (a subscriber's own doing) follow it, so none is lost or
+      // seen twice.
+      let held: NodeStatus[] | undefined = [];
+      let ended = false;
+      const live = this.network.nodes$.subscribe({
+        next: (e) => (held ? held.push(e) : sub.next(e)),
+        complete: () => (held ? (ended = true) : sub.complete()),
+      });
+      for (const node of this.network.upNodes()) sub.next({ type: 'up', node });
+      while (held.length > 0) sub.next(held.shift()!);
+      held = undefined;
+      if (ended) sub.complete();
+      return live;
+    });
   }
 
   /** Counters of every established connection and of nodes still being connected. */
@@ -386,15 +405,30 @@ export class Node extends Observable<NodeEvent> {
    */
   connectionStats$(intervalMs = 1000): Observable<ConnectionStats[]> {
     return new Observable<ConnectionStats[]>((sub) => {
-      const ended = this.ended.subscribe({ complete: () => sub.complete() });
-      if (sub.closed) return () => ended.unsubscribe();
+      sub.add(this.ended.subscribe({ complete: () => sub.complete() }));
+      if (sub.closed) return;
       sub.next(this.connectionStats());
-      const t = setInterval(() => sub.next(this.connectionStats()), intervalMs);
-      return () => {
-        clearInterval(t);
-        ended.unsubscribe();
-      };
+      sub.add(interval(intervalMs).subscribe(() => sub.next(this.connectionStats())));
     });
+  }
+
+  /**
+   * The send backlog to `node` (a node or port ID): bytes written to its connection that the
+   * operating system has not taken yet, because the peer reads slower than we send. Emits the
+   * current value at once, then every change (after each write and as the peer takes data); 0
+   * while not connected (messages then wait in `connectionStats().queued`). When the node
+   * closes it emits 0 and completes. `snd` never blocks: a producer watches this to pause.
+   */
+  backlog$(node: string): Observable<number> {
+    return this.network.backlog$(nodeOf(node));
+  }
+
+  /**
+   * Emits the backlog to `node` once it is at most `maxBytes` (at once if it already is), then
+   * completes: `await firstValueFrom(node.drain$(peer, 64 * 1024))`. A closing node emits 0.
+   */
+  drain$(node: string, maxBytes = 0): Observable<number> {
+    return this.backlog$(node).pipe(first((bytes) => bytes <= maxBytes));
   }
 
   /** IDs of nodes with an established connection (`up_nodes`). */

@@ -21,7 +21,7 @@
  * `MAX_CONNECTING_PEERS` nodes are being connected to at once.
  */
 import type { Server, Socket } from 'node:net';
-import { Subject } from 'rxjs';
+import { distinctUntilChanged, Observable, Subject, type Subscriber } from 'rxjs';
 import type { KillReason } from '../errors.js';
 import type { FramingFormat } from '../protocol/constants.js';
 import type { Greeting } from '../protocol/greeting.js';
@@ -161,6 +161,10 @@ class RateLimitedLog {
 export class TcpNetwork implements Network {
   private readonly status = new Subject<NodeStatus>();
   readonly nodes$ = this.status.asObservable();
+  /** Subscribers of `backlog$`, by node ID. */
+  private readonly backlogWatchers = new Map<string, Set<Subscriber<number>>>();
+  /** Set once `close()` has finished. */
+  private closed = false;
   private bound: string[] = [];
   private readonly peers = new Map<string, Peer>();
   private readonly servers: Server[] = [];
@@ -211,6 +215,10 @@ export class TcpNetwork implements Network {
       established: (c) => this.established(c),
       message: (src, msg) => this.kernel.receive(src, msg),
       closed: (c, reason) => this.connectionClosed(c, reason),
+      backlog: (c, bytes) => {
+        if (c.peerId !== undefined && this.peers.get(c.peerId)?.conn === c)
+          this.reportBacklog(c.peerId, bytes);
+      },
     };
   }
 
@@ -373,6 +381,35 @@ export class TcpNetwork implements Network {
     return total;
   }
 
+  backlog$(nodeId: string): Observable<number> {
+    return new Observable<number>((sub) => {
+      if (this.closed) {
+        sub.next(0);
+        sub.complete();
+        return;
+      }
+      let set = this.backlogWatchers.get(nodeId);
+      if (!set) this.backlogWatchers.set(nodeId, (set = new Set()));
+      set.add(sub);
+      const conn = this.peers.get(nodeId)?.conn;
+      if (conn) conn.watchBacklog = true;
+      sub.next(conn?.unsentBytes ?? 0);
+      const watchers = set;
+      return () => {
+        watchers.delete(sub);
+        if (watchers.size > 0 || this.backlogWatchers.get(nodeId) !== watchers) return;
+        this.backlogWatchers.delete(nodeId);
+        const c = this.peers.get(nodeId)?.conn;
+        if (c) c.watchBacklog = false;
+      };
+    }).pipe(distinctUntilChanged());
+  }
+
+  private reportBacklog(nodeId: string, bytes: number): void {
+    const set = this.backlogWatchers.get(nodeId);
+    if (set) for (const s of [...set]) s.next(bytes);
+  }
+
   upNodes(): string[] {
     const up: string[] = [];
     for (const p of this.peers.values()) if (p.conn) up.push(p.id);
@@ -464,6 +501,14 @@ export class TcpNetwork implements Network {
     for (const c of [...this.inbound.keys()]) ending.push(c.shutdown('node shutting down'));
     ending.push(...this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     await Promise.all(ending);
+    this.closed = true;
+    // Nothing is left to send: watchers of a backlog see 0, then the end.
+    const watchers = [...this.backlogWatchers.values()].flatMap((set) => [...set]);
+    this.backlogWatchers.clear();
+    for (const s of watchers) {
+      s.next(0);
+      s.complete();
+    }
     this.status.complete();
   }
 
@@ -744,6 +789,10 @@ export class TcpNetwork implements Network {
       old.close('switched connections');
     }
     p.conn = conn;
+    if (this.backlogWatchers.has(p.id)) {
+      conn.watchBacklog = true;
+      this.reportBacklog(p.id, conn.unsentBytes);
+    }
     p.lookup = undefined;
     this.clearDeadline(p);
     this.remember(p.id);
@@ -768,6 +817,8 @@ export class TcpNetwork implements Network {
     const p = id === undefined ? undefined : this.peers.get(id);
     if (p && p.conn === conn) {
       p.conn = undefined;
+      // Whatever the socket still held is gone with it.
+      this.reportBacklog(p.id, 0);
       if (!this.closing) {
         this.opts.logger.log(LEVEL.info, `connection to ${logText(p.id, 100)} lost: ${logText(reason)}`);
         this.lost(p, reason, true);
