@@ -7,9 +7,12 @@ export interface FastBuffer extends Buffer {
   utf8Slice(start: number, end: number): string;
   latin1Slice(start: number, end: number): string;
   utf8Write(s: string, offset: number, length: number): number;
+  latin1Write(s: string, offset: number, length: number): number;
 }
 
-export const HAS_FAST = typeof (Buffer.prototype as Partial<FastBuffer>).utf8Slice === 'function';
+export const HAS_FAST =
+  typeof (Buffer.prototype as Partial<FastBuffer>).utf8Slice === 'function' &&
+  typeof (Buffer.prototype as Partial<FastBuffer>).latin1Write === 'function';
 
 export const EMPTY = Buffer.alloc(0) as FastBuffer;
 

@@ -4,8 +4,10 @@
  *
  * A hand-written reader specialised for what Perl's CBOR::XS sends, so no fix-up pass over
  * another decoder's output is needed:
- * - byte strings (major 2) become JS strings (UTF-8 if valid, else Latin-1), text strings (major 3)
- *   become strings (invalid UTF-8 → U+FFFD); maps become plain objects with string keys (byte/text
+ * - byte strings (major 2) become JS strings of one character per byte (Latin-1, code points
+ *   0–255): that is the Perl value, so a relay through aemp returns it unchanged (protocol.md §8.1;
+ *   `utf8Text` in text.ts gives the UTF-8 reading); text strings (major 3) become strings (invalid
+ *   UTF-8 → U+FFFD); maps become plain objects with string keys (byte/text
  *   string keys, numbers stringified); `f6` → null, `f7` → undefined; half/single/double floats;
  *   indefinite-length strings/arrays/maps; tags are skipped (the tagged value passes through),
  *   except bignums (tags 2/3), which become integers.
@@ -23,7 +25,6 @@
  * of a few bytes per item (`[]`, `{}`, empty keys, empty chunks) cannot grow the heap beyond the
  * cap. Indefinite-length strings allocate nothing per chunk.
  */
-import { isUtf8 } from 'node:buffer';
 import { ProtocolError } from '../errors.js';
 import { asFast, EMPTY, type FastBuffer, HAS_FAST, TWO32 } from './cbor-buffer.js';
 import type { FrameDecoder, FrameLimits } from './frame-codec.js';
@@ -270,17 +271,6 @@ function latin1(buf: FastBuffer, start: number, stop: number): string {
   return HAS_FAST ? buf.latin1Slice(start, stop) : buf.toString('latin1', start, stop);
 }
 
-/**
- * A byte string as a JS string: UTF-8 when the bytes are valid UTF-8, Latin-1 otherwise. Decoding
- * replaces every invalid sequence with U+FFFD, so a result without U+FFFD came from valid UTF-8
- * (one native call instead of a validity check plus a decode).
- */
-function bytesToString(buf: FastBuffer, start: number, stop: number): string {
-  const s = utf8(buf, start, stop);
-  if (s.indexOf('\ufffd') === -1 || isUtf8(buf.subarray(start, stop))) return s;
-  return latin1(buf, start, stop);
-}
-
 function readText(n: number): string {
   if (n > end - pos) throw INCOMPLETE;
   const p = pos;
@@ -300,7 +290,7 @@ function readBytes(n: number): string {
     const s = shortAscii(p, n);
     if (s !== null) return s;
   }
-  return bytesToString(src, p, pos);
+  return latin1(src, p, pos);
 }
 
 function readArray(n: number): unknown[] {
@@ -465,7 +455,7 @@ function readChunked(major: number): string {
     pos = stop + 1;
     start = 0;
   }
-  return major === 3 ? utf8(buf, start, start + total) : bytesToString(buf, start, start + total);
+  return major === 3 ? utf8(buf, start, start + total) : latin1(buf, start, start + total);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 /**
- * CBOR encoding of data-phase frames (protocol.md §8.1): text strings, minimal heads, float32
- * when exact, maps with text keys, no tags for byte strings.
+ * CBOR encoding of data-phase frames (protocol.md §8.1): ASCII and wide strings as text strings,
+ * other strings of code points ≤ 0xFF as byte strings (see writeString), minimal heads, float32
+ * when exact (-0 included), maps with string keys, no tags for byte strings.
  *
  * Encoding writes into a shared slab and returns views of it; a slab region is never rewritten, so
  * returned buffers stay valid (a view keeps its slab of at least 64 KiB alive).
@@ -79,17 +80,26 @@ function head64(major: number, n: bigint): void {
   at += 9;
 }
 
+/**
+ * Strings (protocol.md §8.1). A JS string is a string of code points, as a Perl string is; Perl
+ * tells byte strings from text strings, JS cannot. So: ASCII → text string (major 3, the same
+ * bytes either way); every other string whose characters are all ≤ 0xFF → byte string (major 2)
+ * of those bytes, one per character, which is exactly what a Perl byte string is on the wire and
+ * what the decoder makes of it; anything with a character above 0xFF → UTF-8 text string. Perl
+ * reads all three back as the same characters, and a Perl byte string relayed through aemp goes
+ * back byte for byte.
+ */
 function writeString(s: string): void {
   const n = s.length;
   if (n < 0x100) {
-    // ASCII fast path; the header size is known as long as every char is one byte.
+    // One byte per char as long as every char is ≤ 0xFF, so the header size is known up front.
     const hl = n < 24 ? 1 : 2;
     room(hl + n);
     let p = at + hl;
     for (let i = 0; i < n; i++) {
       const c = s.charCodeAt(i);
       if (c >= 0x80) {
-        writeStringSlow(s);
+        writeShortLatin1(s, i, p, hl);
         return;
       }
       out[p++] = c;
@@ -102,10 +112,44 @@ function writeString(s: string): void {
     at = p;
     return;
   }
-  writeStringSlow(s);
+  writeLongString(s);
 }
 
-function writeStringSlow(s: string): void {
+/** Continues writeString at s[i] (the first non-ASCII char): a byte string unless a char is > 0xFF. */
+function writeShortLatin1(s: string, i: number, p: number, hl: number): void {
+  const n = s.length;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff) {
+      writeUtf8(s);
+      return;
+    }
+    out[p++] = c;
+  }
+  if (hl === 1) out[at] = 0x40 | n;
+  else {
+    out[at] = 0x58;
+    out[at + 1] = n;
+  }
+  at = p;
+}
+
+/** Any char above 0xFF (V8 tests this fast on its one-byte strings). */
+const WIDE = /[\u0100-\uffff]/;
+
+function writeLongString(s: string): void {
+  const rel = at - begin; // grow() moves the message but keeps at - begin
+  // As many UTF-8 bytes as chars: ASCII, done. Else rewrite as a byte string if it fits Latin-1.
+  if (writeUtf8(s) === s.length || WIDE.test(s)) return;
+  at = begin + rel;
+  const n = s.length;
+  head(2, n);
+  room(n);
+  at += HAS_FAST ? out.latin1Write(s, at, n) : out.write(s, at, n, 'latin1');
+}
+
+/** Writes s as a UTF-8 text string; returns its byte count. */
+function writeUtf8(s: string): number {
   // Write the UTF-8 bytes once, after a head sized for the most they can be (3 per UTF-16 unit);
   // when the real length needs a shorter head, move the bytes back over the difference.
   const max = s.length * 3;
@@ -116,6 +160,7 @@ function writeStringSlow(s: string): void {
   if (hl !== hlMax) out.copyWithin(at + hl, at + hlMax, at + hlMax + n);
   head(3, n);
   at += n;
+  return n;
 }
 
 /** Bytes of a minimal head for the argument `n`. */
@@ -125,8 +170,18 @@ function headSize(n: number): number {
 
 function writeNumber(v: number): void {
   if (Number.isSafeInteger(v)) {
-    if (v >= 0) head(0, v);
-    else head(1, -1 - v);
+    if (v > 0) head(0, v);
+    else if (v < 0) head(1, -1 - v);
+    else if (Object.is(v, -0)) {
+      // -0 stays a float (fa 80000000), so that it comes back as -0.
+      room(5);
+      out[at] = 0xfa;
+      outView.setFloat32(at + 1, v);
+      at += 5;
+    } else {
+      room(1);
+      out[at++] = 0;
+    }
   } else if (Math.fround(v) === v) {
     room(5);
     out[at] = 0xfa;

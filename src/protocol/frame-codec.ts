@@ -22,8 +22,10 @@
  * - `onMessage` may use other decoders, but calling `push` of the same decoder from its own
  *   `onMessage` throws `AempError` `ERR_BAD_ARGUMENT`.
  *
- * Value mapping (decode): CBOR byte strings and text strings → string (byte strings: UTF-8 when
- * valid, else Latin-1 — Perl sends most strings as byte strings, map keys included); maps → plain
+ * Value mapping (decode): CBOR byte strings and text strings → string (byte strings: one character
+ * per byte, code points 0–255, which is the Perl value and what Perl's JSON framing sends for the
+ * same string — Perl sends most strings as byte strings, map keys included; `utf8Text` in
+ * text.ts gives the UTF-8 reading); maps → plain
  * objects with string keys; `null` → null, CBOR `undefined` → undefined; all float widths → number;
  * unknown tags are skipped. Integers: CBOR safe integers → number, 64-bit integers beyond
  * ±(2**53-1) and bignums → bigint (exact, and encoded back identically); JSON numbers are whatever
@@ -32,7 +34,9 @@
  * Encoding — `createFrameEncoder(format)`: `encode(msg)` returns one frame, `encodeBatch(msgs)`
  * all frames back to back in one buffer (one socket write per event-loop turn). Returned buffers
  * (Node Buffers) stay valid after later encode calls and are never written again by the encoder;
- * CBOR ones are views into a shared slab of at least 64 KiB, which they keep alive. CBOR: strings → text strings,
+ * CBOR ones are views into a shared slab of at least 64 KiB, which they keep alive. CBOR: strings →
+ * text strings, except that a non-ASCII string whose characters are all ≤ 0xFF → byte string of
+ * those bytes (so a Perl byte string relayed through aemp goes back unchanged), -0 → float32,
  * plain objects → maps with text keys, Map → map, Uint8Array → byte string (no tag), safe
  * integers → minimal-length integers, other numbers → float32 when exact else float64, bigint →
  * 64-bit integer (bignum tag beyond), null/undefined/booleans → f6/f7/f5/f4, objects with

@@ -59,24 +59,23 @@ describe('CBOR decoder: protocol.md §14 examples', () => {
 });
 
 describe('CBOR decoder: strings and maps', () => {
-  it('byte strings are UTF-8 when valid, Latin-1 otherwise', () => {
-    expect(decode1('81 47 e2 82 ac 75 72 6f 21')).toEqual(['€uro!']);
-    expect(decode1('81 42 c3 a9')).toEqual(['é']);
+  it('byte strings decode one character per byte (Latin-1, the Perl value), valid UTF-8 or not', () => {
+    expect(decode1('81 47 e2 82 ac 75 72 6f 21')).toEqual(['\u00e2\u0082\u00acuro!']);
+    expect(decode1('81 42 c3 a9')).toEqual(['\u00c3\u00a9']);
     expect(decode1('81 41 ff')).toEqual(['\u00ff']);
     expect(decode1('81 43 e9 74 e9')).toEqual(['été']);
     // long (non-fast-path) byte strings too
     const long = Buffer.concat([Buffer.from('x'.repeat(40)), Buffer.from([0xe9])]);
     expect(decode1(`81 58 29 ${long.toString('hex')}`)).toEqual([`${'x'.repeat(40)}é`]);
-    // a valid U+FFFD is kept, short and long
     expect(decode1('82 43 ef bf bd 58 14 ' + Buffer.from(`${'z'.repeat(17)}\ufffd`).toString('hex'))).toEqual(
-      ['\ufffd', `${'z'.repeat(17)}\ufffd`],
+      ['\u00ef\u00bf\u00bd', `${'z'.repeat(17)}\u00ef\u00bf\u00bd`],
     );
     expect(decode1('81 58 12 ' + Buffer.from('z'.repeat(17)).toString('hex') + 'ed')).toEqual([
       `${'z'.repeat(17)}\u00ed`,
     ]);
     const longUtf8 = Buffer.from(`${'y'.repeat(30)}€`);
     expect(decode1(`81 58 ${longUtf8.length.toString(16)} ${longUtf8.toString('hex')}`)).toEqual([
-      `${'y'.repeat(30)}€`,
+      longUtf8.toString('latin1'),
     ]);
   });
 
@@ -525,7 +524,7 @@ describe('CBOR encoder', () => {
     );
   });
 
-  it('strings are text strings with minimal length heads, UTF-8 encoded', () => {
+  it('strings: ASCII and wide ones are UTF-8 text strings, Latin-1 ones byte strings; minimal heads', () => {
     expect(encHex(['€uro', '😀', '\ud800'])).toBe('83' + '66e282ac75726f' + '64f09f9880' + '63efbfbd');
     for (const [n, headHex] of [
       [23, '77'],
@@ -536,9 +535,26 @@ describe('CBOR encoder', () => {
     ] as const) {
       expect(encHex(['a'.repeat(n)]).slice(2, 2 + headHex.length)).toBe(headHex);
     }
-    // non-ASCII near the fast-path limits
-    for (const n of [20, 23, 24, 100, 254, 255, 256, 300]) {
+    // Latin-1 (non-ASCII, every char ≤ 0xFF) near the fast-path limits: byte strings, one byte a char
+    for (const n of [20, 23, 24, 100, 254, 255, 256, 300, 70000]) {
       const s = `${'a'.repeat(n - 1)}é`;
+      const h = encHex([s]);
+      const expectedHead =
+        n < 24
+          ? (0x40 + n).toString(16)
+          : n < 256
+            ? `58${n.toString(16)}`
+            : n < 65536
+              ? `59${n.toString(16).padStart(4, '0')}`
+              : `5a${n.toString(16).padStart(8, '0')}`;
+      expect(h.slice(2, 2 + expectedHead.length)).toBe(expectedHead);
+      expect(h.length).toBe(2 + expectedHead.length + 2 * n);
+      expect(h.endsWith('e9')).toBe(true);
+      expect(decodeChunks('cbor', [hex(h)]).msgs).toEqual([[s]]);
+    }
+    // a char above 0xFF anywhere (even after Latin-1 ones): UTF-8 text string
+    for (const n of [20, 23, 24, 100, 254, 255, 256, 300]) {
+      const s = `${'a'.repeat(n - 2)}é€`;
       const h = encHex([s]);
       const bytes = Buffer.byteLength(s);
       const expectedHead =
