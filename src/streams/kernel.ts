@@ -159,6 +159,11 @@ export class Kernel {
     return this.ports.size;
   }
 
+  /** @internal Number of monitors set on this node for a local port (for tests and diagnostics). */
+  monitorCount(portId: string): number {
+    return this.ports.get(this.localName(portId))?.mons?.length ?? 0;
+  }
+
   /** @internal Number of (node, local port) monitors set by other nodes with `mon1`. */
   get remoteMonitorCount(): number {
     let n = 0;
@@ -236,6 +241,40 @@ export class Kernel {
       if (i >= 0) r.sinks.splice(i, 1);
       if (r.sinks.length === 0) r.sinks = null;
     };
+  }
+
+  /**
+   * A new local port ID that no port has yet: a name only, until `openPort` creates the port
+   * (messages sent to it before that are dropped, monitors get `no_such_port`).
+   */
+  reservePortId(): string {
+    return this.prefix + this.uniq + this.nextCounter();
+  }
+
+  /**
+   * Creates the local port `portId` (or takes the existing one) with `sink` as a receiver, for a
+   * stream that owns the port. Returns the close function, which detaches the sink and kills
+   * that very port now with a normal reason (not a later port of the same ID); `undefined`
+   * once the kernel is closed.
+   */
+  openPort(portId: string, sink: PortSink): (() => void) | undefined {
+    if (this.closed) return undefined;
+    const r = this.ensure(portId);
+    (r.sinks ??= []).push(sink);
+    return () => {
+      if (r.dead) return;
+      if (r.sinks) {
+        const i = r.sinks.indexOf(sink);
+        if (i >= 0) r.sinks.splice(i, 1);
+        if (r.sinks.length === 0) r.sinks = null;
+      }
+      if (this.ports.get(r.name) === r) this.killNow(r.name, []);
+    };
+  }
+
+  /** True once `close()` ran. */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** Sends `msg` to a port ID or node ID (spec §8). Never throws for unreachable targets. */

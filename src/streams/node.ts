@@ -9,13 +9,33 @@
  * completes every stream the node owns.
  */
 import { createContext, runInContext } from 'node:vm';
-import { first, interval, Observable, Subject, type Subscriber, type Unsubscribable } from 'rxjs';
-import { AempError, KilledError, type KillReason } from '../errors.js';
+import {
+  first,
+  interval,
+  Observable,
+  type Observer,
+  type Operator,
+  Subject,
+  Subscriber,
+  type Subscription,
+  share,
+  type TeardownLogic,
+  type Unsubscribable,
+} from 'rxjs';
+import { AempError, dieReason, formatReason, KilledError, type KillReason } from '../errors.js';
 import { nodeOf, portNameOf } from '../protocol/ids.js';
 import { NodeDb } from './db-client.js';
 import type { DbChange } from './db-mirror.js';
 import { MAX_VALUES } from './fifo.js';
-import { type Guard, type Handler, Kernel, type MonEntry, type PortSink, type SinkHandle } from './kernel.js';
+import {
+  errText,
+  type Guard,
+  type Handler,
+  Kernel,
+  type MonEntry,
+  type PortSink,
+  type SinkHandle,
+} from './kernel.js';
 import { LEVEL, type Logger } from './log.js';
 import type { ConnectionStats, Network, NodeStatus } from './network.js';
 import { createNodePort, type RequestHandler } from './node-port.js';
@@ -29,9 +49,94 @@ export type NodeEvent =
   /** A change of a family monitored with `node.db.mon$` (one event per change, not per subscriber). */
   | ({ type: 'db'; family: string } & DbChange);
 
-/** The messages of a local port, with the port's ID. */
-export interface PortObservable extends Observable<unknown[]> {
-  readonly id: string;
+/**
+ * The messages of a local port, with the port's ID (`node.port$()`).
+ *
+ * Errors in the port's pipeline kill the port with `['die', message]`, never the process: a
+ * subscriber whose `next` throws, and an error that reaches the end of a chain built with
+ * `pipe` on this stream (an operator that threw), kill the port at once, as a throwing `rcv`
+ * handler does. The error still reaches the subscriber's `error` callback; without one it is
+ * logged instead of being thrown at the process (as rxjs would). The same holds for the
+ * port's own error kill (`KilledError`).
+ */
+export class PortObservable<T = unknown[]> extends Observable<T> {
+  /**
+   * @param id The port's ID.
+   * @param node The node of the port.
+   * @internal
+   */
+  constructor(
+    readonly id: string,
+    private readonly node: Node,
+    subscribe?: (this: Observable<T>, subscriber: Subscriber<T>) => TeardownLogic,
+  ) {
+    super(subscribe);
+  }
+
+  /**
+   * @internal Operators applied with `pipe` give a stream of the same port, with the same
+   * error rule.
+   */
+  override lift<R>(operator?: Operator<T, R>): Observable<R> {
+    const o = new PortObservable<R>(this.id, this.node);
+    o.source = this;
+    o.operator = operator;
+    return o;
+  }
+
+  override subscribe(
+    observerOrNext?: Partial<Observer<T>> | ((value: T) => void) | null,
+    error?: ((err: any) => void) | null,
+    complete?: (() => void) | null,
+  ): Subscription {
+    // An operator's (or share's, firstValueFrom's) subscriber passes errors on down its chain.
+    if (observerOrNext instanceof Subscriber) return super.subscribe(observerOrNext);
+    const o: Partial<Observer<T>> =
+      typeof observerOrNext === 'function' || observerOrNext == null
+        ? { next: observerOrNext ?? undefined, error: error ?? undefined, complete: complete ?? undefined }
+        : observerOrNext;
+    return super.subscribe({
+      next: (v) => {
+        try {
+          o.next?.(v);
+        } catch (err) {
+          this.die(err);
+        }
+      },
+      error: (err: unknown) => {
+        const own = err instanceof KilledError && err.port === this.id;
+        if (!own) this.die(err);
+        if (o.error) this.guarded(() => o.error!(err));
+        else
+          this.node.kernel.logger.log(
+            LEVEL.error,
+            own
+              ? `port ${this.id} died with reason: ${formatReason(err.reason)}`
+              : `port ${this.id} killed by an error in its stream: ${errText(err)}`,
+          );
+      },
+      complete: () => {
+        if (o.complete) this.guarded(() => o.complete!());
+      },
+    });
+  }
+
+  /** Kills the port now with `['die', message]` (a port of another node is left alone). */
+  private die(err: unknown): void {
+    if (this.node.portIsLocal(this.id)) this.node.kernel.killNow(portNameOf(this.id), dieReason(err));
+  }
+
+  /** Runs an `error`/`complete` callback: the port is dead by then, so a throw is logged. */
+  private guarded(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.node.kernel.logger.log(
+        LEVEL.error,
+        `port ${this.id}: a subscriber's callback threw: ${errText(err)}`,
+      );
+    }
+  }
 }
 
 /**
@@ -171,29 +276,40 @@ export class Node extends Observable<NodeEvent> {
   }
 
   /**
-   * The messages of a local port as an Observable (each message is an array). Without an ID a
-   * new port is created, owned by the stream: it is killed (normally) when the last
-   * subscriber leaves. Completes on a normal kill, errors with `KilledError` on an error kill
-   * (and at once for a port that does not exist). Tag handlers set with `rcv` take their
-   * messages first.
+   * The messages of a local port as an Observable (each message is an array); every subscriber
+   * gets every message. Tag handlers set with `rcv` take their messages first. Completes on a
+   * normal kill, errors with `KilledError` on an error kill.
+   *
+   * - `port$()` owns its port. The ID (`.id`) is chosen at once but is only a name until the
+   *   first subscribe creates the port; the last unsubscribe kills it (normally) and a later
+   *   subscribe creates a new port under the same ID, as does a subscribe after the port died.
+   *   Messages sent to the ID while nobody subscribes are dropped (monitors: `no_such_port`).
+   * - `port$(id)` observes an existing local port (made with `port()`, `rcv`, …) and never
+   *   kills it: unsubscribing only detaches. It can be subscribed again while the port lives;
+   *   for a port that does not exist (any more) it errors at once with `no_such_port`.
+   *
+   * An error in the port's pipeline kills the port with `['die', message]`: see
+   * {@link PortObservable}.
    */
   port$(id?: string): PortObservable {
-    const owned = id === undefined;
-    const pid = id ?? this.kernel.createPort();
-    let count = 0;
-    const obs = new Observable<unknown[]>((sub) => {
-      const detach = this.kernel.attachSink(pid, sub);
-      if (!detach) {
-        sub.error(new KilledError(pid, ['no_such_port', 'cannot monitor nonexistent port', pid]));
-        return;
-      }
-      count++;
-      return () => {
-        detach();
-        if (owned && --count === 0 && this.kernel.hasPort(pid)) this.kernel.kil(pid, []);
-      };
-    });
-    return Object.assign(obs, { id: pid });
+    if (id !== undefined) {
+      return new PortObservable(id, this, (sub) => {
+        const detach = this.kernel.attachSink(id, sub);
+        if (detach) return detach;
+        sub.error(new KilledError(id, ['no_such_port', 'cannot monitor nonexistent port', id]));
+        return undefined;
+      });
+    }
+    const pid = this.kernel.reservePortId();
+    // Created by the first subscriber, killed when the last leaves; `share` counts them and
+    // starts over (a new port) after that or after the port died.
+    const shared = new Observable<unknown[]>((sub) => {
+      const close = this.kernel.openPort(pid, sub);
+      if (close) return close;
+      sub.error(new AempError('ERR_NODE_CLOSED', `port$: node ${this.id} is closed`));
+      return undefined;
+    }).pipe(share());
+    return new PortObservable(pid, this, (sub) => shared.subscribe(sub));
   }
 
   /**
