@@ -29,7 +29,7 @@
  * objects with string keys; `null` → null, CBOR `undefined` → undefined; all float widths → number;
  * unknown tags are skipped. Integers: CBOR safe integers → number, 64-bit integers beyond
  * ±(2**53-1) and bignums → bigint (exact, and encoded back identically); JSON numbers are whatever
- * `JSON.parse` makes of them (always number, so large integers lose precision there).
+ * `JSON.parse` makes of them, except that integers beyond ±(2**53-1) are bigint (exact), as in CBOR.
  *
  * Encoding — `createFrameEncoder(format)`: `encode(msg)` returns one frame, `encodeBatch(msgs)`
  * all frames back to back in one buffer (one socket write per event-loop turn). Returned buffers
@@ -42,7 +42,9 @@
  * 64-bit integer (bignum tag beyond), null/undefined/booleans → f6/f7/f5/f4, objects with
  * `toJSON` (e.g. Date) → their toJSON value, functions/symbols → null; nesting deeper than 512
  * levels (CBOR::XS's max_depth; also how cycles are caught) throws. JSON: `JSON.stringify`
- * (bigint written as digits), no separator; cycles throw. Encode errors are `AempError`
+ * (bigint written as digits; integral numbers beyond ±(2**53-1) in exponent form, `1e+20`, which
+ * JSON::XS reads as the same float where 21 digits would be a string to it; NaN/±Infinity → null,
+ * -0 → 0), no separator; cycles throw. Encode errors are `AempError`
  * `ERR_BAD_ARGUMENT`; the encoder stays usable after them.
  */
 import { AempError } from '../errors.js';

@@ -15,6 +15,76 @@ import { PendingFrameDecoder } from './frame-decoder-base.js';
 
 const EMPTY = Buffer.alloc(0);
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/** Marks a bigint carried through JSON.parse/stringify as a string (random: a peer cannot forge it). */
+const BIG_TAG = `aemp-bigint:${randomBytes(8).toString('hex')}:`;
+
+/**
+ * 16 digits in a row. Every integer beyond ±(2**53-1) has at least 16 digits, so a text without
+ * such a run (almost every text; strings holding digits may have one) takes the plain path.
+ */
+const LONG_DIGITS = /[0-9]{16}/;
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+/**
+ * Calls `f(start, end)` for every number token outside strings in the JSON text `t` that is an
+ * integer (digits, optional minus sign) beyond ±(2**53-1). Returns the text with each token
+ * replaced by what `f` returns, or null when there was none.
+ */
+function mapBigIntegers(t: string, f: (tok: string) => string): string | null {
+  const n = t.length;
+  let out = '';
+  let last = 0;
+  let found = false;
+  let i = 0;
+  while (i < n) {
+    const c = t.charCodeAt(i);
+    if (c === 0x22) {
+      i++;
+      while (i < n) {
+        const d = t.charCodeAt(i++);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x2d || isDigit(c)) {
+      const start = i++;
+      let integer = true;
+      while (i < n) {
+        const d = t.charCodeAt(i);
+        if (isDigit(d)) i++;
+        else if (d === 0x2e || d === 0x65 || d === 0x45 || d === 0x2b || d === 0x2d) {
+          integer = false;
+          i++;
+        } else break;
+      }
+      if (integer && i - start >= 16) {
+        const tok = t.slice(start, i);
+        if (!Number.isSafeInteger(Number(tok))) {
+          out += t.slice(last, start) + f(tok);
+          last = i;
+          found = true;
+        }
+      }
+    } else i++;
+  }
+  return found ? out + t.slice(last) : null;
+}
+
+function bigReviver(_key: string, v: unknown): unknown {
+  return typeof v === 'string' && v.startsWith(BIG_TAG) ? BigInt(v.slice(BIG_TAG.length)) : v;
+}
+
+/**
+ * JSON.parse, except that integers beyond ±(2**53-1) become bigint (exact), as the CBOR decoder
+ * makes them. `mayBeBig` false promises the text has no LONG_DIGITS run.
+ */
+function parseJson(text: string, mayBeBig = LONG_DIGITS.test(text)): unknown {
+  if (!mayBeBig) return JSON.parse(text);
+  const tagged = mapBigIntegers(text, (tok) => `"${BIG_TAG}${tok}"`);
+  return tagged === null ? JSON.parse(text) : JSON.parse(tagged, bigReviver);
+}
 
 function asBuffer(chunk: Uint8Array): Buffer {
   return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
@@ -168,6 +238,7 @@ class JsonFrameDecoder extends PendingFrameDecoder {
       // One JSON.parse for all texts of the chunk ("[t1,t2,…]") is cheaper than one per text; if
       // it fails, parse text by text so that the texts before the bad one are still delivered.
       let all: unknown[] | null = null;
+      const big = text !== null && LONG_DIGITS.test(text);
       if (text !== null && count > 1) {
         let joined = '[';
         for (let k = 0; k < count; k++) {
@@ -175,7 +246,7 @@ class JsonFrameDecoder extends PendingFrameDecoder {
           joined += text.slice(starts[k]! - base - adjStarts[k]!, ends[k]! - base - adjEnds[k]!);
         }
         try {
-          all = JSON.parse(`${joined}]`) as unknown[];
+          all = parseJson(`${joined}]`, big) as unknown[];
         } catch {
           all = null;
         }
@@ -187,11 +258,9 @@ class JsonFrameDecoder extends PendingFrameDecoder {
         const msg =
           all !== null
             ? (all[k] as unknown[])
-            : this.parse(
-                text !== null
-                  ? text.slice(s - base - adjStarts[k]!, e - base - adjEnds[k]!)
-                  : this.decodeText(buf.subarray(s, e)),
-              );
+            : text !== null
+              ? this.parse(text.slice(s - base - adjStarts[k]!, e - base - adjEnds[k]!), big)
+              : this.parse(this.decodeText(buf.subarray(s, e)));
         try {
           onMessage(msg);
         } catch (err) {
@@ -277,9 +346,9 @@ class JsonFrameDecoder extends PendingFrameDecoder {
     }
   }
 
-  private parse(text: string): unknown[] {
+  private parse(text: string, mayBeBig?: boolean): unknown[] {
     try {
-      return JSON.parse(text) as unknown[];
+      return parseJson(text, mayBeBig) as unknown[];
     } catch (e) {
       const shown = text.length > 80 ? `${text.slice(0, 77)}...` : text;
       throw this.fail(badFrame(`${(e as Error).message} in ${JSON.stringify(shown)}`, e));
@@ -347,23 +416,37 @@ export function createJsonFrameDecoder(limits: FrameLimits): FrameDecoder {
 // ---------------------------------------------------------------------------------------------
 // Encoder
 
-const BIG_TAG = `aemp-bigint:${randomBytes(8).toString('hex')}:`;
 const BIG_RE = new RegExp(`"${BIG_TAG}(-?[0-9]+)"`, 'g');
 
 function bigReplacer(_key: string, v: unknown): unknown {
   return typeof v === 'bigint' ? BIG_TAG + v.toString() : v;
 }
 
+/**
+ * An integral number beyond ±(2**53-1) in exponent form: JSON.stringify writes up to 21 digits
+ * (1e20 → "100000000000000000000"), which JSON::XS reads as an integer when it fits 64 bits and
+ * as a string when not; "1e+20" it reads as the same floating-point number.
+ */
+function exponentForm(tok: string): string {
+  return Number(tok).toExponential();
+}
+
+/** JSON.stringify's text, with big integral numbers in exponent form (see exponentForm). */
+function perlNumbers(s: string): string {
+  return LONG_DIGITS.test(s) ? (mapBigIntegers(s, exponentForm) ?? s) : s;
+}
+
 function stringify(msg: readonly unknown[]): string {
   let err: unknown;
   try {
-    return JSON.stringify(msg);
+    return perlNumbers(JSON.stringify(msg));
   } catch (e) {
     err = e;
   }
   if (err instanceof TypeError && /BigInt/i.test(err.message)) {
     try {
-      return JSON.stringify(msg, bigReplacer).replace(BIG_RE, '$1');
+      // bigints are tagged strings until the numbers are fixed, then become plain digits
+      return perlNumbers(JSON.stringify(msg, bigReplacer)).replace(BIG_RE, '$1');
     } catch (e) {
       err = e;
     }

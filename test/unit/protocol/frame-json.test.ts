@@ -78,9 +78,48 @@ describe('JSON decoder: framing', () => {
     expect(dec.buffered).toBe(0);
   });
 
-  it('numbers as JSON.parse reads them (large integers lose precision)', () => {
+  it('numbers: floats as JSON.parse reads them, integers beyond ±(2**53-1) exact as bigint', () => {
     const r = decodeChunks('json', [bytesOf('[1e+20,0.3,1.84467440737096e+19,18446744073709551615,-0]')]);
-    expect(r.msgs).toEqual([[1e20, 0.3, 1.84467440737096e19, 2 ** 64, -0]]);
+    expect(r.msgs).toEqual([[1e20, 0.3, 1.84467440737096e19, 18446744073709551615n, -0]]);
+    const edges = decodeChunks('json', [
+      bytesOf(
+        '["n",9007199254740991,9007199254740992,9007199254740993,-9007199254740991,-9007199254740992,' +
+          '-9223372036854775808,123456789012345678901234,"9007199254740993",{"9007199254740993":[9007199254740993]}]' +
+          '["m",9007199254740993.0,9007199254740993e0]',
+      ),
+    ]);
+    expect(edges.msgs).toEqual([
+      [
+        'n',
+        9007199254740991,
+        9007199254740992n,
+        9007199254740993n,
+        -9007199254740991,
+        -9007199254740992n,
+        -9223372036854775808n,
+        123456789012345678901234n,
+        '9007199254740993',
+        { '9007199254740993': [9007199254740993n] },
+      ],
+      ['m', 9007199254740992, 9007199254740992],
+    ]);
+  });
+
+  it('numbers are written so that JSON::XS reads back the same number', () => {
+    const enc = createFrameEncoder('json');
+    const text = (m: unknown[]): string => Buffer.from(enc.encode(m)).toString();
+    // integral floats beyond 2**53 in exponent form (JSON::XS reads 21 digits as a string)
+    expect(text([1e20, 2 ** 64, 1.84467440737096e19, -(2 ** 60), 2 ** 53, 1e21])).toBe(
+      '[1e+20,1.8446744073709552e+19,1.84467440737096e+19,-1.152921504606847e+18,9.007199254740992e+15,1e+21]',
+    );
+    // safe integers and bigint as plain digits
+    expect(
+      text([9007199254740991, -9007199254740991, 18446744073709551615n, -9223372036854775808n, 5n]),
+    ).toBe('[9007199254740991,-9007199254740991,18446744073709551615,-9223372036854775808,5]');
+    // digits inside strings are left alone
+    expect(text(['12345678901234567890', { '100000000000000000000': 1e20 }])).toBe(
+      '["12345678901234567890",{"100000000000000000000":1e+20}]',
+    );
   });
 
   it('when onMessage throws, the rest is delivered by the next push', () => {
