@@ -4,7 +4,10 @@
  *   producer ──['n', i]──▶ transform ──['batch', {…}]──▶ sink
  *
  * The producer finds the transformer's input port in the group database and streams the
- * numbers 1…count to it, one every `--every-ms` milliseconds (an RxJS `interval`). It ends the
+ * numbers 1…count to it, one every `--every-ms` milliseconds (an RxJS `timer` per number). `snd`
+ * never blocks, so before each number the producer waits on `node.drain$`: while more than
+ * `--max-backlog` bytes sent to the transformer's node are still unsent (it reads slower than
+ * we produce), producing pauses, and resumes once the backlog has fallen. It ends the
  * stream with a normal kill of that port (`node.kil(port)` without a reason), which completes
  * the transformer's `port$` stream, and exits once the kill has arrived.
  *
@@ -21,10 +24,11 @@
  *   --secret TEXT      shared secret of the network ($AEMP_SECRET, else this user's own, as aemp uses)
  *   --count N          how many numbers to send (default 100)
  *   --every-ms N       pause between two numbers (default 20)
+ *   --max-backlog N    pause while more bytes than this wait to be sent (default 65536)
  */
 import { parseArgs } from 'node:util';
 import { configure, localSecret } from 'aemp';
-import { filter, firstValueFrom, interval, lastValueFrom, map, take, tap } from 'rxjs';
+import { concatMap, filter, firstValueFrom, lastValueFrom, map, range, tap, timer } from 'rxjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -32,6 +36,7 @@ const { values: opts } = parseArgs({
     secret: { type: 'string', default: process.env.AEMP_SECRET ?? localSecret() },
     count: { type: 'string', default: '100' },
     'every-ms': { type: 'string', default: '20' },
+    'max-backlog': { type: 'string', default: '65536' },
   },
 });
 const count = Number(opts.count);
@@ -53,11 +58,19 @@ const target = await firstValueFrom(
 );
 console.log(`producer: streaming ${count} numbers to ${target}`);
 
-// Messages to one port arrive in the order they were sent.
+// Messages to one port arrive in the order they were sent. Backpressure: drain$ emits at once
+// while the backlog to the target's node is at most --max-backlog bytes, else when it has
+// fallen that far; only then does the next number wait its turn and go out.
+const maxBacklog = Number(opts['max-backlog']);
+const everyMs = Number(opts['every-ms']);
 await lastValueFrom(
-  interval(Number(opts['every-ms'])).pipe(
-    take(count),
-    map((i) => i + 1),
+  range(1, count).pipe(
+    concatMap((n) =>
+      node.drain$(target, maxBacklog).pipe(
+        concatMap(() => timer(everyMs)),
+        map(() => n),
+      ),
+    ),
     tap((n) => node.snd(target, 'n', n)),
   ),
   { defaultValue: 0 },
