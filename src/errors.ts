@@ -20,19 +20,12 @@ export type ErrorCode =
   | 'ERR_UNSUPPORTED_AUTH'
   | 'ERR_NO_CREDENTIALS'
   | 'ERR_AUTH_FAILED'
-  | 'ERR_CONNECT_REFUSED'
-  | 'ERR_CONNECT_TIMEOUT'
-  | 'ERR_HANDSHAKE_TIMEOUT'
-  | 'ERR_CONNECTION_CLOSED'
-  | 'ERR_MONITOR_TIMEOUT'
+  | 'ERR_BAD_ADDRESS'
   | 'ERR_BIND_FAILED'
   | 'ERR_CONFIG_INVALID'
-  | 'ERR_CALL_TIMEOUT'
   | 'ERR_KILLED'
   | 'ERR_NODE_CLOSED'
-  | 'ERR_BAD_ARGUMENT'
-  | 'ERR_UNKNOWN_COMMAND'
-  | 'ERR_MISSING_ARGUMENT';
+  | 'ERR_BAD_ARGUMENT';
 
 const BRAND = Symbol.for('aemp.error');
 
@@ -75,15 +68,16 @@ export class ConfigError extends AempError {
   }
 }
 
-/** A call or request did not complete in time. */
-export class TimeoutError extends AempError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('ERR_CALL_TIMEOUT', message, options);
-  }
-}
-
 /** Wrong command-line usage. */
 export class UsageError extends AempError {}
+
+/**
+ * @internal The error of an operation on a node that has closed (or closes while the operation
+ * is pending): `AempError` with code `ERR_NODE_CLOSED`.
+ */
+export function nodeClosedError(nodeId: string, what: string): AempError {
+  return new AempError('ERR_NODE_CLOSED', `${what}: node ${nodeId} is closed`);
+}
 
 /** A kill reason as it travels on the wire: `[]` is a normal exit. */
 export type KillReason = readonly unknown[];

@@ -9,7 +9,7 @@ import { ConnectionError } from '../errors.js';
 /** Parses `host:port` / `[v6]:port` into its parts. */
 export function splitHostPort(addr: string): { host: string; port: number } {
   const m = /^\[([^\]]*)\]:(\d+)$/.exec(addr) ?? /^([^:]*):(\d+)$/.exec(addr);
-  if (!m) throw new ConnectionError('ERR_CONNECT_REFUSED', `bad address '${addr}'`);
+  if (!m) throw new ConnectionError('ERR_BAD_ADDRESS', `bad address '${addr}'`);
   return { host: m[1]!, port: Number(m[2]) };
 }
 

@@ -16,6 +16,7 @@
  * is connected; when it goes down the next connected seed (or the first to come up) takes over.
  */
 import { Observable, type Subscriber, type Subscription } from 'rxjs';
+import { nodeClosedError } from '../errors.js';
 import { magicIncrement } from '../protocol/ids.js';
 import { type DbNetwork, MasterLink } from './db-master.js';
 import { type DbChange, type DbListener, FamilyWatch } from './db-mirror.js';
@@ -66,7 +67,9 @@ export class NodeDb {
   private lastId = 'a';
   private readonly watches = new Map<string, FamilyWatch>();
   private readonly finds = new Map<string, ((addrs: string[] | null) => void)[]>();
-  /** Callers waiting in `finds`, all nodes together (at most {@link MAX_PENDING_FINDS}). */
+  /** On a global node: lookups waiting for a node's `'l` entry (see `awaitAddress`). */
+  private readonly addressWaits = new Map<string, Set<(addrs: string[] | null) => void>>();
+  /** Callers waiting in `finds` or `addressWaits`, all nodes together (at most {@link MAX_PENDING_FINDS}). */
   private findWaiters = 0;
   /** GLOBAL_NODE: nodes that told us they are global. */
   private readonly globalNodes = new Set<string>();
@@ -150,8 +153,24 @@ export class NodeDb {
   reg(family: string, port?: string, value: unknown = null): Guard {
     const p = port ?? this.env.kernel.self;
     if (p === undefined) throw new TypeError('db.reg: no port given and not running in port context');
-    const guard = this.set(family, p, value);
-    this.env.kernel.monitor(p, { fire: () => this.del(family, p) });
+    checkKey(family, p);
+    this.store(family, p, value);
+    // One guard owns both the entry and the port monitor: disposing it removes both, and the
+    // port's death disposes it (so a later dispose cannot delete a value set after that).
+    let died = false;
+    let guard: Guard | undefined;
+    const monitor = this.env.kernel.monitor(p, {
+      fire: () => {
+        died = true;
+        guard?.unsubscribe();
+      },
+    });
+    guard = new Guard(() => {
+      monitor.unsubscribe();
+      this.del(family, p);
+    });
+    // A port that does not exist: the monitor fired at once.
+    if (died) guard.unsubscribe();
     return guard;
   }
 
@@ -214,7 +233,8 @@ export class NodeDb {
     for (const w of watches) w.close();
     const queries = [...this.queries.values()];
     this.queries.clear();
-    for (const q of queries) q.sub.complete();
+    for (const q of queries) q.sub.error(nodeClosedError(this.env.nodeId, 'database query'));
+    for (const waits of [...this.addressWaits.values()]) for (const finish of [...waits]) finish(null);
     this.link.clear();
     this.finds.clear();
     this.findWaiters = 0;
@@ -251,7 +271,7 @@ export class NodeDb {
   private query<T>(tag: string, family: string, shape: (r: unknown) => T): Observable<T> {
     return new Observable<T>((sub) => {
       if (this.closed) {
-        sub.complete();
+        sub.error(nodeClosedError(this.env.nodeId, `db.${tag.slice(5)}$('${family}')`));
         return;
       }
       const id = (this.lastId = magicIncrement(this.lastId));
@@ -302,7 +322,12 @@ export class NodeDb {
   }
 
   private lookup(nodeId: string): Promise<readonly string[] | null> {
-    if (this.service) return Promise.resolve(this.service.addressesOf(nodeId));
+    if (this.service) {
+      const known = this.service.addressesOf(nodeId);
+      // Unknown to the master itself: the node may be connecting to us right now (a `cal` or
+      // `snd` to a node that was just started), so wait for its addresses or its connection.
+      return known ? Promise.resolve(known) : this.awaitAddress(nodeId);
+    }
     // No master now and none to come (no seeds): fail at once rather than at the deadline.
     if (this.link.master === undefined && this.env.network.hasSeeds === false) return Promise.resolve(null);
     if (this.findWaiters >= MAX_PENDING_FINDS) {
@@ -326,6 +351,43 @@ export class NodeDb {
     });
   }
 
+  /**
+   * On a global node: resolves with the addresses of `nodeId` once its `'l` entry appears, with
+   * null when it connects first (the network then uses that connection), when the network's
+   * monitor timeout passes or when the node closes. Counts towards {@link MAX_PENDING_FINDS}.
+   */
+  private awaitAddress(nodeId: string): Promise<readonly string[] | null> {
+    if (this.closed || this.findWaiters >= MAX_PENDING_FINDS) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      this.findWaiters++;
+      let done = false;
+      const finish = (addrs: string[] | null): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        this.findWaiters--;
+        const list = this.addressWaits.get(nodeId);
+        list?.delete(finish);
+        if (list?.size === 0) this.addressWaits.delete(nodeId);
+        this.unwatch("'l", listener);
+        resolve(addrs);
+      };
+      const listener: DbListener = {
+        next: (c) => {
+          const addrs = addressList(c.entries[nodeId]);
+          if (addrs) finish(addrs);
+        },
+        complete: () => finish(null),
+      };
+      const timer = setTimeout(() => finish(null), (this.env.network.monitorTimeout ?? 30) * 1000);
+      timer.unref();
+      let list = this.addressWaits.get(nodeId);
+      if (!list) this.addressWaits.set(nodeId, (list = new Set()));
+      list.add(finish);
+      this.watch("'l", listener);
+    });
+  }
+
   private found(nodeId: string, addrs: unknown): void {
     this.link.done(`g_find ${nodeId}`);
     const waiting = this.finds.get(nodeId);
@@ -336,6 +398,8 @@ export class NodeDb {
   }
 
   private up(node: string): void {
+    const waits = this.addressWaits.get(node);
+    if (waits) for (const finish of [...waits]) finish(null);
     if (this.service) this.service.nodeUp(node);
     else if (this.started) this.link.up(node);
   }

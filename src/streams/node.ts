@@ -186,6 +186,8 @@ export class Node extends Observable<NodeEvent> {
   private readonly logger: Logger;
   private vmContext: object | undefined;
   private closing: Promise<void> | undefined;
+  /** Set as soon as `close()` starts (before its first step). */
+  private isClosed = false;
 
   /** @internal Nodes are made by `configure()`. */
   constructor(setup: NodeSetup, start: (node: Node) => Promise<void> = async () => {}) {
@@ -388,46 +390,60 @@ export class Node extends Observable<NodeEvent> {
 
   /**
    * Request/reply in Perl's shape (`cal port, @msg, $cb[, $timeout]`): sends `[...msg,
-   * replyPort]` and calls `cb(...reply)`. With a timeout (seconds) `cb()` is called without
-   * arguments when it expires; without one, `cb()` is called when `port` dies (as in Perl,
-   * that monitor stays after a reply). Returns the reply port ID.
+   * replyPort]` and calls `cb` exactly once: `cb(...reply)` with the reply, or `cb()` without
+   * arguments when the timeout (seconds) expires, when `port` dies first (watched only without
+   * a timeout, as in Perl), or when the node closes. Then the reply port and the monitor are
+   * gone. Unlike Perl, a death of `port` after the reply calls nothing. Throws `AempError`
+   * `ERR_NODE_CLOSED` after `close()`. Returns the reply port ID.
    */
   cal(port: string, ...args: unknown[]): string {
     let timeout: unknown;
     if (typeof args[args.length - 1] !== 'function') timeout = args.pop();
     const cb = args.pop();
     if (typeof cb !== 'function') throw new TypeError('cal: a callback is required');
-    const reply = this.kernel.createPort();
+    if (this.isClosed) throw new AempError('ERR_NODE_CLOSED', `cal: node ${this.id} is closed`);
+    let done = false;
     let timer: NodeJS.Timeout | undefined;
-    this.kernel.setDefault(reply, (...m: unknown[]) => {
+    let unwatch: (() => void) | undefined;
+    const finish = (reply: unknown[]): void => {
+      if (done) return;
+      done = true;
       if (timer) this.clearTimer(timer);
-      this.kernel.kil(reply, []);
-      cb(...m);
+      unwatch?.();
+      this.kernel.removeSink(handle);
+      try {
+        cb(...reply);
+      } catch (err) {
+        this.logger.log(LEVEL.error, `cal callback for ${handle.id} threw: ${String(err)}`);
+      }
+    };
+    // The reply port's sink: the reply, or the end of the port (close() kills it).
+    const handle = this.kernel.createSinkPort({
+      next: (m) => finish(m),
+      complete: () => finish([]),
+      error: () => finish([]),
     });
-    if (timeout !== undefined && timeout !== null) {
-      timer = this.timer(Number(timeout), () => {
-        this.kernel.kil(reply, []);
-        cb();
-      });
-    } else {
-      this.kernel.monitor(port, {
-        fire: () => {
-          this.kernel.kil(reply, []);
-          cb();
-        },
-      });
-    }
-    this.kernel.snd(port, [...args, reply]);
-    return reply;
+    if (timeout !== undefined && timeout !== null) timer = this.timer(Number(timeout), () => finish([]));
+    else unwatch = this.kernel.watch(port, { fire: () => finish([]) });
+    if (done) unwatch?.();
+    else this.kernel.snd(port, [...args, handle.id]);
+    return handle.id;
   }
 
   /**
    * Request/reply as an Observable: sends `[...msg, replyPort]`, emits the reply (an array),
-   * then completes. Errors with `KilledError` if `port` dies first. Unsubscribing kills the
-   * reply port. Deadlines compose: `cal$(…).pipe(timeout(5000))`.
+   * then completes. Errors with `KilledError` if `port` dies first, and with `AempError`
+   * `ERR_NODE_CLOSED` if the node is closed or closes before the reply. Unsubscribing removes
+   * the reply port and the monitor. Deadlines compose: `cal$(…).pipe(timeout(5000))`.
    */
   cal$(port: string, ...msg: unknown[]): Observable<unknown[]> {
-    return new Observable<unknown[]>((sub) => new CallRun(this.kernel, port, msg, sub));
+    return new Observable<unknown[]>((sub) => {
+      if (this.isClosed) {
+        sub.error(new AempError('ERR_NODE_CLOSED', `cal$: node ${this.id} is closed`));
+        return;
+      }
+      return new CallRun(this.kernel, port, msg, sub, this.id, () => this.isClosed);
+    });
   }
 
   /** After `seconds`, calls `cb` or sends `msg` to `port` (`after`). Cleared by `close()`. */
@@ -560,6 +576,7 @@ export class Node extends Observable<NodeEvent> {
   /** Kills every local port, stops timers and the network; the process is then free to exit. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.isClosed = true;
       for (const t of this.timers) clearTimeout(t);
       this.timers.clear();
       this.kernel.close();
@@ -647,6 +664,8 @@ class CallRun implements PortSink, MonEntry, Unsubscribable {
     private readonly port: string,
     msg: readonly unknown[],
     private readonly sub: Subscriber<unknown[]>,
+    private readonly nodeId: string,
+    private readonly closed: () => boolean,
   ) {
     this.reply = kernel.createSinkPort(this);
     this.cancel = kernel.watch(port, this);
@@ -660,14 +679,23 @@ class CallRun implements PortSink, MonEntry, Unsubscribable {
     this.sub.complete();
   }
 
-  complete(): void {}
+  /** The reply port was killed: by `close()`, or by someone who got its ID. */
+  complete(): void {
+    this.error(new KilledError(this.reply.id, []));
+  }
 
-  error(): void {}
-
-  fire(reason: KillReason): void {
+  error(err: unknown): void {
     if (this.done) return;
     this.done = true;
-    this.sub.error(new KilledError(this.port, reason));
+    this.sub.error(
+      this.closed() ? new AempError('ERR_NODE_CLOSED', `cal$: node ${this.nodeId} closed before the reply`) : err,
+    );
+  }
+
+  fire(reason: KillReason): void {
+    // While the node closes, the called port's end is the node's (its ports die with `[]`,
+    // remote monitors with `node shutting down`).
+    this.error(new KilledError(this.port, reason));
   }
 
   unsubscribe(): void {

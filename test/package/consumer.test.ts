@@ -277,7 +277,7 @@ b.snd(port, 'hello', { from: 'b' });
       appFile(
         'typed.ts',
         `import * as aemp from 'aemp';
-import { type ConfigureOptions, configure, type KillReason, type Node, type NodeEvent, TimeoutError } from 'aemp';
+import { AempError, type ConfigureOptions, configure, type KillReason, type Node, type NodeEvent } from 'aemp';
 
 const options: ConfigureOptions = { norc: true, nodeid: 'typed/', binds: ['127.0.0.1:0'], seeds: [] };
 const node: Node = configure(options);
@@ -287,7 +287,7 @@ const sub = node.subscribe((e: NodeEvent) => {
   if (e.type === 'down') console.log(e.node, aemp.formatReason(e.reason));
 });
 node.mon$(port).subscribe((reason: KillReason) => console.log(reason));
-node.cal$(port, 'ping').subscribe({ error: (err: unknown) => console.log(err instanceof TimeoutError) });
+node.cal$(port, 'ping').subscribe({ error: (err: unknown) => console.log(AempError.is(err) && err.code) });
 node.db.keys$('family').subscribe((keys: string[]) => console.log(keys.length));
 const guard: aemp.Guard = node.mon(port, () => {});
 guard.dispose();

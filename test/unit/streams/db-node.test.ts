@@ -5,7 +5,7 @@
  */
 import { filter, firstValueFrom, map, type Observable, take, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import type { Node, NodeEvent } from '../../../src/index.js';
+import type { AempError, Node, NodeEvent } from '../../../src/index.js';
 import type { DbChange } from '../../../src/streams/db-mirror.js';
 import { testNode, turn } from '../../helpers/node.js';
 import { freePort } from '../../helpers/ports.js';
@@ -148,16 +148,17 @@ describe('the node.db API', () => {
     sub.unsubscribe();
   });
 
-  it('close completes monitors and pending queries; later ones complete at once', async () => {
+  it('close completes monitors and fails pending queries (ERR_NODE_CLOSED); later ones likewise at once', async () => {
     const n = testNode();
     await n.ready;
     const mon = firstValueFrom(n.db.mon$('f').pipe(toArray()));
-    const query = firstValueFrom(n.db.keys$('f').pipe(toArray()));
+    const query = firstValueFrom(n.db.keys$('f').pipe(toArray())).catch((e: unknown) => e);
     await n.close();
     expect(await mon).toEqual([]);
-    expect(await query).toEqual([]);
+    expect((await query) as AempError).toMatchObject({ code: 'ERR_NODE_CLOSED' });
     expect(await firstValueFrom(n.db.mon$('f').pipe(toArray()))).toEqual([]);
-    expect(await firstValueFrom(n.db.family$('f').pipe(toArray()))).toEqual([]);
+    const late = await firstValueFrom(n.db.family$('f')).catch((e: unknown) => e);
+    expect(late as AempError).toMatchObject({ code: 'ERR_NODE_CLOSED' });
   });
 
   it('a global node answers its own queries and monitors at once', async () => {
