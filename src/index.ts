@@ -25,6 +25,8 @@ export {
   UsageError,
 } from './errors.js';
 export { nodeOf, portNameOf } from './protocol/ids.js';
+/* Byte strings from Perl: the UTF-8 reading, raw bytes and back (see protocol/text.ts) */
+export { byteString, bytesOf, utf8Bytes, utf8Text } from './protocol/text.js';
 export type { ConfigureOptions } from './streams/configure.js';
 /* Node */
 export { configure } from './streams/configure.js';
