@@ -252,22 +252,18 @@ export class Kernel {
   }
 
   /**
-   * Creates the local port `portId` (or takes the existing one) with `sink` as a receiver, for a
-   * stream that owns the port. Returns the close function, which detaches the sink and kills
-   * that very port now with a normal reason (not a later port of the same ID); `undefined`
-   * once the kernel is closed.
+   * Creates the local port `portId` (or takes the existing one) for a stream that owns it;
+   * `onDeath` fires when the port dies. Returns the close function, which kills that very port
+   * now with a normal reason (not a later port of the same ID) without firing `onDeath`;
+   * `undefined` once the kernel is closed.
    */
-  openPort(portId: string, sink: PortSink): (() => void) | undefined {
+  openPort(portId: string, onDeath: MonEntry): (() => void) | undefined {
     if (this.closed) return undefined;
     const r = this.ensure(portId);
-    (r.sinks ??= []).push(sink);
+    (r.mons ??= []).push(onDeath);
     return () => {
       if (r.dead) return;
-      if (r.sinks) {
-        const i = r.sinks.indexOf(sink);
-        if (i >= 0) r.sinks.splice(i, 1);
-        if (r.sinks.length === 0) r.sinks = null;
-      }
+      this.unmonitor(r, onDeath);
       if (this.ports.get(r.name) === r) this.killNow(r.name, []);
     };
   }

@@ -303,15 +303,33 @@ export class Node extends Observable<NodeEvent> {
       });
     }
     const pid = this.kernel.reservePortId();
-    // Created by the first subscriber, killed when the last leaves; `share` counts them and
-    // starts over (a new port) after that or after the port died.
-    const shared = new Observable<unknown[]>((sub) => {
-      const close = this.kernel.openPort(pid, sub);
+    // The port's life: begun by the first subscriber, ended by the last (or by the port's
+    // death); `share` counts the subscribers and starts over after that. Messages go from the
+    // kernel straight to each subscriber, not through `share`.
+    const life = new Observable<never>((sub) => {
+      const close = this.kernel.openPort(pid, { fire: () => sub.complete() });
       if (close) return close;
       sub.error(new AempError('ERR_NODE_CLOSED', `port$: node ${this.id} is closed`));
       return undefined;
     }).pipe(share());
-    return new PortObservable(pid, this, (sub) => shared.subscribe(sub));
+    return new PortObservable(pid, this, (sub) => {
+      let closed: unknown;
+      const held = life.subscribe({ error: (err: unknown) => (closed = err) });
+      if (closed !== undefined) {
+        sub.error(closed);
+        return undefined;
+      }
+      const detach = this.kernel.attachSink(pid, sub);
+      if (!detach) {
+        held.unsubscribe();
+        sub.error(new KilledError(pid, ['no_such_port', 'cannot monitor nonexistent port', pid]));
+        return undefined;
+      }
+      return () => {
+        detach();
+        held.unsubscribe();
+      };
+    });
   }
 
   /**
