@@ -706,7 +706,9 @@ class CallRun implements PortSink, MonEntry, Unsubscribable {
     if (this.done) return;
     this.done = true;
     this.sub.error(
-      this.closed() ? new AempError('ERR_NODE_CLOSED', `cal$: node ${this.nodeId} closed before the reply`) : err,
+      this.closed()
+        ? new AempError('ERR_NODE_CLOSED', `cal$: node ${this.nodeId} closed before the reply`)
+        : err,
     );
   }
 
