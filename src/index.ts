@@ -40,6 +40,7 @@ export { Guard } from './streams/kernel.js';
 export type { Logger, LogLevel } from './streams/log.js';
 /* Logging */
 export { envLogLevel, LEVEL, memoryLogger, stderrLogger } from './streams/log.js';
+export { LOG_CATCH, LOG_CONNECT, type LogRecord } from './streams/log-catcher.js';
 export type { ConnectionStats, NodeStatus } from './streams/network.js';
 export type { NodeEvent, PortObservable } from './streams/node.js';
 export { Node } from './streams/node.js';

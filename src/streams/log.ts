@@ -21,7 +21,8 @@ const NAMES = ['', 'fatal', 'alert', 'crit', 'error', 'warn', 'note', 'info', 'd
 
 /** Where log lines go. Replace it (node option `logger`) to capture or silence logs. */
 export interface Logger {
-  log(level: LogLevel, text: string): void;
+  /** `context` names where the line comes from (AnyEvent::Log's context title); default `aemp`. */
+  log(level: LogLevel, text: string, context?: string): void;
 }
 
 /** The level configured through the environment. */

@@ -36,7 +36,8 @@ import {
   type PortSink,
   type SinkHandle,
 } from './kernel.js';
-import { LEVEL, type Logger } from './log.js';
+import { LEVEL, type Logger, type LogLevel } from './log.js';
+import { installLogCatcher, LogHub, type LogRecord, logs$ } from './log-catcher.js';
 import type { ConnectionStats, Network, NodeStatus } from './network.js';
 import { createNodePort, type RequestHandler } from './node-port.js';
 import { type NodeFunction, Registry } from './registry.js';
@@ -197,11 +198,12 @@ export class Node extends Observable<NodeEvent> {
     this.id = setup.nodeId;
     this.runiq = setup.runiq;
     this.secure = setup.secure;
-    this.logger = setup.logger;
+    const logHub = new LogHub(setup.logger);
+    this.logger = logHub;
     const kernel = new Kernel({
       nodeId: setup.nodeId,
       randomisedId: setup.randomisedId,
-      logger: setup.logger,
+      logger: logHub,
       remote: { send() {}, sendIfUp() {}, monitor: () => () => {} },
       onKill: (port, reason) => {
         if (events.observed) events.next({ type: 'kill', port, reason });
@@ -215,7 +217,7 @@ export class Node extends Observable<NodeEvent> {
       {
         kernel,
         registry: this.registry,
-        logger: setup.logger,
+        logger: logHub,
         thisArg: this,
         secure: () => this.secure,
         evalJs: (code) => this.evalJs(code),
@@ -230,13 +232,15 @@ export class Node extends Observable<NodeEvent> {
       kernel,
       network: this.network,
       requests: this.requests,
-      logger: setup.logger,
+      logger: logHub,
       onChange: (family, change) => {
         if (events.observed) events.next({ type: 'db', family, ...change });
       },
     });
     // The global database service: `AnyEvent::MP::Global::` as a service makes this node global.
     this.registry.registerModule('AnyEvent::MP::Global', () => this.db.becomeGlobal());
+    // Network-wide logs: `AnyEvent::MP::LogCatcher::connect` and `::catch`.
+    installLogCatcher(this, logHub);
     this.network.nodes$.subscribe((s) => {
       if (events.observed) events.next(s);
     });
@@ -579,6 +583,26 @@ export class Node extends Observable<NodeEvent> {
    */
   drain$(node: string, maxBytes = 0): Observable<number> {
     return this.backlog$(node).pipe(first((bytes) => bytes <= maxBytes));
+  }
+
+  /**
+   * Logs `message` at `level` (1 fatal … 9 trace) in `context` through the node's logger; log
+   * catchers attached to this node get it too.
+   */
+  log(level: LogLevel, message: string, context = 'main'): void {
+    this.logger.log(level, message, context);
+  }
+
+  /**
+   * The log records of every node in the network (those listed in the `'l` family) and of
+   * this node, at `level` and more severe: `{ node, time, context, level, message }`. Each
+   * other node is asked (`AnyEvent::MP::LogCatcher::connect`) to send its records to a port of
+   * this node, again when that port dies while the node is still listed. Unsubscribing kills
+   * the ports, so the sources detach. A source that had to drop records (rate or backlog cap)
+   * says so in a record `N records dropped`. Messages are peer text: escape before printing.
+   */
+  logs$(level: LogLevel = LEVEL.trace): Observable<LogRecord> {
+    return logs$(this, level);
   }
 
   /** IDs of nodes with an established connection (`up_nodes`). */
