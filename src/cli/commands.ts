@@ -4,6 +4,7 @@
  */
 import { type ArgQueue, asText, usage } from './args.js';
 import { CONFIG_COMMANDS, type Command } from './config-commands.js';
+import { logs } from './logs.js';
 import * as protocol from './protocol.js';
 import type { Session } from './session.js';
 import { shell } from './shell.js';
@@ -54,6 +55,16 @@ const NODE_COMMANDS: Command[] = [
       'AEMP_TIMEOUT=SECONDS changes the 5 s of snd, eval and restart and the 15 s of trace. Arguments starting with [ { or " are read as JSON first, so start such code with a space.',
     group: 'node',
     run: protocol.evalCmd,
+  },
+  {
+    name: 'logs',
+    synopsis: '[LEVEL]',
+    summary: 'print the log records of every node (level 1 fatal … 9 trace, default 7) until Ctrl-C',
+    details:
+      'Asks every node in the network (AnyEvent::MP::LogCatcher::connect) to send its records at LEVEL ' +
+      'and more severe; nodes that join later are asked too. Ctrl-C (SIGINT) or SIGTERM ends it with exit status 0.',
+    group: 'node',
+    run: logs,
   },
   {
     name: 'trace',
