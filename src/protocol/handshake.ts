@@ -102,6 +102,19 @@ export interface HandshakeOptions {
   role?: ConnectionRole;
   /** Refuse peers that do not state their connection role (`strict_peers`). */
   strictPeers?: boolean;
+  /**
+   * Dialling side of a sub-protocol connection (§13, e.g. `aemp-dataconn`): our greeting names
+   * this protocol instead of `aemp` and leaves out `mproto`/`gproto`. The peer may answer with
+   * `aemp` or the same protocol. Node-ID checks are skipped for sub-protocols.
+   */
+  subProtocol?: string;
+  /** Accepting side: sub-protocols a peer may switch this connection to. Others are refused. */
+  acceptSubProtocols?: readonly string[];
+  /**
+   * Called once the peer's auth line verified, before our own (held) auth line goes out. An
+   * exception fails the handshake, so a refused peer never gets our token.
+   */
+  onPeerVerified?(greeting: Greeting): void;
 }
 
 /** The outcome of a successful handshake. */
@@ -128,6 +141,8 @@ export interface HandshakeSession {
   readonly tls: boolean;
   /** Our TLS role, if TLS is on. */
   readonly tlsRole?: 'client' | 'server';
+  /** `aemp`, or the sub-protocol (`aemp-dataconn`) the connection was switched to. */
+  readonly protocol: string;
 }
 
 export type HandshakeStep =
@@ -188,7 +203,9 @@ export function createHandshake(opts: HandshakeOptions): Handshake {
   /** The accepting side proves nothing before the peer has proved itself. */
   const holdAuth = opts.role === 'accepted';
   const secret = secretBytes(opts.secret);
-  const ownGreeting =
+  if (opts.subProtocol !== undefined && !isSubProtocol(opts.subProtocol))
+    throw misuse(`not a sub-protocol: ${JSON.stringify(opts.subProtocol)}`);
+  const built =
     opts.greetingLine ??
     buildGreeting({
       nodeId: opts.nodeId,
@@ -200,6 +217,10 @@ export function createHandshake(opts: HandshakeOptions): Handshake {
       ...(opts.peerAddr !== undefined && { peerAddr: opts.peerAddr }),
       ...(opts.extraKeys !== undefined && { extraKeys: opts.extraKeys }),
     });
+  const ownGreeting =
+    opts.subProtocol !== undefined && opts.greetingLine === undefined
+      ? subProtocolGreeting(built, opts.subProtocol)
+      : built;
   const ownNonce = opts.nonce ?? makeNonce();
   if (/[\r\n]/.test(ownNonce)) throw misuse('nonce must not contain CR or LF');
 
@@ -213,6 +234,7 @@ export function createHandshake(opts: HandshakeOptions): Handshake {
   let sendAuth = '';
   let sendFraming = '';
   let authLine = '';
+  let protocol: string = opts.subProtocol ?? PROTOCOL;
 
   const fail = (error: AempError): HandshakeStep => {
     state = 'failed';
@@ -232,7 +254,7 @@ export function createHandshake(opts: HandshakeOptions): Handshake {
     const g = parseGreeting(line);
     peer = g;
     // Step 2: a listener greeted with `aemp` switches to the peer's sub-protocol.
-    const protocol = isSubProtocol(g.proto) ? g.proto : PROTOCOL;
+    if (opts.subProtocol === undefined && isSubProtocol(g.proto)) protocol = g.proto;
     // Step 3: the seed hook runs before the peer is authenticated.
     if (opts.onPeerGreeting) {
       try {
@@ -260,14 +282,20 @@ export function createHandshake(opts: HandshakeOptions): Handshake {
         ),
       );
     }
-    if (protocol !== PROTOCOL) {
-      // Data connections (§13) are not implemented yet.
+    if (
+      protocol !== PROTOCOL &&
+      protocol !== opts.subProtocol &&
+      !(opts.acceptSubProtocols ?? []).includes(protocol)
+    ) {
       return fail(new ProtocolError('ERR_BAD_GREETING', `${protocol}: sub-protocol not supported`));
     }
-    if (g.nodeId === opts.nodeId) {
+    // A sub-protocol connection is no node link: talking to ourselves (a data connection to
+    // the own node) and a second connection to a connected node are fine (§13).
+    const link = protocol === PROTOCOL;
+    if (link && g.nodeId === opts.nodeId) {
       return fail(new ProtocolError('ERR_SELF_CONNECT', 'I refuse to talk to myself'));
     }
-    if (opts.isConnected?.(g.nodeId)) {
+    if (link && opts.isConnected?.(g.nodeId)) {
       return fail(
         new ProtocolError('ERR_ALREADY_CONNECTED', `${g.nodeId} already connected, not connecting again.`),
       );
@@ -318,7 +346,15 @@ export function createHandshake(opts: HandshakeOptions): Handshake {
 
   /** §5 steps 11–12. */
   const onAuth = (line: string): HandshakeStep[] => {
-    const done = verifyPeerAuth(line);
+    let done = verifyPeerAuth(line);
+    if (done.kind === 'done' && opts.onPeerVerified) {
+      try {
+        opts.onPeerVerified(peer!);
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        done = fail(AempError.is(e) ? e : new ProtocolError('ERR_BAD_GREETING', message, { cause: e }));
+      }
+    }
     if (done.kind !== 'done' || !holdAuth) return [done];
     // The peer proved itself: now it may have our auth line.
     return [{ kind: 'send', text: authLine }, done];
@@ -346,6 +382,7 @@ export function createHandshake(opts: HandshakeOptions): Handshake {
       authMethod: method as AuthMethod,
       untrusted: method === AUTH.TLS_ANON,
       tls,
+      protocol,
       ...(tls && { tlsRole: tlsClient ? ('client' as const) : ('server' as const) }),
     };
     return { kind: 'done', session };
@@ -411,4 +448,15 @@ export function createHandshake(opts: HandshakeOptions): Handshake {
       return holdAuth ? WAIT : { kind: 'send', text: authLine };
     },
   };
+}
+
+/**
+ * Our greeting line 1 for a dialled sub-protocol connection: the protocol field replaced and
+ * the message-protocol keys (`mproto`, `gproto`) left out, as Perl's data-connection dialler
+ * writes it.
+ */
+function subProtocolGreeting(line: string, protocol: string): string {
+  const fields = line.split(';');
+  fields[0] = protocol;
+  return fields.filter((f, i) => i < 5 || !/^(mproto|gproto)=/.test(f)).join(';');
 }

@@ -36,6 +36,12 @@ export interface ConnectionEvents {
   closed(conn: Connection, reason: string): void;
   /** While `watchBacklog` is set: the bytes still unsent after a write or after one was taken. */
   backlog?(conn: Connection, unsentBytes: number): void;
+  /**
+   * The handshake completed for a sub-protocol (`aemp-dataconn`): the connection is over and
+   * its stream (paused, inside TLS if used, bytes read past the auth line put back) belongs to
+   * the listener. Without this listener such a connection is closed.
+   */
+  handover?(conn: Connection, session: HandshakeSession, stream: Socket): void;
 }
 
 export interface ConnectionOptions {
@@ -101,6 +107,7 @@ export class Connection {
   private handshakeDeadline: NodeJS.Timeout | undefined;
   private lastRead = 0;
   private wroteSinceBeat = false;
+  private onTlsError: ((err: Error) => void) | undefined;
 
   constructor(
     socket: Socket,
@@ -304,10 +311,11 @@ export class Connection {
     tls.setTimeout(this.opts.handshakeTimeoutMs);
     tls.on('timeout', this.onTimeout);
     let secured = false;
-    tls.on('error', (err) => {
+    this.onTlsError = (err) => {
       if (secured) this.onError(err);
       else this.end(tlsHandshakeErrorText(tls, err));
-    });
+    };
+    tls.on('error', this.onTlsError);
     tls.on('close', this.onClose);
     tls.on('data', this.onHandshakeData);
     tls.once(client ? 'secureConnect' : 'secure', () => {
@@ -331,7 +339,43 @@ export class Connection {
     this.handleStep(this.hs!.tlsReady());
   }
 
+  /** A sub-protocol connection: our listeners go, the stream goes to `handover`. */
+  private handOver(session: HandshakeSession): void {
+    clearTimeout(this.handshakeDeadline);
+    this.session = session;
+    this.state = 'closed';
+    const stream = this.socket;
+    stream.pause();
+    for (const s of new Set([stream, this.raw])) {
+      s.setTimeout(0);
+      s.off('timeout', this.onTimeout);
+      s.off('error', this.onError);
+      s.off('close', this.onClose);
+      s.off('data', this.onHandshakeData);
+      if (this.onTlsError) s.off('error', this.onTlsError);
+    }
+    const rest = this.hs!.takeRest();
+    this.hs = undefined;
+    if (rest.length > 0) stream.unshift(Buffer.from(rest.buffer, rest.byteOffset, rest.length));
+    if (stream !== this.raw) {
+      const raw = this.raw;
+      raw.on('error', () => {});
+      stream.once('close', () => raw.destroy());
+    }
+    if (!this.events.handover) {
+      stream.on('error', () => {});
+      stream.destroy();
+      this.events.closed(this, `${session.protocol}: sub-protocol not supported`);
+      return;
+    }
+    this.events.handover(this, session, stream);
+  }
+
   private enterDataPhase(session: HandshakeSession): void {
+    if (session.protocol !== 'aemp') {
+      this.handOver(session);
+      return;
+    }
     clearTimeout(this.handshakeDeadline);
     this.session = session;
     this.peerId = session.peerNodeId;

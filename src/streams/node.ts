@@ -8,6 +8,7 @@
  * `close()` kills every local port (normal reason), stops timers and the network, and
  * completes every stream the node owns.
  */
+import type { Duplex } from 'node:stream';
 import { createContext, runInContext } from 'node:vm';
 import {
   first,
@@ -24,6 +25,7 @@ import {
 } from 'rxjs';
 import { AempError, dieReason, formatReason, KilledError, type KillReason } from '../errors.js';
 import { nodeOf, portNameOf } from '../protocol/ids.js';
+import { type DataConnOptions, DataConns } from './dataconn.js';
 import { NodeDb } from './db-client.js';
 import type { DbChange } from './db-mirror.js';
 import { MAX_VALUES } from './fifo.js';
@@ -178,6 +180,8 @@ export class Node extends Observable<NodeEvent> {
   secure: boolean;
   /** Called on a restart request (`aemp restart`); set by a supervisor. */
   onRestart: (() => void) | undefined;
+  /** @internal Data connections expected and dialled. */
+  readonly dataConns: DataConns;
 
   private readonly events: Subject<NodeEvent>;
   /** Completes when the node has closed (ends `connectionStats$`). */
@@ -239,6 +243,8 @@ export class Node extends Observable<NodeEvent> {
     });
     // The global database service: `AnyEvent::MP::Global::` as a service makes this node global.
     this.registry.registerModule('AnyEvent::MP::Global', () => this.db.becomeGlobal());
+    // Data connections: `AnyEvent::MP::DataConn::_expect` and incoming `aemp-dataconn`.
+    this.dataConns = new DataConns(this);
     // Network-wide logs: `AnyEvent::MP::LogCatcher::connect` and `::catch`.
     installLogCatcher(this, logHub);
     this.network.nodes$.subscribe((s) => {
@@ -546,6 +552,18 @@ export class Node extends Observable<NodeEvent> {
       if (ended) sub.complete();
       return live;
     });
+  }
+
+  /**
+   * A data connection to `node` (a node or port ID; AnyEvent::MP::DataConn): emits one
+   * `Duplex` (the authenticated socket, raw bytes, the socket's own backpressure) once it is
+   * up, and completes when it closes. The other node calls the function named `initFunc` as
+   * `initFunc(...initData, stream)`. Errors with `KilledError` (reason
+   * `["AnyEvent::MP::DataConn", text|null]`) on failure or after `timeout` seconds (default 30);
+   * unsubscribing closes the stream. Keep the subscription while using the stream.
+   */
+  dataConn$(node: string, options: DataConnOptions): Observable<Duplex> {
+    return this.dataConns.connect$(node, options);
   }
 
   /** Counters of every established connection and of nodes still being connected. */

@@ -25,13 +25,18 @@ import { distinctUntilChanged, Observable, Subject, type Subscriber } from 'rxjs
 import type { KillReason } from '../errors.js';
 import type { FramingFormat } from '../protocol/constants.js';
 import type { Greeting } from '../protocol/greeting.js';
-import type { HandshakeOptions } from '../protocol/handshake.js';
+import { isSubProtocol } from '../protocol/greeting.js';
+import type { HandshakeOptions, HandshakeSession } from '../protocol/handshake.js';
 import { dialTcp, joinHostPort, listenTcp, tuneSocket } from '../protocol/tcp-transport.js';
 import { resolveBinds, resolveDescriptors } from './binds.js';
 import { Connection, type ConnectionEvents, HEARTBEAT_KEY } from './connection.js';
 import type { Kernel, MonEntry } from './kernel.js';
 import { LEVEL, type Logger, type LogLevel, LogLimiter, logText } from './log.js';
 import type { ConnectionStats, Network, NodeStatus } from './network.js';
+
+/** Protocol field and greeting key of a data connection (spec/protocol.md §13). */
+export const DATACONN_PROTOCOL = 'aemp-dataconn';
+export const DATACONN_KEY = 'dataconn_id';
 
 /** Greeting key of the simultaneous-connect tie-break between our nodes (Perl ignores it). */
 export const TIEBREAK_KEY = 'tb';
@@ -202,6 +207,15 @@ export class TcpNetwork implements Network {
 
   /** Called when one of our seed addresses turns out to be ourselves. */
   onSelfSeed: (() => void) | undefined;
+  /**
+   * Data connections (`aemp-dataconn`, spec/protocol.md §13). `dataConnCheck` runs once an
+   * incoming one's peer authenticated, before our auth line goes out, and throws to refuse it
+   * (unknown `dataconn_id`); `dataConnAccepted` then gets the raw stream. Unset: refused.
+   */
+  dataConnCheck: ((g: Greeting, peerId: string) => void) | undefined;
+  dataConnAccepted: ((stream: Socket, session: HandshakeSession) => void) | undefined;
+  /** Data connections we dialled that are still in their handshake. */
+  private readonly dataDials = new Set<Connection>();
   /** Looks up addresses of a node not in `addresses` (`g_find` to the master, or the `'l` family). */
   lookup: ((nodeId: string) => Promise<readonly string[] | null>) | undefined;
 
@@ -218,6 +232,16 @@ export class TcpNetwork implements Network {
       backlog: (c, bytes) => {
         if (c.peerId !== undefined && this.peers.get(c.peerId)?.conn === c)
           this.reportBacklog(c.peerId, bytes);
+      },
+      // An accepted data connection: no node link, no up event; the stream leaves the network.
+      handover: (c, session, stream) => {
+        this.settle(c);
+        this.open.delete(c);
+        const take = this.dataConnAccepted;
+        if (this.closing || !take) {
+          stream.on('error', () => {});
+          stream.destroy();
+        } else take(stream, session);
       },
     };
   }
@@ -499,6 +523,7 @@ export class TcpNetwork implements Network {
     for (const [id, list] of orphaned) this.fire(list, ['transport_error', id, 'node shutting down']);
     for (const c of this.outgoing) ending.push(c.shutdown('node shutting down'));
     for (const c of [...this.inbound.keys()]) ending.push(c.shutdown('node shutting down'));
+    for (const c of [...this.dataDials]) ending.push(c.shutdown('node shutting down'));
     ending.push(...this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     await Promise.all(ending);
     this.closed = true;
@@ -729,11 +754,14 @@ export class TcpNetwork implements Network {
     }
     tuneSocket(socket, o.nodelay);
     const label = joinHostPort(from, socket.remotePort ?? 0);
-    const conn: Connection = new Connection(
-      socket,
-      this.connOptions(label, false, (g) => this.greeted(conn, g)),
-      this.connEvents,
-    );
+    const options = this.connOptions(label, false, (g) => this.greeted(conn, g));
+    options.handshake.acceptSubProtocols = [DATACONN_PROTOCOL];
+    options.handshake.onPeerVerified = (g) => {
+      if (!isSubProtocol(g.proto)) return;
+      if (!this.dataConnCheck) throw new Error(`${g.proto}: sub-protocol not supported`);
+      this.dataConnCheck(g, g.nodeId);
+    };
+    const conn: Connection = new Connection(socket, options, this.connEvents);
     this.inbound.set(conn, from);
     this.pendingFrom.set(from, fromNow + 1);
     this.open.add(conn);
@@ -772,6 +800,77 @@ export class TcpNetwork implements Network {
       outgoing,
       heartbeatInterval: o.heartbeatInterval,
       heartbeatMisses: o.heartbeatMisses,
+    };
+  }
+
+  /**
+   * Dials a data connection to `nodeId` (its known or looked-up listener addresses, tried in
+   * order) greeting with `aemp-dataconn` and `dataconn_id`. `done` gets the raw stream once the
+   * peer authenticated as `nodeId`, or the error text of the last attempt. Returns a cancel.
+   */
+  dialDataConn(
+    nodeId: string,
+    dataconnId: string,
+    done: (error: string | undefined, stream?: Socket) => void,
+  ): () => void {
+    let over = false;
+    let current: Connection | undefined;
+    const finish = (error: string | undefined, stream?: Socket) => {
+      if (over) return;
+      over = true;
+      done(error, stream);
+    };
+    const tryFrom = (addrs: readonly string[], i: number, lastError: string) => {
+      if (over) return;
+      if (this.closing) return finish('node shutting down');
+      if (i >= addrs.length) return finish(lastError);
+      const addr = addrs[i]!;
+      const socket = dialTcp(addr);
+      tuneSocket(socket, this.opts.nodelay);
+      const options = this.connOptions(addr, true);
+      options.handshake.extraKeys = { [DATACONN_KEY]: dataconnId };
+      options.handshake.subProtocol = DATACONN_PROTOCOL;
+      delete options.handshake.isConnected;
+      const conn = new Connection(socket, options, {
+        established: (c) => c.close('not a data connection'),
+        message: () => {},
+        closed: (c, reason) => {
+          this.dataDials.delete(c);
+          this.open.delete(c);
+          if (current === c) tryFrom(addrs, i + 1, `${addr}: ${reason}`);
+        },
+        handover: (c, session, stream) => {
+          this.dataDials.delete(c);
+          this.open.delete(c);
+          if (session.peerNodeId !== nodeId) {
+            stream.on('error', () => {});
+            stream.destroy();
+            tryFrom(addrs, i + 1, `${addr}: answered by ${logText(session.peerNodeId, 100)}, not ${nodeId}`);
+          } else if (over) stream.destroy();
+          else finish(undefined, stream);
+        },
+      });
+      current = conn;
+      this.dataDials.add(conn);
+      this.open.add(conn);
+    };
+    const start = (addrs: readonly string[] | null | undefined) => {
+      if (!addrs || addrs.length === 0) finish(`${nodeId}: no known address`);
+      else tryFrom(addrs, 0, `${nodeId}: no address answered`);
+    };
+    const known = nodeId === this.opts.nodeId ? this.bound : this.addresses.get(nodeId);
+    if (known && known.length > 0) start(known);
+    else if (this.lookup)
+      this.lookup(nodeId).then(
+        (a) => start(a),
+        () => start(null),
+      );
+    else queueMicrotask(() => start(null));
+    return () => {
+      over = true;
+      const c = current;
+      current = undefined;
+      c?.close('cancelled');
     };
   }
 

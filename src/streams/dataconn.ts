@@ -1,0 +1,265 @@
+/**
+ * Data connections (AnyEvent::MP::DataConn; spec/protocol.md §13): a raw byte stream between
+ * two nodes over a second TCP connection, authenticated like a message connection.
+ *
+ *   A: node.dataConn$(B, { initFunc, initData, timeout })
+ *   A → B  ["", "AnyEvent::MP::DataConn::_expect", ID, CALLERPORT, TIMEOUT, INITFUNC, INITDATA…]
+ *   A → B  ["", "snd", TMPPORT]      B → A  [TMPPORT]        (B has taken the expectation)
+ *   A dials B: greeting `aemp-dataconn;…;dataconn_id=ID`, the usual auth (and TLS)
+ *   B: INITFUNC(...INITDATA, stream)      A: the observable emits the stream
+ *
+ *   B, nothing within TIMEOUT → kills CALLERPORT with ["AnyEvent::MP::DataConn", null]
+ *   A, nothing within TIMEOUT → errors with KilledError(["AnyEvent::MP::DataConn", "<B>: …"])
+ *
+ * The stream is the socket itself (a `Duplex`, inside TLS when TLS is used): backpressure is
+ * the socket's own. A data connection never carries AEMP frames and never counts as the node
+ * link. Pending expectations are capped and end at their timeout; an unknown `dataconn_id`,
+ * or one expected from another node, is refused before our auth line goes out.
+ */
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Observable, type Subscription } from 'rxjs';
+import { KilledError, type KillReason } from '../errors.js';
+import type { Greeting } from '../protocol/greeting.js';
+import type { HandshakeSession } from '../protocol/handshake.js';
+import { nodeOf } from '../protocol/ids.js';
+import { LEVEL, logText } from './log.js';
+import type { Node } from './node.js';
+import type { NodeFunction } from './registry.js';
+import { DATACONN_KEY, type TcpNetwork } from './tcp-network.js';
+
+/** Node-port request announcing a data connection to come. */
+export const EXPECT_REQUEST = 'AnyEvent::MP::DataConn::_expect';
+/** Node-port request asking the receiver to dial back (answered with a kill: not supported). */
+export const CONNECT_REQUEST = 'AnyEvent::MP::DataConn::_connect';
+/** First element of every data-connection kill reason. */
+export const DATACONN_KILL = 'AnyEvent::MP::DataConn';
+/** Expected data connections held at once; one more is refused (its caller port killed). */
+export const MAX_EXPECTED_DATACONNS = 1024;
+/** Longest wait for an expected data connection, in seconds, whatever the peer asked for. */
+export const MAX_DATACONN_TIMEOUT = 3600;
+/** Default `timeout` of `dataConn$`, in seconds. */
+export const DEFAULT_DATACONN_TIMEOUT = 30;
+
+export interface DataConnOptions {
+  /** Name of the function the other node calls as `initFunc(...initData, stream)`. */
+  initFunc: string;
+  /** Arguments before the stream. */
+  initData?: unknown[];
+  /** Seconds to get the connection up (default 30); past it the observable errors. */
+  timeout?: number;
+}
+
+interface Expected {
+  readonly src: string;
+  readonly callerPort: string;
+  readonly initFunc: string;
+  readonly initData: unknown[];
+  readonly timer: NodeJS.Timeout;
+}
+
+type DataNetwork = Pick<TcpNetwork, 'dialDataConn' | 'dataConnCheck' | 'dataConnAccepted'>;
+
+function hasDataConns(network: unknown): network is DataNetwork {
+  return typeof (network as { dialDataConn?: unknown }).dialDataConn === 'function';
+}
+
+/**
+ * The stream comes paused (nothing read is lost before its new owner listens). Like a fresh
+ * socket, it starts flowing when its owner attaches a `data` listener; `pipe`, `read` and
+ * async iteration work as usual.
+ */
+function flowOnData(stream: Duplex): void {
+  const hook = (event: string | symbol) => {
+    if (event !== 'data') return;
+    stream.off('newListener', hook);
+    process.nextTick(() => {
+      if (stream.readableFlowing === false && stream.listenerCount('data') > 0) stream.resume();
+    });
+  };
+  stream.on('newListener', hook);
+}
+
+/** @internal One per node: the expectations it holds and the data connections it dials. */
+export class DataConns {
+  private readonly expected = new Map<string, Expected>();
+
+  constructor(private readonly node: Node) {
+    node.requests.set(EXPECT_REQUEST, (src, args) => this.expect(src, args));
+    node.requests.set(CONNECT_REQUEST, (src, [, callerPort]) => {
+      // Dialling back (for a node without listeners) is not offered.
+      if (typeof callerPort === 'string' && callerPort.includes('#') && nodeOf(callerPort) === src)
+        this.kill(callerPort, [DATACONN_KILL, `${node.id}: dialling back is not supported`]);
+    });
+    const network = node.network;
+    if (hasDataConns(network)) {
+      network.dataConnCheck = (g, peerId) => this.check(g, peerId);
+      network.dataConnAccepted = (stream, session) => this.accepted(stream, session);
+    }
+  }
+
+  /** Expectations held now; for tests. */
+  get pending(): number {
+    return this.expected.size;
+  }
+
+  private kill(port: string, reason: KillReason): void {
+    try {
+      this.node.kernel.kil(port, reason);
+    } catch {
+      // Not a killable port ID: nothing to tell.
+    }
+  }
+
+  private log(level: number, text: string): void {
+    this.node.kernel.logger.log(level as never, text);
+  }
+
+  /** `_expect` from `src`: wait up to TIMEOUT seconds for a data connection carrying ID. */
+  private expect(src: string, [id, callerPort, timeout, initFunc, ...initData]: unknown[]): void {
+    if (typeof callerPort !== 'string' || !callerPort.includes('#')) return;
+    const refuse = (why: string) => this.kill(callerPort, [DATACONN_KILL, why]);
+    if (typeof id !== 'string' || id === '' || typeof initFunc !== 'string') {
+      refuse('malformed data connection request');
+      return;
+    }
+    if (this.node.secure) {
+      refuse('remote execution not allowed');
+      return;
+    }
+    if (this.expected.has(id)) {
+      refuse(`${logText(id, 100)}: data connection ID already expected`);
+      return;
+    }
+    if (this.expected.size >= MAX_EXPECTED_DATACONNS) {
+      refuse(`${this.node.id}: ${MAX_EXPECTED_DATACONNS} data connections pending`);
+      return;
+    }
+    const seconds = typeof timeout === 'number' && timeout > 0 ? Math.min(timeout, MAX_DATACONN_TIMEOUT) : 0;
+    const timer = setTimeout(() => {
+      if (this.expected.get(id)?.timer !== timer) return;
+      this.expected.delete(id);
+      this.kill(callerPort, [DATACONN_KILL, null]);
+    }, seconds * 1000);
+    timer.unref();
+    this.expected.set(id, { src, callerPort, initFunc, initData, timer });
+  }
+
+  /** An incoming data connection authenticated: is it expected, and from this node? */
+  private check(g: Greeting, peerId: string): void {
+    const id = g.keys.get(DATACONN_KEY);
+    const e = id === undefined ? undefined : this.expected.get(id);
+    if (!e) throw new Error(`data connection refused: unknown dataconn_id ${logText(id ?? '', 100)}`);
+    if (e.src !== peerId)
+      throw new Error(
+        `data connection refused: ${logText(id!, 100)} was not expected from ${logText(peerId, 100)}`,
+      );
+  }
+
+  /** The stream of an expected data connection: hand it to the init function. */
+  private accepted(stream: Socket, session: HandshakeSession): void {
+    const id = session.peerGreeting.keys.get(DATACONN_KEY) ?? '';
+    const e = this.expected.get(id);
+    stream.on('error', () => {});
+    flowOnData(stream);
+    if (!e) {
+      stream.destroy();
+      return;
+    }
+    this.expected.delete(id);
+    clearTimeout(e.timer);
+    const failed = (err: unknown) => {
+      const text = err instanceof Error ? err.message : String(err);
+      this.log(LEVEL.error, `data connection ${logText(id, 100)}: init function failed: ${logText(text)}`);
+      stream.destroy();
+      this.kill(e.callerPort, [DATACONN_KILL, text]);
+    };
+    const run = (fn: NodeFunction) => {
+      try {
+        const result = fn.apply(this.node, [...e.initData, stream]);
+        if (result && typeof (result as PromiseLike<unknown>).then === 'function')
+          (result as PromiseLike<unknown>).then(undefined, failed);
+      } catch (err) {
+        failed(err);
+      }
+    };
+    const fn = this.node.registry.lookup(e.initFunc);
+    if (fn) run(fn);
+    else void this.node.registry.resolve(e.initFunc).then(run);
+  }
+
+  /** `node.dataConn$`: see there. */
+  connect$(target: string, options: DataConnOptions): Observable<Duplex> {
+    return new Observable<Duplex>((sub) => {
+      const node = this.node;
+      const network = node.network;
+      const nodeId = nodeOf(target);
+      const timeout = options.timeout ?? DEFAULT_DATACONN_TIMEOUT;
+      if (typeof options.initFunc !== 'string' || options.initFunc === '') {
+        sub.error(new TypeError('dataConn$: initFunc must be a function name'));
+        return undefined;
+      }
+      if (!(timeout > 0)) {
+        sub.error(new TypeError('dataConn$: timeout must be a positive number of seconds'));
+        return undefined;
+      }
+      if (!hasDataConns(network)) {
+        sub.error(new TypeError('dataConn$: this node has no TCP network'));
+        return undefined;
+      }
+      const caller = node.port$();
+      const roundTrip = node.port$();
+      const fail = (reason: KillReason) => sub.error(new KilledError(caller.id, reason));
+      const held: Subscription[] = [];
+      let cancelDial: (() => void) | undefined;
+      let stream: Socket | undefined;
+      const timer = setTimeout(
+        () => fail([DATACONN_KILL, `${nodeId}: unable to establish connection within ${timeout} seconds`]),
+        timeout * 1000,
+      );
+      const release = () => {
+        clearTimeout(timer);
+        for (const s of held.splice(0)) s.unsubscribe();
+      };
+      // The other node kills the caller port when it gives up (timeout, refusal, init failure).
+      held.push(caller.subscribe({ error: (err: unknown) => sub.error(err) }));
+      held.push(
+        roundTrip.subscribe({
+          next: () => {
+            if (cancelDial || stream) return;
+            cancelDial = network.dialDataConn(nodeId, id, (error, s) => {
+              cancelDial = undefined;
+              if (error !== undefined || !s) return fail([DATACONN_KILL, error ?? 'no stream']);
+              stream = s;
+              // The caller port lives on with the stream: a kill from the other node (its init
+              // function failed) still ends the observable with the reason.
+              clearTimeout(timer);
+              s.on('error', () => {});
+              s.once('close', () => sub.complete());
+              flowOnData(s);
+              sub.next(s);
+            });
+          },
+          error: (err: unknown) => sub.error(err),
+        }),
+      );
+      const id = `${node.kernel.nextCounter()}@${node.id}`;
+      if (!sub.closed) {
+        node.kernel.snd(nodeId, [
+          EXPECT_REQUEST,
+          id,
+          caller.id,
+          timeout,
+          options.initFunc,
+          ...(options.initData ?? []),
+        ]);
+        node.kernel.snd(nodeId, ['snd', roundTrip.id]);
+      }
+      return () => {
+        release();
+        cancelDial?.();
+        stream?.destroy();
+      };
+    });
+  }
+}
