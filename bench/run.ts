@@ -25,6 +25,7 @@ const results: Record<string, number> = {
   ...runWorker('wire.ts'),
   ...runWorker('memory.ts', ['--expose-gc']),
   ...runWorker('cluster.ts'),
+  ...runWorker('dataconn.ts'),
 };
 
 const rows: [string, string, string, string][] = [];
