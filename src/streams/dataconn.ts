@@ -83,6 +83,8 @@ function flowOnData(stream: Duplex): void {
 /** @internal One per node: the expectations it holds and the data connections it dials. */
 export class DataConns {
   private readonly expected = new Map<string, Expected>();
+  /** Data connections handed out (to init functions and to `dataConn$` subscribers). */
+  private readonly live = new Set<Socket>();
 
   constructor(private readonly node: Node) {
     node.requests.set(EXPECT_REQUEST, (src, args) => this.expect(src, args));
@@ -96,6 +98,25 @@ export class DataConns {
       network.dataConnCheck = (g, peerId) => this.check(g, peerId);
       network.dataConnAccepted = (stream, session) => this.accepted(stream, session);
     }
+  }
+
+  /** Ends every expectation and destroys every data connection (the node is closing). */
+  close(): void {
+    for (const e of this.expected.values()) clearTimeout(e.timer);
+    this.expected.clear();
+    for (const s of [...this.live]) s.destroy();
+    this.live.clear();
+  }
+
+  /** Tracks `stream` until it closes, so that `close()` can end it. */
+  private own(stream: Socket): void {
+    this.live.add(stream);
+    stream.once('close', () => this.live.delete(stream));
+  }
+
+  /** Data connections open now; for tests. */
+  get open(): number {
+    return this.live.size;
   }
 
   /** Expectations held now; for tests. */
@@ -168,6 +189,7 @@ export class DataConns {
     }
     this.expected.delete(id);
     clearTimeout(e.timer);
+    this.own(stream);
     const failed = (err: unknown) => {
       const text = err instanceof Error ? err.message : String(err);
       this.log(LEVEL.error, `data connection ${logText(id, 100)}: init function failed: ${logText(text)}`);
@@ -231,6 +253,7 @@ export class DataConns {
               cancelDial = undefined;
               if (error !== undefined || !s) return fail([DATACONN_KILL, error ?? 'no stream']);
               stream = s;
+              this.own(s);
               // The caller port lives on with the stream: a kill from the other node (its init
               // function failed) still ends the observable with the reason.
               clearTimeout(timer);

@@ -641,6 +641,7 @@ export class Node extends Observable<NodeEvent> {
       this.timers.clear();
       this.kernel.close();
       this.db.close();
+      this.dataConns.close();
       await this.network.close();
       this.ended.complete();
       this.events.complete();

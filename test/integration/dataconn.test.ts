@@ -127,6 +127,24 @@ describe('data connections between aemp nodes', () => {
     await within(farClosed, 'the far end to close');
   });
 
+  it('closing the nodes ends their data connections (nothing is left holding the process)', async () => {
+    const { a, b } = await pair();
+    const remote = initReceiver(b, 'Test::recv');
+    const { stream, sub } = open(a.dataConn$('dc-b', { initFunc: 'Test::recv', timeout: 5 }));
+    const local = await within(stream, 'the local stream');
+    const { stream: far } = await within(remote, 'the init call');
+    const ended = new Promise<void>((r) => sub.add(() => r()));
+    const localClosed = new Promise<void>((r) => local.once('close', () => r()));
+    const farClosed = new Promise<void>((r) => far.once('close', () => r()));
+    expect([a.dataConns.open, b.dataConns.open]).toEqual([1, 1]);
+    await within(b.close(), 'b to close');
+    await within(farClosed, 'the far end to close with its node');
+    await within(a.close(), 'a to close');
+    await within(localClosed, 'the local end to close with its node');
+    await within(ended, 'the dataConn$ subscription to end');
+    expect([a.dataConns.open, b.dataConns.open]).toEqual([0, 0]);
+  });
+
   it('backpressure: a reader that does not read stops the writer (write() → false) without growing memory', async () => {
     const { a, b } = await pair();
     const remote = initReceiver(b, 'Test::recv');
