@@ -98,39 +98,33 @@ export class PortObservable<T = unknown[]> extends Observable<T> {
       typeof observerOrNext === 'function' || observerOrNext == null
         ? { next: observerOrNext ?? undefined, error: error ?? undefined, complete: complete ?? undefined }
         : observerOrNext;
-    return super.subscribe({
-      next: (v) => {
-        try {
-          o.next?.(v);
-        } catch (err) {
-          this.die(err);
-        }
-      },
-      error: (err: unknown) => {
-        const own = err instanceof KilledError && err.port === this.id;
-        if (!own) this.die(err);
-        if (o.error) this.guarded(() => o.error!(err));
-        else
-          this.node.kernel.logger.log(
-            LEVEL.error,
-            own
-              ? `port ${this.id} died with reason: ${formatReason(err.reason)}`
-              : `port ${this.id} killed by an error in its stream: ${errText(err)}`,
-          );
-      },
-      complete: () => {
-        if (o.complete) this.guarded(() => o.complete!());
-      },
-    });
+    return super.subscribe(new PortSubscriber(this, o));
   }
 
-  /** Kills the port now with `['die', message]` (a port of another node is left alone). */
-  private die(err: unknown): void {
+  /** @internal What a subscriber's error means for the port: see `subscribe`. */
+  failed(err: unknown, o: Partial<Observer<T>>): void {
+    const own = err instanceof KilledError && err.port === this.id;
+    if (!own) this.die(err);
+    if (o.error) this.guarded(() => o.error!(err));
+    else
+      this.node.kernel.logger.log(
+        LEVEL.error,
+        own
+          ? `port ${this.id} died with reason: ${formatReason(err.reason)}`
+          : `port ${this.id} killed by an error in its stream: ${errText(err)}`,
+      );
+  }
+
+  /**
+   * @internal Kills the port now with `['die', message]` (a port of another node is left
+   * alone).
+   */
+  die(err: unknown): void {
     if (this.node.portIsLocal(this.id)) this.node.kernel.killNow(portNameOf(this.id), dieReason(err));
   }
 
-  /** Runs an `error`/`complete` callback: the port is dead by then, so a throw is logged. */
-  private guarded(fn: () => void): void {
+  /** @internal Runs an `error`/`complete` callback: the port is dead by then, so a throw is logged. */
+  guarded(fn: () => void): void {
     try {
       fn();
     } catch (err) {
@@ -138,6 +132,44 @@ export class PortObservable<T = unknown[]> extends Observable<T> {
         LEVEL.error,
         `port ${this.id}: a subscriber's callback threw: ${errText(err)}`,
       );
+    }
+  }
+}
+
+/**
+ * The subscriber of a user's callbacks on a port stream: a `next` that throws kills the port
+ * with `die` (rxjs would report it asynchronously, where it ends the process). One layer, with
+ * no wrapper per message beyond the try.
+ */
+class PortSubscriber<T> extends Subscriber<T> {
+  constructor(
+    private readonly port: PortObservable<T>,
+    private readonly o: Partial<Observer<T>>,
+  ) {
+    super();
+  }
+
+  protected override _next(v: T): void {
+    try {
+      this.o.next?.(v);
+    } catch (err) {
+      this.port.die(err);
+    }
+  }
+
+  protected override _error(err: unknown): void {
+    try {
+      this.port.failed(err, this.o);
+    } finally {
+      this.unsubscribe();
+    }
+  }
+
+  protected override _complete(): void {
+    try {
+      if (this.o.complete) this.port.guarded(() => this.o.complete!());
+    } finally {
+      this.unsubscribe();
     }
   }
 }
