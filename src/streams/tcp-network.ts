@@ -31,7 +31,7 @@ import { dialTcp, joinHostPort, listenTcp, tuneSocket } from '../protocol/tcp-tr
 import { resolveBinds, resolveDescriptors } from './binds.js';
 import { Connection, type ConnectionEvents, HEARTBEAT_KEY } from './connection.js';
 import type { Kernel, MonEntry } from './kernel.js';
-import { LEVEL, type Logger, type LogLevel, LogLimiter, logText } from './log.js';
+import { LEVEL, type Logger, LogLimiter, logText } from './log.js';
 import type { ConnectionStats, Network, NodeStatus } from './network.js';
 
 /** Protocol field and greeting key of a data connection (spec/protocol.md §13). */
@@ -57,8 +57,6 @@ export const TOO_MANY_CONNECTING = 'too many nodes connecting';
 export const MAX_KNOWN_NODES = 1024;
 /** Why a pending incoming connection was closed to make room for our own dial. */
 const CONNECTION_LIMIT = 'connection limit reached';
-/** Refusals of one kind are logged at most once per this many milliseconds, with a count. */
-const REFUSAL_LOG_MS = 1000;
 
 export interface TcpNetworkOptions {
   nodeId: string;
@@ -132,37 +130,6 @@ class Peer {
   }
 }
 
-/** Counts events of a few kinds and logs each kind at most once per `REFUSAL_LOG_MS`. */
-class RateLimitedLog {
-  private readonly counts = new Map<string, number>();
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(
-    private readonly logger: Logger,
-    private readonly level: LogLevel,
-  ) {}
-
-  note(text: string): void {
-    this.counts.set(text, (this.counts.get(text) ?? 0) + 1);
-    if (!this.timer) this.flush();
-  }
-
-  private readonly flush = (): void => {
-    this.timer = undefined;
-    if (this.counts.size === 0) return;
-    for (const [text, n] of this.counts) this.logger.log(this.level, n === 1 ? text : `${text} (${n} times)`);
-    this.counts.clear();
-    this.timer = setTimeout(this.flush, REFUSAL_LOG_MS);
-    this.timer.unref();
-  };
-
-  stop(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.counts.clear();
-  }
-}
-
 export class TcpNetwork implements Network {
   private readonly status = new Subject<NodeStatus>();
   readonly nodes$ = this.status.asObservable();
@@ -183,8 +150,10 @@ export class TcpNetwork implements Network {
   private connecting = 0;
   /** Nodes that were connected once, most recent last (bounded by `MAX_KNOWN_NODES`). */
   private readonly known = new Set<string>();
-  private readonly refusals: RateLimitedLog;
-  /** Failed incoming handshakes, per remote address (a flood logs a few lines and a count). */
+  /**
+   * Rate limit of the lines a flood can provoke: failed incoming handshakes per remote address,
+   * and refusals per kind (a few lines, then a count).
+   */
   private readonly failures = new LogLimiter(() => this.opts.logger);
   /** Dialled connections still in their handshake (labelled with the dialled address). */
   private readonly outgoing = new Set<Connection>();
@@ -224,7 +193,6 @@ export class TcpNetwork implements Network {
     private readonly opts: TcpNetworkOptions,
   ) {
     this.framings = opts.framings.filter((f): f is FramingFormat => f === 'cbor' || f === 'json');
-    this.refusals = new RateLimitedLog(opts.logger, LEVEL.info);
     this.connEvents = {
       established: (c) => this.established(c),
       message: (src, msg) => this.kernel.receive(src, msg),
@@ -308,7 +276,8 @@ export class TcpNetwork implements Network {
     if (!p) {
       // An unknown node beyond the cap: nothing to fire, nothing kept.
       if (this.connecting >= MAX_CONNECTING_PEERS) {
-        this.refusals.note(
+        this.refuse(
+          'connect refused',
           `connect refused: ${MAX_CONNECTING_PEERS} nodes being connected to, message dropped`,
         );
         return;
@@ -498,7 +467,6 @@ export class TcpNetwork implements Network {
     // A send just before close(): give connections still being set up a moment to take it.
     await this.settlePending(CLOSE_GRACE_MS);
     this.closing = true;
-    this.refusals.stop();
     this.failures.close();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
@@ -573,7 +541,7 @@ export class TcpNetwork implements Network {
     if (this.connecting >= MAX_CONNECTING_PEERS) {
       // Fails after the caller is done (monitor() adds its entry after sending mon1).
       p.refused = true;
-      this.refusals.note(`connect refused: ${MAX_CONNECTING_PEERS} nodes being connected to`);
+      this.refuse('connect refused', `connect refused: ${MAX_CONNECTING_PEERS} nodes being connected to`);
       queueMicrotask(() => {
         p.refused = false;
         this.fail(p, TOO_MANY_CONNECTING);
@@ -650,7 +618,8 @@ export class TcpNetwork implements Network {
       let newest: Connection | undefined;
       for (const c of this.inbound.keys()) newest = c;
       if (newest) {
-        this.refusals.note(
+        this.refuse(
+          'incoming connections closed before authentication',
           `incoming connection closed before authentication: ${this.opts.maxConnections} connections open (max_connections), dialling out`,
         );
         newest.close(CONNECTION_LIMIT);
@@ -749,7 +718,7 @@ export class TcpNetwork implements Network {
             : undefined;
     if (full !== undefined) {
       socket.destroy();
-      this.refusals.note(`incoming connection refused: ${full}`);
+      this.refuse('incoming connection refused', `incoming connection refused: ${full}`);
       return;
     }
     tuneSocket(socket, o.nodelay);
@@ -995,6 +964,11 @@ export class TcpNetwork implements Network {
     }
     this.seedRetry = Math.min(this.seedRetry * 2, this.opts.monitorTimeout);
     this.seedTimer = setTimeout(() => this.seedAll(), this.seedRetry * 1000);
+  }
+
+  /** A connection or connect refused at a cap: logged at info level through the rate limit. */
+  private refuse(kind: string, text: string): void {
+    this.failures.log(kind, LEVEL.info, text);
   }
 
   private timer(seconds: number, fn: () => void): NodeJS.Timeout {

@@ -210,7 +210,7 @@ describe('limits on unauthenticated connections (item 4)', () => {
       'dialled',
     ]);
 
-    // Refusals are logged at info level, a line per second at most (not one per connection).
+    // Refusals are logged at info level through the rate limit: a few lines and a count, not one per connection.
     const lines = v.logs.filter((l) => /incoming connection refused/.test(l.text));
     expect(lines.length).toBeGreaterThan(0);
     expect(lines.length).toBeLessThan((outcomes.length - held) / 10);
