@@ -296,7 +296,9 @@ describe('maxFrameItems: JSON', () => {
 });
 
 describe('work per frame', () => {
-  it('a bignum of 256 KiB decodes in linear time, to the right value', () => {
+  // Byte-by-byte shifting took about 40 s for these two values; linear decoding takes a few ms.
+  // The test's own deadline catches a quadratic decoder, without a wall-clock assertion.
+  it('a bignum of 256 KiB decodes to the right value (within the test deadline)', () => {
     const n = 256 * 1024;
     const digits = Buffer.alloc(n, 0xa5);
     digits[0] = 0x01;
@@ -306,13 +308,9 @@ describe('work per frame', () => {
       [0xc3, -1n - expected],
     ] as const) {
       const bytes = Buffer.concat([Buffer.of(0x81, tag), head(2, n), digits]);
-      const t0 = performance.now();
       const r = decodeChunks('cbor', [bytes]);
-      const ms = performance.now() - t0;
       expect(r.error).toBeNull();
       expect(r.msgs[0]![0] === value).toBe(true);
-      // byte-by-byte shifting took about 20 s here; linear decoding takes a few ms
-      expect(ms).toBeLessThan(2000);
     }
   });
 });
