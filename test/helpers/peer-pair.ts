@@ -6,6 +6,7 @@
  */
 import { firstValueFrom, throwError, timeout } from 'rxjs';
 import type { TcpNetwork } from '../../src/streams/tcp-network.js';
+import { within as withinMs } from './fake-peer.js';
 import { testNode } from './node.js';
 
 export type TestNode = ReturnType<typeof testNode>;
@@ -14,13 +15,8 @@ export type TestNode = ReturnType<typeof testNode>;
 export const PAIR_WAIT_MS = 20_000;
 
 /** Resolves with `p`, or rejects naming `what` after `ms`. */
-export function within<T>(p: Promise<T>, what: string, ms = PAIR_WAIT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-  });
-  return Promise.race([p, expired]).finally(() => clearTimeout(timer));
-}
+export const within = <T>(p: Promise<T>, what: string, ms = PAIR_WAIT_MS): Promise<T> =>
+  withinMs(p, ms, what);
 
 /** A `time` request to `victim` answered: every frame sent before it has been handled. */
 export async function roundTrip(attacker: TestNode, victim: TestNode): Promise<void> {

@@ -5,7 +5,7 @@
  */
 import { filter, firstValueFrom, type Subscription } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FakePeer, SECRET } from '../helpers/fake-peer.js';
+import { FakePeer, SECRET, within as withinMs } from '../helpers/fake-peer.js';
 import { testNode, turn } from '../helpers/node.js';
 
 const MiB = 1024 * 1024;
@@ -17,13 +17,7 @@ afterEach(() => {
 });
 
 /** `promise`, or a rejection naming what it waited for after `ms`. */
-function within<T>(promise: Promise<T>, what: string, ms = 10_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
+const within = <T>(p: Promise<T>, what: string, ms = 10_000): Promise<T> => withinMs(p, ms, what);
 
 async function sender() {
   const n = testNode({

@@ -9,21 +9,13 @@ import type { Duplex } from 'node:stream';
 import { filter, firstValueFrom, type Observable, type Subscription } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { KilledError, type Node } from '../../src/index.js';
-import { FakePeer, SECRET } from '../helpers/fake-peer.js';
+import { FakePeer, SECRET, within as withinMs } from '../helpers/fake-peer.js';
 import { deferred, testNode } from '../helpers/node.js';
 
 const WAIT = 5000;
 
 /** `p`, or a rejection naming `what` after `ms`. */
-function within<T>(p: Promise<T>, what: string, ms = WAIT): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`waiting for ${what}: nothing within ${ms} ms`)), ms);
-    }),
-  ]);
-}
+const within = <T>(p: Promise<T>, what: string, ms = WAIT): Promise<T> => withinMs(p, ms, what);
 
 /** Node `b` listening, node `a` knowing it as its seed, connected. */
 async function pair(bOpts = {}, aOpts = {}) {

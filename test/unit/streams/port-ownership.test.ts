@@ -10,16 +10,11 @@
 import { firstValueFrom, map, type Observable, take, toArray } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AempError, KilledError } from '../../../src/index.js';
+import { within as withinMs } from '../../helpers/fake-peer.js';
 import { testNode } from '../../helpers/node.js';
 
 /** `promise`, or a rejection naming `what` after `ms`. */
-function within<T>(promise: Promise<T>, what: string, ms = 2000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+const within = <T>(p: Promise<T>, what: string, ms = 2000): Promise<T> => withinMs(p, ms, what);
 
 /** The first value of `obs`, bounded. */
 function first<T>(obs: Observable<T>, what: string): Promise<T> {

@@ -12,16 +12,11 @@ import { describe, expect, it } from 'vitest';
 import type { DbChange } from '../../../src/streams/db-mirror.js';
 import type { ConnectionStats, Network, NodeStatus } from '../../../src/streams/network.js';
 import { Node, type NodeEvent } from '../../../src/streams/node.js';
+import { within as withinMs } from '../../helpers/fake-peer.js';
 import { deferred, testNode } from '../../helpers/node.js';
 
 /** `promise`, or a rejection naming what it waited for after `ms`. */
-function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
+const within = <T>(p: Promise<T>, what: string, ms = 5000): Promise<T> => withinMs(p, ms, what);
 
 /** A network layer driven by the test: `push` changes the state and emits the event. */
 class ScriptedNetwork implements Network {
