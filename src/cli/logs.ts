@@ -7,6 +7,7 @@
  * The tool's own node is left out. Everything a node sent is printed with control characters
  * escaped, so a record cannot drive the terminal.
  */
+import type { Subscription } from 'rxjs';
 import type { LogLevel } from '../streams/log.js';
 import { escapeControls } from '../streams/log.js';
 import { type LogRecord, logs$, timeDiff } from '../streams/log-catcher.js';
@@ -35,18 +36,26 @@ export async function logs(s: Session, q: ArgQueue): Promise<void> {
   }
   const node = await s.tool();
   await new Promise<void>((resolve, reject) => {
-    const stop = () => {
+    let sub: Subscription | undefined;
+    let ended = false;
+    /** Ends the watch once, whatever ends it: a signal, the stream's end or its error. */
+    const end = (err?: unknown) => {
+      if (ended) return;
+      ended = true;
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      sub.unsubscribe();
-      resolve();
+      sub?.unsubscribe();
+      if (err === undefined) resolve();
+      else reject(err);
     };
+    const stop = () => end();
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
-    const sub = logs$(node, level as LogLevel, { own: false }).subscribe({
+    sub = logs$(node, level as LogLevel, { own: false }).subscribe({
       next: (r) => s.io.out(logLine(r)),
-      error: reject,
+      error: (err: unknown) => end(err ?? new Error('log stream failed')),
       complete: stop,
     });
+    if (ended) sub.unsubscribe();
   });
 }
