@@ -27,23 +27,23 @@ export {
 export { nodeOf, portNameOf } from './protocol/ids.js';
 /* Byte strings from Perl: the UTF-8 reading, raw bytes and back (see protocol/text.ts) */
 export { byteString, bytesOf, utf8Bytes, utf8Text } from './protocol/text.js';
-export type { ConfigureOptions } from './streams/configure.js';
+export type { ConfigureOptions } from './streams/config/configure.js';
 /* Node */
-export { configure } from './streams/configure.js';
+export { configure } from './streams/config/configure.js';
+/* The per-user secret of the zero-config network */
+export { localSecret } from './streams/config/user-secret.js';
+export type { DbChange } from './streams/db/family-watch.js';
 /* Distributed database */
-export type { NodeDb } from './streams/db-client.js';
-export type { DbChange } from './streams/db-mirror.js';
-export type { DbRecord } from './streams/db-values.js';
-export type { Handler } from './streams/kernel.js';
+export type { NodeDb } from './streams/db/node-db.js';
+export type { DbRecord } from './streams/db/records.js';
+export type { Handler } from './streams/kernel/kernel.js';
 /* Ports and monitors */
-export { Guard } from './streams/kernel.js';
-export type { Logger, LogLevel } from './streams/log.js';
+export { Guard } from './streams/kernel/kernel.js';
+export type { NodeFunction } from './streams/kernel/registry.js';
+export type { Logger, LogLevel } from './streams/log/log.js';
 /* Logging */
-export { envLogLevel, LEVEL, memoryLogger, stderrLogger } from './streams/log.js';
-export { LOG_CATCH, LOG_CONNECT, type LogRecord } from './streams/log-catcher.js';
-export type { ConnectionStats, NodeStatus } from './streams/network.js';
+export { envLogLevel, LEVEL, memoryLogger, stderrLogger } from './streams/log/log.js';
+export { LOG_CATCH, LOG_CONNECT, type LogRecord } from './streams/log/log-catcher.js';
+export type { ConnectionStats, NodeStatus } from './streams/net/network.js';
 export type { NodeEvent, PortObservable } from './streams/node.js';
 export { Node } from './streams/node.js';
-export type { NodeFunction } from './streams/registry.js';
-/* The per-user secret of the zero-config network */
-export { localSecret } from './streams/user-secret.js';

@@ -5,7 +5,7 @@
 import { type ArgQueue, asText, usage } from './args.js';
 import { CONFIG_COMMANDS, type Command } from './config-commands.js';
 import { logs } from './logs.js';
-import * as protocol from './protocol.js';
+import * as protocol from './node-commands.js';
 import type { Session } from './session.js';
 import { shell } from './shell.js';
 

@@ -22,7 +22,7 @@ import {
   SECRET_LENGTH,
   shortSecretWarning,
   unknownKeyWarnings,
-} from '../streams/config.js';
+} from '../streams/config/config.js';
 import { type ArgQueue, asText, die, formatError } from './args.js';
 import { generateCertificate } from './cert.js';
 import { pretty } from './json-text.js';
@@ -43,7 +43,7 @@ export interface Command {
   run(s: Session, q: ArgQueue): void | Promise<void>;
 }
 
-export { generateSecret, SECRET_LENGTH } from '../streams/config.js';
+export { generateSecret, SECRET_LENGTH } from '../streams/config/config.js';
 
 /** Stores `value` under `key` of the current target (checked when the file is saved). */
 function store(s: Session, key: string, value: unknown): void {

@@ -9,7 +9,7 @@
  * every problem), so a mistake is reported when it is made, not when a node starts.
  */
 
-import { loadRc, type RcData, type RcState, rcDataProblems, saveRc } from '../streams/config.js';
+import { loadRc, type RcData, type RcState, rcDataProblems, saveRc } from '../streams/config/config.js';
 import { CliExit, die, EXIT_DIE } from './args.js';
 
 export class RcEditor {

@@ -37,8 +37,8 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { ConfigError, configure, type Node } from '../index.js';
-import { resolveConfig } from '../streams/config.js';
-import { envLogLevel, escapeControls, LEVEL, type LogLevel } from '../streams/log.js';
+import { resolveConfig } from '../streams/config/config.js';
+import { envLogLevel, escapeControls, LEVEL, type LogLevel } from '../streams/log/log.js';
 import { die, EXIT_DIE, formatError, runOptions } from './args.js';
 import type { Io } from './session.js';
 

@@ -5,7 +5,7 @@
  */
 import { filter, firstValueFrom, timeout } from 'rxjs';
 import { configure, type Node } from '../index.js';
-import { formatRcWarning, rcPath, resolveConfig } from '../streams/config.js';
+import { formatRcWarning, rcPath, resolveConfig } from '../streams/config/config.js';
 import { CliExit, die, EXIT_TIMEOUT, usage } from './args.js';
 import { RcEditor } from './rc-editor.js';
 

@@ -12,10 +12,10 @@
 import { createInterface } from 'node:readline';
 import { firstValueFrom, timeout } from 'rxjs';
 import { AempError, type KilledError, type Node, nodeOf } from '../index.js';
-import { escapeControls } from '../streams/log.js';
+import { escapeControls } from '../streams/log/log.js';
 import { type ArgQueue, asText, formatError } from './args.js';
 import { compact, pretty } from './json-text.js';
-import { shownText } from './protocol.js';
+import { shownText } from './node-commands.js';
 import type { Session } from './session.js';
 
 const BANNER = `aemp shell: JavaScript lines are evaluated on the target node.

@@ -25,10 +25,9 @@ import {
 } from 'rxjs';
 import { AempError, dieReason, formatReason, KilledError, type KillReason } from '../errors.js';
 import { nodeOf, portNameOf } from '../protocol/ids.js';
-import { type DataConnOptions, DataConns } from './dataconn.js';
-import { NodeDb } from './db-client.js';
-import type { DbChange } from './db-mirror.js';
-import { MAX_VALUES } from './fifo.js';
+import type { DbChange } from './db/family-watch.js';
+import { NodeDb } from './db/node-db.js';
+import { MAX_VALUES } from './kernel/fifo.js';
 import {
   errText,
   type Guard,
@@ -37,12 +36,13 @@ import {
   type MonEntry,
   type PortSink,
   type SinkHandle,
-} from './kernel.js';
-import { LEVEL, type Logger, type LogLevel } from './log.js';
-import { installLogCatcher, LogHub, type LogRecord, logs$ } from './log-catcher.js';
-import type { ConnectionStats, Network, NodeStatus } from './network.js';
-import { createNodePort, type RequestHandler } from './node-port.js';
-import { type NodeFunction, Registry } from './registry.js';
+} from './kernel/kernel.js';
+import { createNodePort, type RequestHandler } from './kernel/node-port.js';
+import { type NodeFunction, Registry } from './kernel/registry.js';
+import { LEVEL, type Logger, type LogLevel } from './log/log.js';
+import { installLogCatcher, LogHub, type LogRecord, logs$ } from './log/log-catcher.js';
+import { type DataConnOptions, DataConns } from './net/dataconn.js';
+import type { ConnectionStats, Network, NodeStatus } from './net/network.js';
 
 /** An event of the node stream. */
 export type NodeEvent =

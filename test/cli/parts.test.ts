@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { preprocess, runOptions } from '../../src/cli/args.js';
 import { generateCertificate } from '../../src/cli/cert.js';
 import { compact, pretty } from '../../src/cli/json-text.js';
-import { resultsLine, toDot, wordsLine } from '../../src/cli/protocol.js';
+import { resultsLine, toDot, wordsLine } from '../../src/cli/node-commands.js';
 import { configure, memoryLogger, type Node } from '../../src/index.js';
 
 describe('argument decoding', () => {

@@ -5,7 +5,7 @@
  * handled (frames are handled in order).
  */
 import { firstValueFrom, throwError, timeout } from 'rxjs';
-import type { TcpNetwork } from '../../src/streams/tcp-network.js';
+import type { TcpNetwork } from '../../src/streams/net/tcp-network.js';
 import { within as withinMs } from './fake-peer.js';
 import { testNode } from './node.js';
 

@@ -17,7 +17,7 @@ import { filter, firstValueFrom } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Node, NodeStatus } from '../../src/index.js';
 import { listenTcp } from '../../src/protocol/tcp-transport.js';
-import { Connection, type ConnectionEvents } from '../../src/streams/connection.js';
+import { Connection, type ConnectionEvents } from '../../src/streams/net/connection.js';
 import {
   type FakeHandshakeOptions,
   type FakeHandshakeResult,

@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, configure, memoryLogger, type Node } from '../../src/index.js';
-import { resolveConfig } from '../../src/streams/config.js';
+import { resolveConfig } from '../../src/streams/config/config.js';
 import { aemp, deadline, tempRc, WAIT_MS } from '../cli/helpers.js';
 import { FakePeer } from '../helpers/fake-peer.js';
 import { freePort, portIsFree } from '../helpers/ports.js';

@@ -7,9 +7,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ArgQueue, CliExit } from '../../src/cli/args.js';
-import * as protocol from '../../src/cli/protocol.js';
+import * as protocol from '../../src/cli/node-commands.js';
 import { Session } from '../../src/cli/session.js';
-import { escapeControls, LOG_BURST, LogLimiter, logText } from '../../src/streams/log.js';
+import { escapeControls, LOG_BURST, LogLimiter, logText } from '../../src/streams/log/log.js';
 import { flood, pair, roundTrip, type TestNode } from '../helpers/peer-pair.js';
 
 const SECRET = 'attack-logs-secret';

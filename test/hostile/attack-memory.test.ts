@@ -9,9 +9,9 @@
  */
 import { filter, firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { MAX_PENDING_FINDS } from '../../src/streams/db-client.js';
-import { MAX_KEPT_NODES } from '../../src/streams/global-keepalive.js';
-import { MAX_MONITORED_FAMILIES } from '../../src/streams/global-service.js';
+import { MAX_MONITORED_FAMILIES } from '../../src/streams/db/global-service.js';
+import { MAX_KEPT_NODES } from '../../src/streams/db/keepalive.js';
+import { MAX_PENDING_FINDS } from '../../src/streams/db/node-db.js';
 import { flood, pair, roundTrip, within } from '../helpers/peer-pair.js';
 import { freePort } from '../helpers/ports.js';
 

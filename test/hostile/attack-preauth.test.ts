@@ -13,8 +13,8 @@ import { Socket } from 'node:net';
 import type { Subscription } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NodeStatus } from '../../src/index.js';
-import { LEVEL } from '../../src/streams/log.js';
-import type { TcpNetwork } from '../../src/streams/tcp-network.js';
+import { LEVEL } from '../../src/streams/log/log.js';
+import type { TcpNetwork } from '../../src/streams/net/tcp-network.js';
 import { FakePeer, perlGreeting, perlNonce, SECRET, WAIT_MS, within } from '../helpers/fake-peer.js';
 import { deferred, testNode } from '../helpers/node.js';
 

@@ -7,7 +7,11 @@
  */
 import { firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { MAX_CONNECTING_PEERS, type TcpNetwork, TOO_MANY_CONNECTING } from '../../src/streams/tcp-network.js';
+import {
+  MAX_CONNECTING_PEERS,
+  type TcpNetwork,
+  TOO_MANY_CONNECTING,
+} from '../../src/streams/net/tcp-network.js';
 import { FakePeer, perlCbor, SECRET, WAIT_MS, within } from '../helpers/fake-peer.js';
 import { testNode } from '../helpers/node.js';
 

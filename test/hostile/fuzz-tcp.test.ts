@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Node, NodeStatus } from '../../src/index.js';
 import { configure } from '../../src/index.js';
-import type { LogLimiter } from '../../src/streams/log.js';
+import type { LogLimiter } from '../../src/streams/log/log.js';
 import { goldenStreams } from '../fixtures/frames/vectors.js';
 import {
   FakePeer,

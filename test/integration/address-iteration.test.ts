@@ -6,7 +6,7 @@
 import { createServer } from 'node:net';
 import { firstValueFrom, lastValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import type { TcpNetwork } from '../../src/streams/tcp-network.js';
+import type { TcpNetwork } from '../../src/streams/net/tcp-network.js';
 import { testNode } from '../helpers/node.js';
 
 /** A loopback port with nothing listening on it (bound, then released). */

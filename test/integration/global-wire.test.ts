@@ -9,7 +9,7 @@
 import { firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { Node } from '../../src/index.js';
-import type { DbChange } from '../../src/streams/db-mirror.js';
+import type { DbChange } from '../../src/streams/db/family-watch.js';
 import { FakeListener, FakePeer, SECRET, WAIT_MS, within } from '../helpers/fake-peer.js';
 import { testNode } from '../helpers/node.js';
 

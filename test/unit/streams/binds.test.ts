@@ -11,7 +11,7 @@ import {
   resolveDescriptors,
   splitItems,
   transportItemProblem,
-} from '../../../src/streams/binds.js';
+} from '../../../src/streams/net/binds.js';
 import { within } from '../../helpers/fake-peer.js';
 
 const HOST = 'myhost';

@@ -9,7 +9,7 @@ import {
   type RcData,
   type RcState,
   resolveConfig,
-} from '../../../src/streams/config.js';
+} from '../../../src/streams/config/config.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/rc');
 const HOST = 'testhost';

@@ -24,7 +24,7 @@ import {
   rcDataProblems,
   resolveConfig,
   suggestKey,
-} from '../../../src/streams/config.js';
+} from '../../../src/streams/config/config.js';
 import { within } from '../../helpers/fake-peer.js';
 import { testNode } from '../../helpers/node.js';
 

@@ -23,7 +23,7 @@ import {
   rcPath,
   resolveConfig,
   saveRc,
-} from '../../../src/streams/config.js';
+} from '../../../src/streams/config/config.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/rc');
 const fixture = (name: string) => join(FIXTURES, name);

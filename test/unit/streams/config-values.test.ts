@@ -13,7 +13,7 @@ import {
   runServices,
   type ServiceHost,
   toNumber,
-} from '../../../src/streams/config.js';
+} from '../../../src/streams/config/config.js';
 
 const HOST = 'testhost';
 

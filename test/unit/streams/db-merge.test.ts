@@ -4,8 +4,8 @@
  * g_upd (forward) and g_chg2 (notify) it calls for.
  */
 import { describe, expect, it } from 'vitest';
-import { GlobalStore } from '../../../src/streams/db-merge.js';
-import { recordOf } from '../../../src/streams/db-values.js';
+import { GlobalStore } from '../../../src/streams/db/global-store.js';
+import { recordOf } from '../../../src/streams/db/records.js';
 
 /** `A`, `B`, `SELF` are our slaves; `G`, `H` are other global nodes. */
 const SLAVES = new Set(['A', 'B', 'SELF']);

@@ -3,7 +3,7 @@
  * the late listener's snapshot, immutable entries.
  */
 import { describe, expect, it } from 'vitest';
-import { type DbChange, type DbListener, FamilyWatch } from '../../../src/streams/db-mirror.js';
+import { type DbChange, type DbListener, FamilyWatch } from '../../../src/streams/db/family-watch.js';
 import { turn } from '../../helpers/node.js';
 
 const plain = (c: DbChange) => ({

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { MAX_VALUES, PairFifo } from '../../../src/streams/fifo.js';
+import { MAX_VALUES, PairFifo } from '../../../src/streams/kernel/fifo.js';
 import { testNode, turn } from '../../helpers/node.js';
 
 /** A tiny deterministic generator, so a failure replays. */

@@ -1,6 +1,6 @@
 import { lastValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { MAX_USED_FUNCTIONS } from '../../../src/streams/node-port.js';
+import { MAX_USED_FUNCTIONS } from '../../../src/streams/kernel/node-port.js';
 import { deferred, testNode, turn } from '../../helpers/node.js';
 
 describe('node port requests on the own node', () => {

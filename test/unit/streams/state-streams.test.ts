@@ -9,8 +9,8 @@
 import { firstValueFrom, Observable, Subject, type Subscriber, take, toArray } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
-import type { DbChange } from '../../../src/streams/db-mirror.js';
-import type { ConnectionStats, Network, NodeStatus } from '../../../src/streams/network.js';
+import type { DbChange } from '../../../src/streams/db/family-watch.js';
+import type { ConnectionStats, Network, NodeStatus } from '../../../src/streams/net/network.js';
 import { Node, type NodeEvent } from '../../../src/streams/node.js';
 import { within as withinMs } from '../../helpers/fake-peer.js';
 import { deferred, testNode } from '../../helpers/node.js';

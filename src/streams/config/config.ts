@@ -14,9 +14,18 @@
 
 import { isIPv4, isIPv6 } from 'node:net';
 import { hostname as osHostname } from 'node:os';
-import { ConfigError } from '../errors.js';
-import { parseTransportItem, splitItems } from './binds.js';
-import { perlTruthy } from './config-coerce.js';
+import { ConfigError } from '../../errors.js';
+import { parseTransportItem, splitItems } from '../net/binds.js';
+import { perlTruthy } from './coerce.js';
+import {
+  embeddedRc,
+  formatRcWarning,
+  loadRc,
+  type RcData,
+  type RcState,
+  rcMergeData,
+  rcPath,
+} from './rc-file.js';
 import {
   builtinDefaults,
   CONFIG_KEY_NAMES,
@@ -27,32 +36,11 @@ import {
   type NodeConfig,
   suggestKey,
   validateValues,
-} from './config-schema.js';
-import {
-  embeddedRc,
-  formatRcWarning,
-  loadRc,
-  type RcData,
-  type RcState,
-  rcMergeData,
-  rcPath,
-} from './rc-file.js';
+} from './schema.js';
 import { shortSecretWarning, userSecret, userSecretPath } from './user-secret.js';
 
-export { perlTruthy, toNumber } from './config-coerce.js';
-export { type ExpandedNodeId, expandNodeId, type NodeIdContext, nodeIdProblem } from './config-nodeid.js';
-export {
-  builtinDefaults,
-  CONFIG_KEY_NAMES,
-  CONFIG_KEYS,
-  type ConfigKey,
-  type KeyKind,
-  type KeySpec,
-  type NodeConfig,
-  type ServiceEntry,
-  suggestKey,
-} from './config-schema.js';
-export { runEval, runServices, type ServiceHost } from './config-services.js';
+export { perlTruthy, toNumber } from './coerce.js';
+export { type ExpandedNodeId, expandNodeId, type NodeIdContext, nodeIdProblem } from './nodeid.js';
 export {
   embeddedRc,
   formatRcWarning,
@@ -64,6 +52,18 @@ export {
   rcPath,
   saveRc,
 } from './rc-file.js';
+export {
+  builtinDefaults,
+  CONFIG_KEY_NAMES,
+  CONFIG_KEYS,
+  type ConfigKey,
+  type KeyKind,
+  type KeySpec,
+  type NodeConfig,
+  type ServiceEntry,
+  suggestKey,
+} from './schema.js';
+export { runEval, runServices, type ServiceHost } from './services.js';
 export {
   generateSecret,
   SECRET_LENGTH,

@@ -3,8 +3,8 @@
  * `eval` code. The node supplies how names are resolved (its function registry).
  */
 import { createContext, isContext, runInContext } from 'node:vm';
-import { ConfigError } from '../errors.js';
-import type { ServiceEntry } from './config-schema.js';
+import { ConfigError } from '../../errors.js';
+import type { ServiceEntry } from './schema.js';
 
 /** What `runServices` needs from the node. */
 export interface ServiceHost {

@@ -10,10 +10,10 @@
  * Secure mode refuses `eval` and every function-name request (including spawn), from any
  * sender, with the logged error `remote execution not allowed`.
  */
-import { dieReason, type KillReason } from '../errors.js';
-import { nodeOf, portNameOf } from '../protocol/ids.js';
+import { dieReason, type KillReason } from '../../errors.js';
+import { nodeOf, portNameOf } from '../../protocol/ids.js';
+import { LEVEL, type Logger, logText } from '../log/log.js';
 import { errText, type Kernel } from './kernel.js';
-import { LEVEL, type Logger, logText } from './log.js';
 import { type NodeFunction, type Registry, unresolvable } from './registry.js';
 
 export const SPAWN_REQUEST = 'AnyEvent::MP::_spawn';

@@ -11,21 +11,21 @@
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { AempError } from '../errors.js';
+import { AempError } from '../../errors.js';
 import {
   createFrameDecoder,
   createFrameEncoder,
   type FrameDecoder,
   type FrameEncoder,
-} from '../protocol/frame-codec.js';
+} from '../../protocol/frame-codec.js';
 import {
   createHandshake,
   type Handshake,
   type HandshakeOptions,
   type HandshakeSession,
   type HandshakeStep,
-} from '../protocol/handshake.js';
-import { peerCertificateError, tlsHandshakeErrorText, upgradeTls } from '../protocol/tcp-transport.js';
+} from '../../protocol/handshake.js';
+import { peerCertificateError, tlsHandshakeErrorText, upgradeTls } from '../../protocol/tcp-transport.js';
 
 export interface ConnectionEvents {
   /** The handshake completed. The listener may close the connection right away. */

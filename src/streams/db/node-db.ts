@@ -16,23 +16,15 @@
  * is connected; when it goes down the next connected seed (or the first to come up) takes over.
  */
 import { Observable, type Subscriber, type Subscription } from 'rxjs';
-import { nodeClosedError } from '../errors.js';
-import { magicIncrement } from '../protocol/ids.js';
-import { type DbNetwork, MasterLink } from './db-master.js';
-import { type DbChange, type DbListener, FamilyWatch } from './db-mirror.js';
-import {
-  addressList,
-  type Db,
-  type DbRecord,
-  dbRecordOf,
-  isHash,
-  newRecord,
-  sameValue,
-} from './db-values.js';
+import { nodeClosedError } from '../../errors.js';
+import { magicIncrement } from '../../protocol/ids.js';
+import { Guard, type Kernel } from '../kernel/kernel.js';
+import type { RequestHandler } from '../kernel/node-port.js';
+import { LEVEL, type Logger, logText } from '../log/log.js';
+import { type DbChange, type DbListener, FamilyWatch } from './family-watch.js';
 import { type GlobalHost, GlobalService } from './global-service.js';
-import { Guard, type Kernel } from './kernel.js';
-import { LEVEL, type Logger, logText } from './log.js';
-import type { RequestHandler } from './node-port.js';
+import { type DbNetwork, MasterLink } from './master-link.js';
+import { addressList, type Db, type DbRecord, dbRecordOf, isHash, newRecord, sameValue } from './records.js';
 
 /** @internal */
 export interface DbEnv {

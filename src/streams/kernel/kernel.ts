@@ -11,10 +11,10 @@
  * Node-port (`""`) messages go to the `nodePort` handler with their source node.
  */
 import { Subscription } from 'rxjs';
-import { dieReason, formatReason, KilledError, type KillReason } from '../errors.js';
-import { magicIncrement, makeUniq, nodeOf } from '../protocol/ids.js';
+import { dieReason, formatReason, KilledError, type KillReason } from '../../errors.js';
+import { magicIncrement, makeUniq, nodeOf } from '../../protocol/ids.js';
+import { LEVEL, type Logger, type LogLevel, LogLimiter, logText } from '../log/log.js';
 import { MAX_VALUES, PairFifo } from './fifo.js';
-import { LEVEL, type Logger, type LogLevel, LogLimiter, logText } from './log.js';
 
 /** A message handler: called with the message elements (for tag handlers, without the tag). */
 export type Handler = (...args: any[]) => void;

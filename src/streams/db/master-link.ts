@@ -10,10 +10,10 @@
  * Keys: `"g_find NODE"`, `"mon1 FAMILY"`, query IDs.
  */
 import type { Observable } from 'rxjs';
-import type { DbRecord } from './db-values.js';
-import { LEVEL, type Logger, logText } from './log.js';
-import type { NodeStatus } from './network.js';
-import type { RequestHandler } from './node-port.js';
+import type { RequestHandler } from '../kernel/node-port.js';
+import { LEVEL, type Logger, logText } from '../log/log.js';
+import type { NodeStatus } from '../net/network.js';
+import type { DbRecord } from './records.js';
 
 /** What the database needs from the network layer (the optional parts are TcpNetwork's). */
 export interface DbNetwork {

@@ -20,9 +20,9 @@
  * `[node±diff] message`, as Perl's catcher does; `catch(null)` stops it.
  */
 import { Observable, type Subscription } from 'rxjs';
-import { nodeOf } from '../protocol/ids.js';
+import { nodeOf } from '../../protocol/ids.js';
+import type { Node } from '../node.js';
 import { LEVEL, type Logger, type LogLevel, logText } from './log.js';
-import type { Node } from './node.js';
 
 /** The function a catcher calls on each source. */
 export const LOG_CONNECT = 'AnyEvent::MP::LogCatcher::connect';

@@ -17,10 +17,10 @@ import {
   DEFAULT_MAX_PENDING_HANDSHAKES_PER_ADDRESS,
   DEFAULT_MAX_SEND_BUFFER_BYTES,
   DEFAULT_MAX_TOTAL_SEND_BUFFER_BYTES,
-} from '../protocol/constants.js';
-import { splitItems, transportItemProblem } from './binds.js';
-import { perlTruthy, toList, toNumber, toText } from './config-coerce.js';
-import { nodeIdProblem } from './config-nodeid.js';
+} from '../../protocol/constants.js';
+import { splitItems, transportItemProblem } from '../net/binds.js';
+import { perlTruthy, toList, toNumber, toText } from './coerce.js';
+import { nodeIdProblem } from './nodeid.js';
 
 /** A `services` entry: `"Module::"`, `"Module::func"` or `["Module::func", ...args]`. */
 export type ServiceEntry = string | readonly [string, ...unknown[]];

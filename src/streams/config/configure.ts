@@ -3,8 +3,11 @@
  * the node ID and returns the node (spec/api.md §4).
  */
 import { hostname } from 'node:os';
-import { UsageError } from '../errors.js';
-import { makeRuniq } from '../protocol/ids.js';
+import { UsageError } from '../../errors.js';
+import { makeRuniq } from '../../protocol/ids.js';
+import { LEVEL, type Logger, stderrLogger } from '../log/log.js';
+import { TcpNetwork } from '../net/tcp-network.js';
+import { Node, type NodeSetup } from '../node.js';
 import {
   bindsFromEmbeddedSeed,
   expandNodeId,
@@ -13,9 +16,6 @@ import {
   runEval,
   runServices,
 } from './config.js';
-import { LEVEL, type Logger, stderrLogger } from './log.js';
-import { Node, type NodeSetup } from './node.js';
-import { TcpNetwork } from './tcp-network.js';
 
 /** Arguments of `configure`: any configuration key plus `profile`, `norc` and `force`. */
 export interface ConfigureOptions {

@@ -13,7 +13,7 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { ConfigError, ConnectionError } from '../errors.js';
+import { ConfigError, ConnectionError } from '../../errors.js';
 
 /** One parsed item: `host` is `*`, an IP literal or a name to resolve. */
 export interface TransportItem {

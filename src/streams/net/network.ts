@@ -1,7 +1,7 @@
 /** What a node needs from its network layer (implemented over TCP by `TcpNetwork`). */
 import type { Observable } from 'rxjs';
-import type { KillReason } from '../errors.js';
-import type { Remote } from './kernel.js';
+import type { KillReason } from '../../errors.js';
+import type { Remote } from '../kernel/kernel.js';
 
 /** A connection to a node came up or went down (`mon_nodes`). Up and down alternate per node. */
 export type NodeStatus = { type: 'up'; node: string } | { type: 'down'; node: string; reason: KillReason };

@@ -11,7 +11,7 @@
  *   the whole mirror with `added` = every key (Perl's two-argument call)
  * The first event of every listener is therefore a full snapshot (`added` = all keys).
  */
-import { type DbRecord, hashEntries, listKeys, newRecord } from './db-values.js';
+import { type DbRecord, hashEntries, listKeys, newRecord } from './records.js';
 
 /** One change of a monitored family, as `node.db.mon$(family)` emits it. */
 export interface DbChange {

@@ -19,13 +19,13 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Observable, type Subscription } from 'rxjs';
-import { KilledError, type KillReason } from '../errors.js';
-import type { Greeting } from '../protocol/greeting.js';
-import type { HandshakeSession } from '../protocol/handshake.js';
-import { nodeOf } from '../protocol/ids.js';
-import { LEVEL, logText } from './log.js';
-import type { Node } from './node.js';
-import type { NodeFunction } from './registry.js';
+import { KilledError, type KillReason } from '../../errors.js';
+import type { Greeting } from '../../protocol/greeting.js';
+import type { HandshakeSession } from '../../protocol/handshake.js';
+import { nodeOf } from '../../protocol/ids.js';
+import type { NodeFunction } from '../kernel/registry.js';
+import { LEVEL, logText } from '../log/log.js';
+import type { Node } from '../node.js';
 import { DATACONN_KEY, type TcpNetwork } from './tcp-network.js';
 
 /** Node-port request announcing a data connection to come. */

@@ -2,7 +2,7 @@
  * Node ID expansion (spec/api.md §4.2): `%n` becomes the host name; `%u`, and the end of an
  * ID that ends in `/`, become the per-process random RUNIQ.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../../errors.js';
 
 /** Inputs of `expandNodeId`. */
 export interface NodeIdContext {

@@ -22,16 +22,16 @@
  */
 import type { Server, Socket } from 'node:net';
 import { distinctUntilChanged, Observable, Subject, type Subscriber } from 'rxjs';
-import type { KillReason } from '../errors.js';
-import type { FramingFormat } from '../protocol/constants.js';
-import type { Greeting } from '../protocol/greeting.js';
-import { isSubProtocol } from '../protocol/greeting.js';
-import type { HandshakeOptions, HandshakeSession } from '../protocol/handshake.js';
-import { dialTcp, joinHostPort, listenTcp, tuneSocket } from '../protocol/tcp-transport.js';
+import type { KillReason } from '../../errors.js';
+import type { FramingFormat } from '../../protocol/constants.js';
+import type { Greeting } from '../../protocol/greeting.js';
+import { isSubProtocol } from '../../protocol/greeting.js';
+import type { HandshakeOptions, HandshakeSession } from '../../protocol/handshake.js';
+import { dialTcp, joinHostPort, listenTcp, tuneSocket } from '../../protocol/tcp-transport.js';
+import type { Kernel, MonEntry } from '../kernel/kernel.js';
+import { LEVEL, type Logger, LogLimiter, logText } from '../log/log.js';
 import { resolveBinds, resolveDescriptors } from './binds.js';
 import { Connection, type ConnectionEvents, HEARTBEAT_KEY } from './connection.js';
-import type { Kernel, MonEntry } from './kernel.js';
-import { LEVEL, type Logger, LogLimiter, logText } from './log.js';
 import type { ConnectionStats, Network, NodeStatus } from './network.js';
 
 /** Protocol field and greeting key of a data connection (spec/protocol.md §13). */

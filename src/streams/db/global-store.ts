@@ -22,7 +22,7 @@ import {
   listKeys,
   newRecord,
   sameValue,
-} from './db-values.js';
+} from './records.js';
 
 /** One message an operation calls for: a SET hash and a DEL list. */
 export interface Change {

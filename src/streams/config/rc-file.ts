@@ -24,7 +24,7 @@ import {
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../../errors.js';
 import { parseRelaxedJsonValue } from './rc-json.js';
 
 /** The parsed content of an rc file: a JSON object (top-level keys, `version`, `profile`). */

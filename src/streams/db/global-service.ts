@@ -15,13 +15,13 @@
  * We are our own master and our own slave: our own changes take the slave path.
  */
 
-import type { DbNetwork } from './db-master.js';
-import { type Change, GlobalStore, type Outcome } from './db-merge.js';
-import type { DbListener } from './db-mirror.js';
-import { addressList, isHash, recordOf } from './db-values.js';
-import { Keepalive, MAX_KEPT_NODES } from './global-keepalive.js';
-import { LEVEL, type Logger, type LogLevel, logText } from './log.js';
-import type { RequestHandler } from './node-port.js';
+import type { RequestHandler } from '../kernel/node-port.js';
+import { LEVEL, type Logger, type LogLevel, logText } from '../log/log.js';
+import type { DbListener } from './family-watch.js';
+import { type Change, GlobalStore, type Outcome } from './global-store.js';
+import { Keepalive, MAX_KEPT_NODES } from './keepalive.js';
+import type { DbNetwork } from './master-link.js';
+import { addressList, isHash, recordOf } from './records.js';
 
 /** What the global service uses of the node's database client (global.md §2, §7.4, §7.5). */
 export interface GlobalHost {
