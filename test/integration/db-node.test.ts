@@ -5,10 +5,10 @@
  */
 import { filter, firstValueFrom, map, type Observable, take, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import type { AempError, Node, NodeEvent } from '../../../src/index.js';
-import type { DbChange } from '../../../src/streams/db/family-watch.js';
-import { testNode, turn } from '../../helpers/node.js';
-import { freePort } from '../../helpers/ports.js';
+import type { AempError, Node, NodeEvent } from '../../src/index.js';
+import type { DbChange } from '../../src/streams/db/family-watch.js';
+import { testNode, turn } from '../helpers/node.js';
+import { freePort } from '../helpers/ports.js';
 
 const SECRET = 'db-node-test';
 const WAIT_MS = 5000;

@@ -7,9 +7,9 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { filter, firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { deferred, testNode } from '../../helpers/node.js';
+import { deferred, testNode } from '../helpers/node.js';
 
-const FIXTURE = fileURLToPath(new URL('../../fixtures/trace-main.ts', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('../fixtures/trace-main.ts', import.meta.url));
 
 function runTraced(env: Record<string, string>): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -4,7 +4,7 @@
  */
 import { filter, firstValueFrom, lastValueFrom, skip, take, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { deferred, testNode } from '../../helpers/node.js';
+import { deferred, testNode } from '../helpers/node.js';
 
 const secret = 'stats-test';
 

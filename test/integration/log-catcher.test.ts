@@ -5,17 +5,17 @@
  */
 import { filter, firstValueFrom, type Observable, ReplaySubject, type Subscription } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LogRecord } from '../../../src/index.js';
+import type { LogRecord } from '../../src/index.js';
 import {
   LOG_CONNECT,
   logCatcherCounts,
   logSinkPorts,
   SINK_BURST,
   SINK_MAX_BACKLOG,
-} from '../../../src/streams/log/log-catcher.js';
-import { PERL_CATCHER_PORT, PERL_CONNECT_HEX, PERL_MON1_VALUE } from '../../fixtures/logcatcher.js';
-import { FakePeer, type Frame, perlCbor, SECRET, within } from '../../helpers/fake-peer.js';
-import { testNode, turn } from '../../helpers/node.js';
+} from '../../src/streams/log/log-catcher.js';
+import { PERL_CATCHER_PORT, PERL_CONNECT_HEX, PERL_MON1_VALUE } from '../fixtures/logcatcher.js';
+import { FakePeer, type Frame, perlCbor, SECRET, within } from '../helpers/fake-peer.js';
+import { testNode, turn } from '../helpers/node.js';
 
 const WAIT_MS = 5000;
 const subs: Subscription[] = [];

@@ -1,9 +1,9 @@
 import { filter, firstValueFrom, lastValueFrom, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { AempError, configure, KilledError, memoryLogger } from '../../../src/index.js';
-import { CLOSE_GRACE_MS } from '../../../src/streams/net/tcp-network.js';
-import { deferred, testNode } from '../../helpers/node.js';
-import { listening } from '../../helpers/ports.js';
+import { AempError, configure, KilledError, memoryLogger } from '../../src/index.js';
+import { CLOSE_GRACE_MS } from '../../src/streams/net/tcp-network.js';
+import { deferred, testNode } from '../helpers/node.js';
+import { listening } from '../helpers/ports.js';
 
 function activeHandles(): string[] {
   return process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
