@@ -3,7 +3,7 @@
  * gets exactly one outcome and leaves nothing behind, `db.reg` guards remove what they added,
  * and operations of a closed node fail with `ERR_NODE_CLOSED`.
  */
-import { EmptyError, filter, firstValueFrom, lastValueFrom } from 'rxjs';
+import { EmptyError, firstValueFrom, lastValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import * as aemp from '../../../src/index.js';
 import { AempError, KilledError } from '../../../src/index.js';
@@ -108,25 +108,6 @@ describe('cal with a callback: exactly one outcome, nothing left behind', () => 
     }
     expectNodeClosed(thrown);
   });
-
-  it('a cal to a node that is still connecting waits for it instead of failing at once', async () => {
-    const secret = 'contracts-calls';
-    const seed = testNode({
-      nodeid: 'cc-seed',
-      secret,
-      binds: ['127.0.0.1:0'],
-      services: ['AnyEvent::MP::Global::'],
-    });
-    await within(seed.ready, WAIT_MS, 'the seed to start');
-    // The seed knows nothing of this node yet: it has not connected or published addresses.
-    const late = testNode({ nodeid: 'cc-late', secret, binds: ['127.0.0.1:0'], seeds: [...seed.binds] });
-    const server = late.port((q: string, reply: string) => late.snd(reply, `${q}-answer`));
-    const got = deferred<unknown[]>();
-    seed.cal(server, 'q', (...r: unknown[]) => got.resolve(r));
-    expect(await within(got.promise, WAIT_MS, 'the reply from the connecting node')).toEqual(['q-answer']);
-    const viaObservable = lastValueFrom(seed.cal$(server, 'again'));
-    expect(await within(viaObservable, WAIT_MS, 'the cal$ reply')).toEqual(['again-answer']);
-  });
 });
 
 describe('db.reg: disposing removes everything the registration added', () => {
@@ -194,24 +175,6 @@ describe('a closed node fails operations with ERR_NODE_CLOSED', () => {
     await within(n.close(), WAIT_MS, 'close()');
     expectNodeClosed(await pending);
     expectNodeClosed(await failure(lastValueFrom(n.cal$(silent, 'q')), 'cal$ after close'));
-  });
-
-  it('cal$ to a remote port pending at close()', async () => {
-    const secret = 'contracts-calls';
-    const a = testNode({ nodeid: 'cc-a', secret, binds: ['127.0.0.1:0'] });
-    await within(a.ready, WAIT_MS, 'a to start');
-    const b = testNode({ nodeid: 'cc-b', secret, binds: ['127.0.0.1:0'], seeds: [...a.binds] });
-    await within(
-      firstValueFrom(a.nodes$.pipe(filter((e) => e.type === 'up' && e.node === b.id))),
-      WAIT_MS,
-      'b to connect',
-    );
-    const asked = deferred<void>();
-    const remote = b.port(() => asked.resolve());
-    const pending = failure(lastValueFrom(a.cal$(remote, 'q')), 'remote cal$ pending at close');
-    await within(asked.promise, WAIT_MS, 'the request at b');
-    await within(a.close(), WAIT_MS, 'close()');
-    expectNodeClosed(await pending);
   });
 });
 
