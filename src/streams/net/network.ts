@@ -1,6 +1,7 @@
 /** What a node needs from its network layer (implemented over TCP by `TcpNetwork`). */
 import type { Observable } from 'rxjs';
 import type { KillReason } from '../../errors.js';
+import type { Greeting } from '../../protocol/greeting.js';
 import type { Remote } from '../kernel/kernel.js';
 
 /** A connection to a node came up or went down (`mon_nodes`). Up and down alternate per node. */
@@ -22,6 +23,16 @@ export interface ConnectionStats {
   readonly unsentBytes: number;
 }
 
+/** Totals since the network started (read by metrics and the stats request). */
+export interface NetworkCounts {
+  /** Connections and connects refused at the caps, by kind. */
+  readonly refused: ReadonlyMap<string, number>;
+  /** Failed handshakes by reason text (the first 64 texts; later ones count under `other`). */
+  readonly handshakeFailures: ReadonlyMap<string, number>;
+  /** Connections ended because the peer stayed silent for its heartbeat misses. */
+  readonly heartbeatTimeouts: number;
+}
+
 /** @internal */
 export interface Network extends Remote {
   /** Up/down events of connections to other nodes. */
@@ -41,6 +52,10 @@ export interface Network extends Remote {
    * current value at once, then each change; 0 while not connected; 0 and complete on close.
    */
   backlog$(nodeId: string): Observable<number>;
+  /** Refusals, failed handshakes and heartbeat timeouts so far. */
+  counts?(): NetworkCounts;
+  /** The greeting of the peer on the established connection to `nodeId` (aemp or Perl keys). */
+  peerGreeting?(nodeId: string): Greeting | undefined;
   /** Binds listeners and starts seeds. */
   start(): Promise<void>;
   /** Closes listeners and connections. */

@@ -32,7 +32,7 @@ import type { Kernel, MonEntry } from '../kernel/kernel.js';
 import { LEVEL, type Logger, LogLimiter, logText } from '../log/log.js';
 import { resolveBinds, resolveDescriptors } from './binds.js';
 import { Connection, type ConnectionEvents, HEARTBEAT_KEY } from './connection.js';
-import type { ConnectionStats, Network, NodeStatus } from './network.js';
+import type { ConnectionStats, Network, NetworkCounts, NodeStatus } from './network.js';
 
 /** Protocol field and greeting key of a data connection (spec/protocol.md §13). */
 export const DATACONN_PROTOCOL = 'aemp-dataconn';
@@ -55,6 +55,8 @@ export const MAX_CONNECTING_PEERS = 1024;
 export const TOO_MANY_CONNECTING = 'too many nodes connecting';
 /** Nodes remembered as known (`nodeIsUp` → false) after their peer object was dropped. */
 export const MAX_KNOWN_NODES = 1024;
+/** Distinct handshake failure texts counted apart; further ones count under `other`. */
+const MAX_FAILURE_TEXTS = 64;
 /** Why a pending incoming connection was closed to make room for our own dial. */
 const CONNECTION_LIMIT = 'connection limit reached';
 
@@ -155,6 +157,10 @@ export class TcpNetwork implements Network {
    * and refusals per kind (a few lines, then a count).
    */
   private readonly failures = new LogLimiter(() => this.opts.logger);
+  /** Totals for metrics: refusals by kind, failed handshakes by reason, heartbeat timeouts. */
+  private readonly refusedCount = new Map<string, number>();
+  private readonly failedCount = new Map<string, number>();
+  private heartbeatTimeouts = 0;
   /** Dialled connections still in their handshake (labelled with the dialled address). */
   private readonly outgoing = new Set<Connection>();
   /** Connections still in their handshake, by the node ID their peer's greeting claimed. */
@@ -365,6 +371,18 @@ export class TcpNetwork implements Network {
       });
     }
     return out;
+  }
+
+  counts(): NetworkCounts {
+    return {
+      refused: this.refusedCount,
+      handshakeFailures: this.failedCount,
+      heartbeatTimeouts: this.heartbeatTimeouts,
+    };
+  }
+
+  peerGreeting(nodeId: string): Greeting | undefined {
+    return this.peers.get(nodeId)?.conn?.session?.peerGreeting;
   }
 
   /** Bytes waiting in all connections' write buffers. */
@@ -888,6 +906,7 @@ export class TcpNetwork implements Network {
       // Whatever the socket still held is gone with it.
       this.reportBacklog(p.id, 0);
       if (!this.closing) {
+        if (reason === 'heartbeat timeout') this.heartbeatTimeouts++;
         this.opts.logger.log(LEVEL.info, `connection to ${logText(p.id, 100)} lost: ${logText(reason)}`);
         this.lost(p, reason, true);
         this.release(p);
@@ -906,6 +925,9 @@ export class TcpNetwork implements Network {
         (greeted !== undefined &&
           (this.peers.get(greeted)?.conn !== undefined || this.handshaking.has(greeted)));
       const level = routine ? LEVEL.info : LEVEL.warn;
+      const text =
+        this.failedCount.has(reason) || this.failedCount.size < MAX_FAILURE_TEXTS ? reason : 'other';
+      this.failedCount.set(text, (this.failedCount.get(text) ?? 0) + 1);
       const line = `${logText(conn.label, 300)}: handshake failed: ${logText(reason)}`;
       if (from === undefined) this.opts.logger.log(level, line);
       else this.failures.log(`failed incoming handshakes from ${from}`, level, line);
@@ -968,6 +990,7 @@ export class TcpNetwork implements Network {
 
   /** A connection or connect refused at a cap: logged at info level through the rate limit. */
   private refuse(kind: string, text: string): void {
+    this.refusedCount.set(kind, (this.refusedCount.get(kind) ?? 0) + 1);
     this.failures.log(kind, LEVEL.info, text);
   }
 
