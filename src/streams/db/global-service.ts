@@ -160,6 +160,11 @@ export class GlobalService {
     };
   }
 
+  /** The merged view, read-only (the stats request counts its families and keys). */
+  get merged(): ReadonlyMap<string, ReadonlyMap<string, unknown>> {
+    return this.store.merged;
+  }
+
   /** Addresses of a node from the merged `'l` family (null: none known). */
   addressesOf(nodeId: string): string[] | null {
     return addressList(this.store.family("'l")?.get(nodeId));

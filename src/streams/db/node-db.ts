@@ -113,6 +113,14 @@ export class NodeDb {
     };
   }
 
+  /**
+   * @internal The entries this node knows, read-only: the merged view on a global node, its
+   * own entries elsewhere (the stats request counts families and keys from it).
+   */
+  get known(): ReadonlyMap<string, ReadonlyMap<string, unknown>> {
+    return this.service ? this.service.merged : this.local;
+  }
+
   /** A copy of this node's own entries: `{family: {subkey: value}}`. */
   get own(): DbRecord {
     return dbRecordOf(this.local);
