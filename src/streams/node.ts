@@ -9,40 +9,27 @@
  * completes every stream the node owns.
  */
 import type { Duplex } from 'node:stream';
-import { createContext, runInContext } from 'node:vm';
-import {
-  first,
-  interval,
-  Observable,
-  type Observer,
-  type Operator,
-  Subject,
-  Subscriber,
-  type Subscription,
-  share,
-  type TeardownLogic,
-  type Unsubscribable,
-} from 'rxjs';
-import { AempError, dieReason, formatReason, KilledError, type KillReason } from '../errors.js';
-import { nodeOf, portNameOf } from '../protocol/ids.js';
+import { first, interval, Observable, Subject } from 'rxjs';
+import type { KillReason } from '../errors.js';
+import { nodeOf } from '../protocol/ids.js';
+import { type Clock, realClock } from './clock.js';
+import { buildComponents } from './components.js';
 import type { DbChange } from './db/family-watch.js';
-import { NodeDb } from './db/node-db.js';
+import type { NodeDb } from './db/node-db.js';
 import { MAX_VALUES } from './kernel/fifo.js';
-import {
-  errText,
-  type Guard,
-  type Handler,
-  Kernel,
-  type MonEntry,
-  type PortSink,
-  type SinkHandle,
-} from './kernel/kernel.js';
-import { createNodePort, type RequestHandler } from './kernel/node-port.js';
+import type { Guard, Handler, Kernel, MonEntry } from './kernel/kernel.js';
+import type { RequestHandler } from './kernel/node-port.js';
 import { type NodeFunction, Registry } from './kernel/registry.js';
 import { LEVEL, type Logger, type LogLevel } from './log/log.js';
-import { installLogCatcher, LogHub, type LogRecord, logs$ } from './log/log-catcher.js';
-import { type DataConnOptions, DataConns } from './net/dataconn.js';
-import type { ConnectionStats, Network, NodeStatus } from './net/network.js';
+import { LogHub, type LogRecord, logs$ } from './log/log-catcher.js';
+import type { DataConnOptions, DataConns } from './net/dataconn.js';
+import type { ConnectionStats, Network, NetworkEnv, NodeStatus } from './net/network.js';
+import { type CallEnv, cal, cal$ } from './node-calls.js';
+import { evalScope, evaluator } from './node-eval.js';
+import { observedPort$, ownedPort$, type PortObservable } from './node-ports.js';
+import { NodeTimers } from './node-timers.js';
+
+export { PortObservable } from './node-ports.js';
 
 /** An event of the node stream. */
 export type NodeEvent =
@@ -51,128 +38,6 @@ export type NodeEvent =
   | { type: 'down'; node: string; reason: KillReason }
   /** A change of a family monitored with `node.db.mon$` (one event per change, not per subscriber). */
   | ({ type: 'db'; family: string } & DbChange);
-
-/**
- * The messages of a local port, with the port's ID (`node.port$()`).
- *
- * Errors in the port's pipeline kill the port with `['die', message]`, never the process: a
- * subscriber whose `next` throws, and an error that reaches the end of a chain built with
- * `pipe` on this stream (an operator that threw), kill the port at once, as a throwing `rcv`
- * handler does. The error still reaches the subscriber's `error` callback; without one it is
- * logged instead of being thrown at the process (as rxjs would). The same holds for the
- * port's own error kill (`KilledError`).
- */
-export class PortObservable<T = unknown[]> extends Observable<T> {
-  /**
-   * @param id The port's ID.
-   * @param node The node of the port.
-   * @internal
-   */
-  constructor(
-    readonly id: string,
-    private readonly node: Node,
-    subscribe?: (this: Observable<T>, subscriber: Subscriber<T>) => TeardownLogic,
-  ) {
-    super(subscribe);
-  }
-
-  /**
-   * @internal Operators applied with `pipe` give a stream of the same port, with the same
-   * error rule.
-   */
-  override lift<R>(operator?: Operator<T, R>): Observable<R> {
-    const o = new PortObservable<R>(this.id, this.node);
-    o.source = this;
-    o.operator = operator;
-    return o;
-  }
-
-  override subscribe(
-    observerOrNext?: Partial<Observer<T>> | ((value: T) => void) | null,
-    error?: ((err: any) => void) | null,
-    complete?: (() => void) | null,
-  ): Subscription {
-    // An operator's (or share's, firstValueFrom's) subscriber passes errors on down its chain.
-    if (observerOrNext instanceof Subscriber) return super.subscribe(observerOrNext);
-    const o: Partial<Observer<T>> =
-      typeof observerOrNext === 'function' || observerOrNext == null
-        ? { next: observerOrNext ?? undefined, error: error ?? undefined, complete: complete ?? undefined }
-        : observerOrNext;
-    return super.subscribe(new PortSubscriber(this, o));
-  }
-
-  /** @internal What a subscriber's error means for the port: see `subscribe`. */
-  failed(err: unknown, o: Partial<Observer<T>>): void {
-    const own = err instanceof KilledError && err.port === this.id;
-    if (!own) this.die(err);
-    if (o.error) this.guarded(() => o.error!(err));
-    else
-      this.node.kernel.logger.log(
-        LEVEL.error,
-        own
-          ? `port ${this.id} died with reason: ${formatReason(err.reason)}`
-          : `port ${this.id} killed by an error in its stream: ${errText(err)}`,
-      );
-  }
-
-  /**
-   * @internal Kills the port now with `['die', message]` (a port of another node is left
-   * alone).
-   */
-  die(err: unknown): void {
-    if (this.node.portIsLocal(this.id)) this.node.kernel.killNow(portNameOf(this.id), dieReason(err));
-  }
-
-  /** @internal Runs an `error`/`complete` callback: the port is dead by then, so a throw is logged. */
-  guarded(fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.node.kernel.logger.log(
-        LEVEL.error,
-        `port ${this.id}: a subscriber's callback threw: ${errText(err)}`,
-      );
-    }
-  }
-}
-
-/**
- * The subscriber of a user's callbacks on a port stream: a `next` that throws kills the port
- * with `die` (rxjs would report it asynchronously, where it ends the process). One layer, with
- * no wrapper per message beyond the try.
- */
-class PortSubscriber<T> extends Subscriber<T> {
-  constructor(
-    private readonly port: PortObservable<T>,
-    private readonly o: Partial<Observer<T>>,
-  ) {
-    super();
-  }
-
-  protected override _next(v: T): void {
-    try {
-      this.o.next?.(v);
-    } catch (err) {
-      this.port.die(err);
-    }
-  }
-
-  protected override _error(err: unknown): void {
-    try {
-      this.port.failed(err, this.o);
-    } finally {
-      this.unsubscribe();
-    }
-  }
-
-  protected override _complete(): void {
-    try {
-      if (this.o.complete) this.port.guarded(() => this.o.complete!());
-    } finally {
-      this.unsubscribe();
-    }
-  }
-}
 
 /**
  * Everything a node is built from (`configure` produces it from the configuration).
@@ -186,12 +51,11 @@ export interface NodeSetup {
   logger: Logger;
   /** Where trace lines go (`AEMP_TRACE`); none = no tracing. */
   trace?: ((line: string) => void) | undefined;
-  /** Builds the network layer. */
-  network: (kernel: Kernel, node: Node) => Network;
+  /** Builds the network layer (components.ts hands it the node's side). */
+  network: (env: NetworkEnv) => Network;
+  /** The clock of every timer of the node (default: real time). */
+  clock?: Clock | undefined;
 }
-
-/** Seconds for which an `eval` request may run synchronously. */
-const EVAL_TIMEOUT_MS = 10_000;
 
 export class Node extends Observable<NodeEvent> {
   /** This node's ID. */
@@ -219,9 +83,12 @@ export class Node extends Observable<NodeEvent> {
   /** Completes when the node has closed (ends `connectionStats$`). */
   private readonly ended = new Subject<void>();
   private readonly runiq: string;
-  private readonly timers = new Set<NodeJS.Timeout>();
+  /** @internal The node's clock. */
+  readonly clock: Clock;
+  private readonly timers: NodeTimers;
+  private readonly calls: CallEnv;
   private readonly logger: Logger;
-  private vmContext: object | undefined;
+  private readonly evalJs = evaluator(() => this.evalScope());
   private closing: Promise<void> | undefined;
   /** Set as soon as `close()` starts (before its first step). */
   private isClosed = false;
@@ -236,52 +103,23 @@ export class Node extends Observable<NodeEvent> {
     this.secure = setup.secure;
     const logHub = new LogHub(setup.logger);
     this.logger = logHub;
-    const kernel = new Kernel({
-      nodeId: setup.nodeId,
-      randomisedId: setup.randomisedId,
+    this.clock = setup.clock ?? realClock;
+    this.timers = new NodeTimers(this.clock);
+    const parts = buildComponents({
+      node: this,
+      setup,
       logger: logHub,
-      remote: { send() {}, sendIfUp() {}, monitor: () => () => {} },
-      onKill: (port, reason) => {
-        if (events.observed) events.next({ type: 'kill', port, reason });
-      },
-      trace: setup.trace,
-    });
-    this.kernel = kernel;
-    this.network = setup.network(kernel, this);
-    kernel.remote = this.network;
-    kernel.nodePort = createNodePort(
-      {
-        kernel,
-        registry: this.registry,
-        logger: logHub,
-        thisArg: this,
-        secure: () => this.secure,
-        evalJs: (code) => this.evalJs(code),
-        upNodes: () => this.upNodes(),
-        remoteKilled: (src, name, reason) => this.network.remoteKilled(src, name, reason),
-        restart: () => this.onRestart?.(),
-      },
-      this.requests,
-    );
-    this.db = new NodeDb({
-      nodeId: setup.nodeId,
-      kernel,
-      network: this.network,
+      registry: this.registry,
       requests: this.requests,
-      logger: logHub,
-      onChange: (family, change) => {
-        if (events.observed) events.next({ type: 'db', family, ...change });
+      emit: (e) => {
+        if (events.observed) events.next(e);
       },
+      evalJs: (code) => this.evalJs(code),
     });
-    // The global database service: `AnyEvent::MP::Global::` as a service makes this node global.
-    this.registry.registerModule('AnyEvent::MP::Global', () => this.db.becomeGlobal());
-    // Data connections: `AnyEvent::MP::DataConn::_expect` and incoming `aemp-dataconn`.
-    this.dataConns = new DataConns(this);
-    // Network-wide logs: `AnyEvent::MP::LogCatcher::connect` and `::catch`.
-    installLogCatcher(this, logHub);
-    this.network.nodes$.subscribe((s) => {
-      if (events.observed) events.next(s);
-    });
+    this.kernel = parts.kernel;
+    this.network = parts.network;
+    this.db = parts.db;
+    this.dataConns = parts.dataConns;
     this.ready = this.network.start().then(() => {
       this.db.start(this.network.binds);
       return start(this);
@@ -289,6 +127,7 @@ export class Node extends Observable<NodeEvent> {
     this.ready.catch((err) => {
       if (!this.closing) this.logger.log(LEVEL.error, `node ${this.id} failed to start: ${String(err)}`);
     });
+    this.calls = { kernel: this.kernel, timers: this.timers, logger: logHub, closed: () => this.isClosed };
   }
 
   /** The bound listener addresses (`host:port`), known once `ready` resolved. */
@@ -336,42 +175,7 @@ export class Node extends Observable<NodeEvent> {
    * {@link PortObservable}.
    */
   port$(id?: string): PortObservable {
-    if (id !== undefined) {
-      return new PortObservable(id, this, (sub) => {
-        const detach = this.kernel.attachSink(id, sub);
-        if (detach) return detach;
-        sub.error(new KilledError(id, ['no_such_port', 'cannot monitor nonexistent port', id]));
-        return undefined;
-      });
-    }
-    const pid = this.kernel.reservePortId();
-    // The port's life: begun by the first subscriber, ended by the last (or by the port's
-    // death); `share` counts the subscribers and starts over after that. Messages go from the
-    // kernel straight to each subscriber, not through `share`.
-    const life = new Observable<never>((sub) => {
-      const close = this.kernel.openPort(pid, { fire: () => sub.complete() });
-      if (close) return close;
-      sub.error(new AempError('ERR_NODE_CLOSED', `port$: node ${this.id} is closed`));
-      return undefined;
-    }).pipe(share());
-    return new PortObservable(pid, this, (sub) => {
-      let closed: unknown;
-      const held = life.subscribe({ error: (err: unknown) => (closed = err) });
-      if (closed !== undefined) {
-        sub.error(closed);
-        return undefined;
-      }
-      const detach = this.kernel.attachSink(pid, sub);
-      if (!detach) {
-        held.unsubscribe();
-        sub.error(new KilledError(pid, ['no_such_port', 'cannot monitor nonexistent port', pid]));
-        return undefined;
-      }
-      return () => {
-        detach();
-        held.unsubscribe();
-      };
-    });
+    return id === undefined ? ownedPort$(this.kernel) : observedPort$(this.kernel, id);
   }
 
   /**
@@ -457,37 +261,7 @@ export class Node extends Observable<NodeEvent> {
    * `ERR_NODE_CLOSED` after `close()`. Returns the reply port ID.
    */
   cal(port: string, ...args: unknown[]): string {
-    let timeout: unknown;
-    if (typeof args[args.length - 1] !== 'function') timeout = args.pop();
-    const cb = args.pop();
-    if (typeof cb !== 'function') throw new TypeError('cal: a callback is required');
-    if (this.isClosed) throw new AempError('ERR_NODE_CLOSED', `cal: node ${this.id} is closed`);
-    let done = false;
-    let timer: NodeJS.Timeout | undefined;
-    let unwatch: (() => void) | undefined;
-    const finish = (reply: unknown[]): void => {
-      if (done) return;
-      done = true;
-      if (timer) this.clearTimer(timer);
-      unwatch?.();
-      this.kernel.removeSink(handle);
-      try {
-        cb(...reply);
-      } catch (err) {
-        this.logger.log(LEVEL.error, `cal callback for ${handle.id} threw: ${String(err)}`);
-      }
-    };
-    // The reply port's sink: the reply, or the end of the port (close() kills it).
-    const handle = this.kernel.createSinkPort({
-      next: (m) => finish(m),
-      complete: () => finish([]),
-      error: () => finish([]),
-    });
-    if (timeout !== undefined && timeout !== null) timer = this.timer(Number(timeout), () => finish([]));
-    else unwatch = this.kernel.watch(port, { fire: () => finish([]) });
-    if (done) unwatch?.();
-    else this.kernel.snd(port, [...args, handle.id]);
-    return handle.id;
+    return cal(this.calls, port, args);
   }
 
   /**
@@ -497,18 +271,12 @@ export class Node extends Observable<NodeEvent> {
    * the reply port and the monitor. Deadlines compose: `cal$(…).pipe(timeout(5000))`.
    */
   cal$(port: string, ...msg: unknown[]): Observable<unknown[]> {
-    return new Observable<unknown[]>((sub) => {
-      if (this.isClosed) {
-        sub.error(new AempError('ERR_NODE_CLOSED', `cal$: node ${this.id} is closed`));
-        return;
-      }
-      return new CallRun(this.kernel, port, msg, sub, this.id, () => this.isClosed);
-    });
+    return cal$(this.calls, port, msg);
   }
 
   /** After `seconds`, calls `cb` or sends `msg` to `port` (`after`). Cleared by `close()`. */
   after(seconds: number, cbOrPort: (() => void) | string, ...msg: unknown[]): void {
-    this.timer(seconds, () => {
+    this.timers.after(seconds, () => {
       if (typeof cbOrPort === 'function') cbOrPort();
       else this.kernel.snd(cbOrPort, msg);
     });
@@ -612,7 +380,7 @@ export class Node extends Observable<NodeEvent> {
       sub.add(this.ended.subscribe({ complete: () => sub.complete() }));
       if (sub.closed) return;
       sub.next(this.connectionStats());
-      sub.add(interval(intervalMs).subscribe(() => sub.next(this.connectionStats())));
+      sub.add(interval(intervalMs, this.clock.scheduler).subscribe(() => sub.next(this.connectionStats())));
     });
   }
 
@@ -669,8 +437,7 @@ export class Node extends Observable<NodeEvent> {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.isClosed = true;
-      for (const t of this.timers) clearTimeout(t);
-      this.timers.clear();
+      this.timers.close();
       this.kernel.close();
       this.db.close();
       this.dataConns.close();
@@ -690,112 +457,8 @@ export class Node extends Observable<NodeEvent> {
     return { fire: (reason) => this.kernel.snd(rcv, [...msg, ...reason]) };
   }
 
-  private timer(seconds: number, fn: () => void): NodeJS.Timeout {
-    const t = setTimeout(
-      () => {
-        this.timers.delete(t);
-        fn();
-      },
-      Math.max(0, seconds * 1000),
-    );
-    this.timers.add(t);
-    return t;
-  }
-
-  private clearTimer(t: NodeJS.Timeout): void {
-    clearTimeout(t);
-    this.timers.delete(t);
-  }
-
-  private evalJs(code: string): unknown {
-    this.vmContext ??= createContext(this.evalScope());
-    return runInContext(code, this.vmContext, { timeout: EVAL_TIMEOUT_MS, filename: 'aemp-eval' });
-  }
-
   /** @internal What `eval` requests and the `eval` config key see: the node and its API. */
   evalScope(): Record<string, unknown> {
-    // Like Perl's eval, this is full code execution (refused in secure mode), so the process
-    // and the timers are there too.
-    const api = {
-      node: this,
-      NODE: this.id,
-      console,
-      process,
-      Buffer,
-      setTimeout,
-      clearTimeout,
-      setInterval,
-      clearInterval,
-      setImmediate,
-      snd: this.snd.bind(this),
-      kil: this.kil.bind(this),
-      mon: this.mon.bind(this),
-      port: this.port.bind(this),
-      rcv: this.rcv.bind(this),
-      spawn: this.spawn.bind(this),
-      cal: this.cal.bind(this),
-      up_nodes: () => this.upNodes(),
-      node_of: nodeOf,
-      port_name: portNameOf,
-      AempError,
-    };
-    return api;
-  }
-}
-
-/**
- * One subscription of `cal$`: it is at once the reply port's sink, the monitor of the called
- * port and the teardown, so a call allocates one object rather than a set of closures.
- */
-class CallRun implements PortSink, MonEntry, Unsubscribable {
-  private readonly reply: SinkHandle;
-  private readonly cancel: () => void;
-  private done = false;
-
-  constructor(
-    private readonly kernel: Kernel,
-    private readonly port: string,
-    msg: readonly unknown[],
-    private readonly sub: Subscriber<unknown[]>,
-    private readonly nodeId: string,
-    private readonly closed: () => boolean,
-  ) {
-    this.reply = kernel.createSinkPort(this);
-    this.cancel = kernel.watch(port, this);
-    if (!this.done) kernel.snd(port, [...msg, this.reply.id]);
-  }
-
-  next(reply: unknown[]): void {
-    if (this.done) return;
-    this.done = true;
-    this.sub.next(reply);
-    this.sub.complete();
-  }
-
-  /** The reply port was killed: by `close()`, or by someone who got its ID. */
-  complete(): void {
-    this.error(new KilledError(this.reply.id, []));
-  }
-
-  error(err: unknown): void {
-    if (this.done) return;
-    this.done = true;
-    this.sub.error(
-      this.closed()
-        ? new AempError('ERR_NODE_CLOSED', `cal$: node ${this.nodeId} closed before the reply`)
-        : err,
-    );
-  }
-
-  fire(reason: KillReason): void {
-    // While the node closes, the called port's end is the node's (its ports die with `[]`,
-    // remote monitors with `node shutting down`).
-    this.error(new KilledError(this.port, reason));
-  }
-
-  unsubscribe(): void {
-    this.done = true;
-    this.cancel();
-    this.kernel.removeSink(this.reply);
+    return evalScope(this);
   }
 }

@@ -81,7 +81,7 @@ describe('the peer table (item 7)', () => {
   it(`at most MAX_CONNECTING_PEERS (${MAX_CONNECTING_PEERS}) nodes are being connected to; one more fails at once`, async () => {
     const n = await victim('cap-connecting', { connect_interval: 3 });
     // A master that never answers g_find: every connect waits for its deadline.
-    net(n).lookup = () => new Promise(() => {});
+    n.db.lookup = () => new Promise(() => {});
     const fake = await insider(n, 'insider');
     const msgs: unknown[][] = [];
     for (let i = 0; i < 3000; i++) msgs.push(['', 'snd', `slow${i}#p`, 'x']);

@@ -5,6 +5,7 @@
 import { hostname } from 'node:os';
 import { UsageError } from '../../errors.js';
 import { makeRuniq } from '../../protocol/ids.js';
+import type { Clock } from '../clock.js';
 import { LEVEL, type Logger, stderrLogger } from '../log/log.js';
 import { TcpNetwork } from '../net/tcp-network.js';
 import { Node, type NodeSetup } from '../node.js';
@@ -45,6 +46,11 @@ export interface ConfigureOptions {
    * `PERL_ANYEVENT_MP_TRACE`) is true, else no tracing. Not a config key.
    */
   trace?: (line: string) => void;
+  /**
+   * The source of time of every timer of the node: for tests, a `VirtualClock` runs timeouts,
+   * heartbeats and backoff without waiting. Default: real time. Not a config key.
+   */
+  clock?: Clock;
   [key: string]: unknown;
 }
 
@@ -63,6 +69,8 @@ export function configure(profileOrOptions?: string | ConfigureOptions, options?
   delete opts.logger;
   const trace = opts.trace ?? envTrace();
   delete opts.trace;
+  const clock = opts.clock;
+  delete opts.clock;
   const host = hostname();
   const resolved = resolveConfig(opts, { hostname: host });
   if (resolved.warning) logger.log(LEVEL.error, resolved.warning);
@@ -80,8 +88,9 @@ export function configure(profileOrOptions?: string | ConfigureOptions, options?
     secure: cfg.secure,
     logger,
     trace,
-    network: (kernel) =>
-      new TcpNetwork(kernel, {
+    clock,
+    network: (env) =>
+      new TcpNetwork(env, {
         nodeId,
         hostname: host,
         secret: cfg.secret,

@@ -80,11 +80,6 @@ export class GlobalService {
         ),
     });
     const r = host.requests;
-    r.set('g_slave', (src, args) => {
-      if (args.length === 0) return;
-      if (!this.slaves.has(src)) this.slaves.set(src, new Set());
-      this.apply(this.store.merge(src, args[0]));
-    });
     r.set('g_global', (src) => {
       this.disconnect(src);
       host.globalNodes.add(src);
@@ -115,6 +110,13 @@ export class GlobalService {
     });
     r.set('g_mon1', (src, [family]) => this.monitor(src, String(family)));
     r.set('g_mon0', (src, [family]) => this.unmonitor(src, String(family)));
+  }
+
+  /** `g_slave [DB]` from `src` (routed here by NodeDb): `src` becomes our slave, DB its shard. */
+  slave(src: string, args: unknown[]): void {
+    if (args.length === 0) return;
+    if (!this.slaves.has(src)) this.slaves.set(src, new Set());
+    this.apply(this.store.merge(src, args[0]));
   }
 
   /**

@@ -26,8 +26,6 @@ export interface DbNetwork {
   connectTo?(nodeId: string): void;
   readonly monitorTimeout?: number;
   readonly hasSeeds?: boolean;
-  lookup?: ((nodeId: string) => Promise<readonly string[] | null>) | undefined;
-  onSelfSeed?: (() => void) | undefined;
 }
 
 export interface MasterEnv {

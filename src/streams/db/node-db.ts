@@ -75,17 +75,15 @@ export class NodeDb {
     this.link = new MasterLink({ ...env, localDb: () => dbRecordOf(this.local) });
     const r = env.requests;
     r.set('g_global', (src) => this.globalNodes.add(src));
+    // A node registering as our slave makes this node global first.
     r.set('g_slave', (src, args) => {
       this.becomeGlobal();
-      const real = r.get('g_slave');
-      if (this.service && real) real(src, args);
+      this.service?.slave(src, args);
     });
     r.set('g_reply', (_src, [id, result]) => this.reply(String(id), result));
     r.set('g_found', (_src, [node, addrs]) => this.found(String(node), addrs));
     r.set('g_chg1', (src, [family, hash]) => this.change(src, String(family), (w) => w.snapshot(hash)));
     r.set('g_chg2', (src, [family, set, del]) => this.change(src, String(family), (w) => w.apply(set, del)));
-    env.network.lookup = (id) => this.lookup(id);
-    env.network.onSelfSeed = () => this.becomeGlobal();
     this.statusSub = env.network.nodes$.subscribe((s) =>
       s.type === 'up' ? this.up(s.node) : this.down(s.node),
     );
@@ -321,7 +319,8 @@ export class NodeDb {
     this.env.onChange?.(family, change);
   }
 
-  private lookup(nodeId: string): Promise<readonly string[] | null> {
+  /** @internal The network's address lookup for a node it does not know (components.ts). */
+  lookup(nodeId: string): Promise<readonly string[] | null> {
     if (this.service) {
       const known = this.service.addressesOf(nodeId);
       // Unknown to the master itself: the node may be connecting to us right now (a `cal` or

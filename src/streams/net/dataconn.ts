@@ -16,7 +16,6 @@
  * link. Pending expectations are capped and end at their timeout; an unknown `dataconn_id`,
  * or one expected from another node, is refused before our auth line goes out.
  */
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Observable, type Subscription } from 'rxjs';
 import { KilledError, type KillReason } from '../../errors.js';
@@ -26,6 +25,7 @@ import { nodeOf } from '../../protocol/ids.js';
 import type { NodeFunction } from '../kernel/registry.js';
 import { LEVEL, logText } from '../log/log.js';
 import type { Node } from '../node.js';
+import type { Network } from './network.js';
 import { DATACONN_KEY, type TcpNetwork } from './tcp-network.js';
 
 /** Node-port request announcing a data connection to come. */
@@ -58,7 +58,7 @@ interface Expected {
   readonly timer: NodeJS.Timeout;
 }
 
-type DataNetwork = Pick<TcpNetwork, 'dialDataConn' | 'dataConnCheck' | 'dataConnAccepted'>;
+type DataNetwork = Pick<TcpNetwork, 'dialDataConn'>;
 
 function hasDataConns(network: unknown): network is DataNetwork {
   return typeof (network as { dialDataConn?: unknown }).dialDataConn === 'function';
@@ -84,20 +84,23 @@ function flowOnData(stream: Duplex): void {
 export class DataConns {
   private readonly expected = new Map<string, Expected>();
   /** Data connections handed out (to init functions and to `dataConn$` subscribers). */
-  private readonly live = new Set<Socket>();
+  private readonly live = new Set<Duplex>();
 
-  constructor(private readonly node: Node) {
+  /**
+   * `node` is used once its parts exist (requests at once, the kernel and ports later);
+   * `network` dials data connections. Incoming ones reach `check` and `accepted` through the
+   * network's environment (components.ts).
+   */
+  constructor(
+    private readonly node: Node,
+    private readonly network: Network,
+  ) {
     node.requests.set(EXPECT_REQUEST, (src, args) => this.expect(src, args));
     node.requests.set(CONNECT_REQUEST, (src, [, callerPort]) => {
       // Dialling back (for a node without listeners) is not offered.
       if (typeof callerPort === 'string' && callerPort.includes('#') && nodeOf(callerPort) === src)
         this.kill(callerPort, [DATACONN_KILL, `${node.id}: dialling back is not supported`]);
     });
-    const network = node.network;
-    if (hasDataConns(network)) {
-      network.dataConnCheck = (g, peerId) => this.check(g, peerId);
-      network.dataConnAccepted = (stream, session) => this.accepted(stream, session);
-    }
   }
 
   /** Ends every expectation and destroys every data connection (the node is closing). */
@@ -109,7 +112,7 @@ export class DataConns {
   }
 
   /** Tracks `stream` until it closes, so that `close()` can end it. */
-  private own(stream: Socket): void {
+  private own(stream: Duplex): void {
     this.live.add(stream);
     stream.once('close', () => this.live.delete(stream));
   }
@@ -167,7 +170,7 @@ export class DataConns {
   }
 
   /** An incoming data connection authenticated: is it expected, and from this node? */
-  private check(g: Greeting, peerId: string): void {
+  check(g: Greeting, peerId: string): void {
     const id = g.keys.get(DATACONN_KEY);
     const e = id === undefined ? undefined : this.expected.get(id);
     if (!e) throw new Error(`data connection refused: unknown dataconn_id ${logText(id ?? '', 100)}`);
@@ -178,7 +181,7 @@ export class DataConns {
   }
 
   /** The stream of an expected data connection: hand it to the init function. */
-  private accepted(stream: Socket, session: HandshakeSession): void {
+  accepted(stream: Duplex, session: HandshakeSession): void {
     const id = session.peerGreeting.keys.get(DATACONN_KEY) ?? '';
     const e = this.expected.get(id);
     stream.on('error', () => {});
@@ -214,7 +217,7 @@ export class DataConns {
   connect$(target: string, options: DataConnOptions): Observable<Duplex> {
     return new Observable<Duplex>((sub) => {
       const node = this.node;
-      const network = node.network;
+      const network = this.network;
       const nodeId = nodeOf(target);
       const timeout = options.timeout ?? DEFAULT_DATACONN_TIMEOUT;
       if (typeof options.initFunc !== 'string' || options.initFunc === '') {
@@ -234,7 +237,7 @@ export class DataConns {
       const fail = (reason: KillReason) => sub.error(new KilledError(caller.id, reason));
       const held: Subscription[] = [];
       let cancelDial: (() => void) | undefined;
-      let stream: Socket | undefined;
+      let stream: Duplex | undefined;
       const timer = setTimeout(
         () => fail([DATACONN_KILL, `${nodeId}: unable to establish connection within ${timeout} seconds`]),
         timeout * 1000,

@@ -1,8 +1,38 @@
-/** What a node needs from its network layer (implemented over TCP by `TcpNetwork`). */
+/**
+ * What a node needs from its network layer (implemented by `TcpNetwork` over any transport),
+ * and what the network gets from the node when it is built (`NetworkEnv`).
+ */
+import type { Duplex } from 'node:stream';
 import type { Observable } from 'rxjs';
 import type { KillReason } from '../../errors.js';
 import type { Greeting } from '../../protocol/greeting.js';
+import type { HandshakeSession } from '../../protocol/handshake.js';
+import type { Clock } from '../clock.js';
 import type { Remote } from '../kernel/kernel.js';
+
+/**
+ * The node's side of its network, handed over when the network is built (components.ts):
+ * where messages go, whom to ask for addresses, and the node's clock.
+ */
+export interface NetworkEnv {
+  /** The node's clock: every deadline, spacing, backoff and heartbeat of the network. */
+  readonly clock: Clock;
+  /** A message `[PORTNAME, …]` from node `src`. */
+  receive(src: string, msg: unknown[]): void;
+  /** Node `src` went down: its monitors of our ports are gone. */
+  dropRemoteMonitors(src: string): void;
+  /** Looks up listener addresses of a node not known yet (`g_find`, or the `'l` family). */
+  lookup?(nodeId: string): Promise<readonly string[] | null>;
+  /** One of our seed addresses turned out to be ourselves. */
+  selfSeed?(): void;
+  /**
+   * An incoming data connection (`aemp-dataconn`, spec/protocol.md §13) authenticated: throws
+   * to refuse it before our auth line goes out. Unset: every data connection is refused.
+   */
+  dataConnCheck?(g: Greeting, peerId: string): void;
+  /** The raw stream of an accepted data connection. */
+  dataConnAccepted?(stream: Duplex, session: HandshakeSession): void;
+}
 
 /** A connection to a node came up or went down (`mon_nodes`). Up and down alternate per node. */
 export type NodeStatus = { type: 'up'; node: string } | { type: 'down'; node: string; reason: KillReason };

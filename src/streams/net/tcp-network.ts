@@ -28,11 +28,11 @@ import type { Greeting } from '../../protocol/greeting.js';
 import { isSubProtocol } from '../../protocol/greeting.js';
 import type { HandshakeOptions, HandshakeSession } from '../../protocol/handshake.js';
 import { dialTcp, joinHostPort, listenTcp, tuneSocket } from '../../protocol/tcp-transport.js';
-import type { Kernel, MonEntry } from '../kernel/kernel.js';
+import type { MonEntry } from '../kernel/kernel.js';
 import { LEVEL, type Logger, LogLimiter, logText } from '../log/log.js';
 import { resolveBinds, resolveDescriptors } from './binds.js';
 import { Connection, type ConnectionEvents, HEARTBEAT_KEY } from './connection.js';
-import type { ConnectionStats, Network, NetworkCounts, NodeStatus } from './network.js';
+import type { ConnectionStats, Network, NetworkCounts, NetworkEnv, NodeStatus } from './network.js';
 
 /** Protocol field and greeting key of a data connection (spec/protocol.md §13). */
 export const DATACONN_PROTOCOL = 'aemp-dataconn';
@@ -180,28 +180,17 @@ export class TcpNetwork implements Network {
   private readonly framings: FramingFormat[];
   private readonly connEvents: ConnectionEvents;
 
-  /** Called when one of our seed addresses turns out to be ourselves. */
-  onSelfSeed: (() => void) | undefined;
-  /**
-   * Data connections (`aemp-dataconn`, spec/protocol.md §13). `dataConnCheck` runs once an
-   * incoming one's peer authenticated, before our auth line goes out, and throws to refuse it
-   * (unknown `dataconn_id`); `dataConnAccepted` then gets the raw stream. Unset: refused.
-   */
-  dataConnCheck: ((g: Greeting, peerId: string) => void) | undefined;
-  dataConnAccepted: ((stream: Socket, session: HandshakeSession) => void) | undefined;
   /** Data connections we dialled that are still in their handshake. */
   private readonly dataDials = new Set<Connection>();
-  /** Looks up addresses of a node not in `addresses` (`g_find` to the master, or the `'l` family). */
-  lookup: ((nodeId: string) => Promise<readonly string[] | null>) | undefined;
 
   constructor(
-    private readonly kernel: Kernel,
+    private readonly env: NetworkEnv,
     private readonly opts: TcpNetworkOptions,
   ) {
     this.framings = opts.framings.filter((f): f is FramingFormat => f === 'cbor' || f === 'json');
     this.connEvents = {
       established: (c) => this.established(c),
-      message: (src, msg) => this.kernel.receive(src, msg),
+      message: (src, msg) => this.env.receive(src, msg),
       closed: (c, reason) => this.connectionClosed(c, reason),
       backlog: (c, bytes) => {
         if (c.peerId !== undefined && this.peers.get(c.peerId)?.conn === c)
@@ -211,11 +200,10 @@ export class TcpNetwork implements Network {
       handover: (c, session, stream) => {
         this.settle(c);
         this.open.delete(c);
-        const take = this.dataConnAccepted;
-        if (this.closing || !take) {
+        if (this.closing || !this.env.dataConnAccepted) {
           stream.on('error', () => {});
           stream.destroy();
-        } else take(stream, session);
+        } else this.env.dataConnAccepted(stream, session);
       },
     };
   }
@@ -469,7 +457,7 @@ export class TcpNetwork implements Network {
     this.dial(addr, (g) => {
       if (g.nodeId === this.opts.nodeId) {
         this.seedNodes.delete(addr);
-        this.onSelfSeed?.();
+        this.env.selfSeed?.();
         throw new Error('I refuse to talk to myself');
       }
       // A different node behind the seed address now: forget the address of the one before.
@@ -580,7 +568,7 @@ export class TcpNetwork implements Network {
     // settled by the tie-break in greeted().
     const known = this.addresses.get(p.id);
     if (known && known.length > 0) this.tryAddresses(p, known);
-    else if (this.lookup) {
+    else if (this.env.lookup) {
       const token = {};
       p.lookup = token;
       const done = (addrs: readonly string[] | null) => {
@@ -591,7 +579,7 @@ export class TcpNetwork implements Network {
         else if (addrs && addrs.length > 0) this.tryAddresses(p, addrs);
         else this.fail(p, 'no known address');
       };
-      this.lookup(p.id).then(done, () => done(null));
+      this.env.lookup(p.id).then(done, () => done(null));
     } else queueMicrotask(() => this.fail(p, 'no known address'));
   }
 
@@ -745,8 +733,8 @@ export class TcpNetwork implements Network {
     options.handshake.acceptSubProtocols = [DATACONN_PROTOCOL];
     options.handshake.onPeerVerified = (g) => {
       if (!isSubProtocol(g.proto)) return;
-      if (!this.dataConnCheck) throw new Error(`${g.proto}: sub-protocol not supported`);
-      this.dataConnCheck(g, g.nodeId);
+      if (!this.env.dataConnCheck) throw new Error(`${g.proto}: sub-protocol not supported`);
+      this.env.dataConnCheck(g, g.nodeId);
     };
     const conn: Connection = new Connection(socket, options, this.connEvents);
     this.inbound.set(conn, from);
@@ -847,8 +835,8 @@ export class TcpNetwork implements Network {
     };
     const known = nodeId === this.opts.nodeId ? this.bound : this.addresses.get(nodeId);
     if (known && known.length > 0) start(known);
-    else if (this.lookup)
-      this.lookup(nodeId).then(
+    else if (this.env.lookup)
+      this.env.lookup(nodeId).then(
         (a) => start(a),
         () => start(null),
       );
@@ -945,7 +933,7 @@ export class TcpNetwork implements Network {
 
   private lost(p: Peer, text: string, wasUp: boolean): void {
     const reason = ['transport_error', p.id, text];
-    if (wasUp) this.kernel.dropRemoteMonitors(p.id);
+    if (wasUp) this.env.dropRemoteMonitors(p.id);
     p.queue = [];
     p.settled?.();
     if (wasUp) this.status.next({ type: 'down', node: p.id, reason });
