@@ -6,13 +6,15 @@
  *   snd PORT MSG…        relay                 can NAME REPLY…      REPLY…, known?
  *   eval CODE REPLY…     REPLY…, err, result   time REPLY…          REPLY…, seconds
  *   g_*                  global database (installed by the global service)
+ *   aemp::stats REPLY…   REPLY…, this node's stats (read-only, rate-limited; observe/stats-request.ts)
  *   anything else        a function name: resolved through the registry and called
  * Secure mode refuses `eval` and every function-name request (including spawn), from any
- * sender, with the logged error `remote execution not allowed`.
+ * sender, with the logged error `remote execution not allowed`; it answers `aemp::stats`.
  */
 import { dieReason, type KillReason } from '../../errors.js';
 import { nodeOf, portNameOf } from '../../protocol/ids.js';
 import { LEVEL, type Logger, logText } from '../log/log.js';
+import { answerStats, STATS_REQUEST } from '../observe/stats-request.js';
 import { errText, type Kernel } from './kernel.js';
 import { type NodeFunction, type Registry, unresolvable } from './registry.js';
 
@@ -109,6 +111,7 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
       if (env.secure()) return refuse(src, 'eval');
       runEval(String(code ?? ''), to);
     },
+    [STATS_REQUEST]: (src, to) => answerStats(env.thisArg, src, to),
     [SPAWN_REQUEST]: (src, [name, func, ...args]) => {
       usedFunctions.add(SPAWN_REQUEST);
       if (env.secure()) return refuse(src, SPAWN_REQUEST);
