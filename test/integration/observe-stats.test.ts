@@ -59,7 +59,11 @@ describe('the stats request', () => {
     expect(link.bytesIn).toBeGreaterThanOrEqual(20 * 50);
 
     // Secure mode still refuses code: eval gets no reply and is logged as refused.
-    a.evalOn(b.id, '1 + 1', a.port(() => {}));
+    a.evalOn(
+      b.id,
+      '1 + 1',
+      a.port(() => {}),
+    );
     await within(b.logged(/remote execution not allowed \(eval\)/), WAIT, 'the eval refusal');
   });
 
