@@ -8,9 +8,8 @@
  * escaped, so a record cannot drive the terminal.
  */
 import type { Subscription } from 'rxjs';
-import type { LogLevel } from '../streams/log/log.js';
-import { escapeControls } from '../streams/log/log.js';
-import { type LogRecord, logs$, timeDiff } from '../streams/log/log-catcher.js';
+import type { LogLevel, LogRecord } from '../index.js';
+import { escapeControls, logs$, timeDiff } from '../streams/config/config.js';
 import { type ArgQueue, asText, usage } from './args.js';
 import type { Session } from './session.js';
 

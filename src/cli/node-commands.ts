@@ -19,7 +19,7 @@
  */
 import { firstValueFrom } from 'rxjs';
 import { AempError, type KilledError, type Node, nodeOf } from '../index.js';
-import { escapeControls } from '../streams/log/log.js';
+import { escapeControls } from '../streams/config/config.js';
 import { type ArgQueue, asText, CliExit, die, EXIT_TIMEOUT } from './args.js';
 import { compact, terminalJson } from './json-text.js';
 import type { Session } from './session.js';

@@ -36,9 +36,8 @@
  * systemd) it keeps running like Perl's `aemp run`.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { ConfigError, configure, type Node } from '../index.js';
-import { resolveConfig } from '../streams/config/config.js';
-import { envLogLevel, escapeControls, LEVEL, type LogLevel } from '../streams/log/log.js';
+import { ConfigError, configure, envLogLevel, LEVEL, type LogLevel, type Node } from '../index.js';
+import { escapeControls, resolveConfig } from '../streams/config/config.js';
 import { die, EXIT_DIE, formatError, runOptions } from './args.js';
 import type { Io } from './session.js';
 

@@ -12,7 +12,7 @@
 import { createInterface } from 'node:readline';
 import { firstValueFrom, timeout } from 'rxjs';
 import { AempError, type KilledError, type Node, nodeOf } from '../index.js';
-import { escapeControls } from '../streams/log/log.js';
+import { escapeControls } from '../streams/config/config.js';
 import { type ArgQueue, asText, formatError } from './args.js';
 import { compact, pretty } from './json-text.js';
 import { shownText } from './node-commands.js';

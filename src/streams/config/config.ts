@@ -39,6 +39,10 @@ import {
 } from './schema.js';
 import { shortSecretWarning, userSecret, userSecretPath } from './user-secret.js';
 
+// What the `aemp` commands print log lines with (the CLI reaches src/streams through this module
+// and the public entry only).
+export { escapeControls } from '../log/log.js';
+export { logs$, timeDiff } from '../log/log-catcher.js';
 export { perlTruthy, toNumber } from './coerce.js';
 export { type ExpandedNodeId, expandNodeId, type NodeIdContext, nodeIdProblem } from './nodeid.js';
 export {
