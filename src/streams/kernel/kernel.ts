@@ -10,85 +10,33 @@
  *   receive()    → messages from a connection, delivered at once in port context
  * Node-port (`""`) messages go to the `nodePort` handler with their source node.
  */
-import { Subscription } from 'rxjs';
 import { dieReason, formatReason, KilledError, type KillReason } from '../../errors.js';
-import { magicIncrement, makeUniq, nodeOf } from '../../protocol/ids.js';
+import { type Clock, realClock } from '../clock.js';
 import { LEVEL, type Logger, type LogLevel, LogLimiter, logText } from '../log/log.js';
-import { MAX_VALUES, PairFifo } from './fifo.js';
+import { DeliveryQueue } from './delivery-queue.js';
+import type { MAX_VALUES } from './fifo.js';
+import { errText, tagText, traceJson } from './message-text.js';
+import {
+  Guard,
+  type Handler,
+  type MonEntry,
+  PortRecord,
+  type PortSink,
+  type SinkHandle,
+} from './port-record.js';
+import { PortTable } from './port-table.js';
+import { type Remote, type RemoteDest, wireMessage } from './remote.js';
+import { RemoteMonitors } from './remote-monitors.js';
 
-/** A message handler: called with the message elements (for tag handlers, without the tag). */
-export type Handler = (...args: any[]) => void;
-
-/** @internal A receiver of a port's messages, as an rxjs subscriber is. */
-export interface PortSink {
-  next(msg: unknown[]): void;
-  complete(): void;
-  error(err: unknown): void;
-}
-
-/** @internal A private port made by `Kernel.createSinkPort`. */
-export interface SinkHandle {
-  readonly id: string;
-}
-
-/** @internal One registered monitor action; removal is by identity. */
-export interface MonEntry {
-  fire(reason: KillReason): void;
-}
-
-/** @internal What the kernel needs from the network layer. */
-export interface Remote {
-  /** Queues a wire message `[PORTNAME, …]` for a node, connecting on demand. Never throws. */
-  send(nodeId: string, msg: unknown[]): void;
-  /** Sends only if a connection to the node is established right now. */
-  sendIfUp(nodeId: string, msg: unknown[]): void;
-  /** Monitors a port (name `""` = the node) of a remote node; returns the cancel function. */
-  monitor(nodeId: string, portName: string, entry: MonEntry): () => void;
-}
-
-/** A guard: disposing it cancels what it guards (a monitor, a db entry…). It is a Subscription. */
-export class Guard extends Subscription {
-  /** @param cancel What disposing the guard does (run once). */
-  constructor(cancel?: () => void) {
-    super(cancel);
-  }
-
-  /** Same as `unsubscribe()`. */
-  dispose(): void {
-    this.unsubscribe();
-  }
-}
-
-class PortRecord {
-  dead = false;
-  tags: Map<string, Handler> | null = null;
-  sinks: PortSink[] | null = null;
-  mons: MonEntry[] | null = null;
-  /** Nodes that sent `mon1` for this port. */
-  rmons: Set<string> | null = null;
-  constructor(
-    readonly name: string,
-    readonly id: string,
-    /** Default handler; `null` = the port dies on a message no tag handler takes. */
-    public dflt: Handler | null,
-  ) {}
-}
-
-/** Where a remote destination is: its node and port name (`""` for the node itself). */
-interface RemoteDest {
-  readonly node: string;
-  readonly name: string;
-}
+export { errText } from './message-text.js';
+export { Guard, type Handler, type MonEntry, type PortSink, type SinkHandle } from './port-record.js';
+export type { Remote } from './remote.js';
 
 interface KillOp {
   name: string;
   reason: KillReason;
 }
 
-/** Spare queue blocks (128 KB each) kept for good; more are kept only while bursts continue. */
-const KEPT_SPARE_BLOCKS = 2;
-/** How long after the last burst the queue keeps its extra spare blocks. */
-const SPARE_BLOCKS_KEPT_MS = 10_000;
 const KILL = { kind: 'kill' } as const;
 const NOOP = (): void => {};
 const TASK = { kind: 'task' } as const;
@@ -105,18 +53,18 @@ export interface KernelOptions {
   onKill?: (portId: string, reason: KillReason) => void;
   /** Receives a `SND …` line per `snd` and an `RCV …` line per message from a peer (tracing). */
   trace?: (line: string) => void;
+  /** The node's clock (default: real time). */
+  clock?: Clock;
 }
 
 /** @internal */
-export class Kernel {
-  readonly nodeId: string;
-  readonly prefix: string;
-  readonly uniq: string;
+export class Kernel extends PortTable {
   logger: Logger;
   remote: Remote;
   nodePort: (src: string, msg: unknown[]) => void;
   onKill: ((portId: string, reason: KillReason) => void) | undefined;
   readonly trace: ((line: string) => void) | undefined;
+  readonly clock: Clock;
 
   /** The port whose handler runs right now (Perl's `$SELF`). */
   self: string | undefined;
@@ -128,74 +76,28 @@ export class Kernel {
    */
   readonly logLimit = new LogLimiter(() => this.logger);
 
-  /** Live ports by name (wire messages carry names) and by full ID (local sends). */
-  private readonly ports = new Map<string, PortRecord>();
-  private readonly byId = new Map<string, PortRecord>();
   /** The local ports each remote node monitors (`mon1`), to forget them when it goes away. */
-  private readonly rmonsByNode = new Map<string, Set<PortRecord>>();
-  private counter = 'a';
-  private readonly queue = new PairFifo();
+  private readonly rmons = new RemoteMonitors();
+  private readonly queue: DeliveryQueue;
   /** The last remote destination of `snd`, and where it is. */
   private lastDest: string | undefined;
   private lastRemote: RemoteDest | undefined;
-  private scheduled: NodeJS.Immediate | undefined;
-  /** Lets go of the queue's spare blocks once local traffic has been quiet for a while. */
-  private trimTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(opts: KernelOptions) {
-    this.nodeId = opts.nodeId;
-    this.prefix = opts.nodeId + '#';
-    this.uniq = opts.randomisedId ? '' : makeUniq();
+    super(opts.nodeId, opts.randomisedId);
     this.logger = opts.logger;
     this.remote = opts.remote;
     this.nodePort = opts.nodePort ?? (() => {});
     this.onKill = opts.onKill;
     this.trace = opts.trace;
-  }
-
-  /** Number of live local ports. */
-  get portCount(): number {
-    return this.ports.size;
-  }
-
-  /** @internal Number of monitors set on this node for a local port (for tests and diagnostics). */
-  monitorCount(portId: string): number {
-    return this.ports.get(this.localName(portId))?.mons?.length ?? 0;
+    this.clock = opts.clock ?? realClock;
+    this.queue = new DeliveryQueue(this.clock, this.step);
   }
 
   /** @internal Number of (node, local port) monitors set by other nodes with `mon1`. */
   get remoteMonitorCount(): number {
-    let n = 0;
-    for (const ports of this.rmonsByNode.values()) n += ports.size;
-    return n;
-  }
-
-  /** The next value of the shared name counter (first call returns `b`). */
-  nextCounter(): string {
-    this.counter = magicIncrement(this.counter);
-    return this.counter;
-  }
-
-  /** Creates a local port; without a handler it dies on its first unhandled message. */
-  createPort(handler?: Handler): string {
-    const name = this.uniq + this.nextCounter();
-    return this.addPort(name, handler ?? null).id;
-  }
-
-  /** True if the local port (ID or name) exists. */
-  hasPort(portId: string): boolean {
-    return this.ports.has(this.localName(portId));
-  }
-
-  /** Port IDs of all live local ports. */
-  portIds(): string[] {
-    return [...this.ports.values()].map((r) => r.id);
-  }
-
-  /** Creates the local port if it does not exist (`rcv` on a missing port re-creates it). */
-  ensurePort(portId: string): void {
-    this.ensure(portId);
+    return this.rmons.count;
   }
 
   /**
@@ -213,42 +115,6 @@ export class Kernel {
       for (const [src, m] of held) if (!r.dead) this.deliver(r, m, src);
       held.length = 0;
     };
-  }
-
-  /** Sets the default handler (re-creating the port if it does not exist). */
-  setDefault(portId: string, handler: Handler): void {
-    this.ensure(portId).dflt = handler;
-  }
-
-  /** Sets (or with `null`, removes) a tag handler (re-creating the port if needed). */
-  setTag(portId: string, tag: string, handler: Handler | null): void {
-    const r = this.ensure(portId);
-    if (handler) (r.tags ??= new Map()).set(tag, handler);
-    else if (r.tags) {
-      r.tags.delete(tag);
-      if (r.tags.size === 0) r.tags = null;
-    }
-  }
-
-  /** Attaches a receiver of the messages no tag handler takes; returns the detach function. */
-  attachSink(portId: string, sink: PortSink): (() => void) | undefined {
-    const r = this.ports.get(this.localName(portId));
-    if (!r) return undefined;
-    (r.sinks ??= []).push(sink);
-    return () => {
-      if (!r.sinks) return;
-      const i = r.sinks.indexOf(sink);
-      if (i >= 0) r.sinks.splice(i, 1);
-      if (r.sinks.length === 0) r.sinks = null;
-    };
-  }
-
-  /**
-   * A new local port ID that no port has yet: a name only, until `openPort` creates the port
-   * (messages sent to it before that are dropped, monitors get `no_such_port`).
-   */
-  reservePortId(): string {
-    return this.prefix + this.uniq + this.nextCounter();
   }
 
   /**
@@ -304,9 +170,7 @@ export class Kernel {
     if (this.trace === undefined) {
       const r = this.byId.get(dest);
       if (r !== undefined) {
-        if (this.closed) return;
         this.queue.pushValues(r, n, a, b, c, d);
-        this.scheduled ??= setImmediate(this.drain);
         return;
       }
       const to = this.remoteDest(dest);
@@ -410,9 +274,7 @@ export class Kernel {
     if (rmons) {
       for (const node of rmons) {
         this.remote.sendIfUp(node, ['', 'kil0', name, ...reason]);
-        const watched = this.rmonsByNode.get(node);
-        watched?.delete(r);
-        if (watched?.size === 0) this.rmonsByNode.delete(node);
+        this.rmons.forget(r, node);
       }
     }
     if (sinks) {
@@ -480,12 +342,8 @@ export class Kernel {
   remoteMonitor(src: string, name: string, on: boolean): boolean {
     const r = this.ports.get(name);
     if (!r) return false;
-    if (on) {
-      (r.rmons ??= new Set()).add(src);
-      let watched = this.rmonsByNode.get(src);
-      if (!watched) this.rmonsByNode.set(src, (watched = new Set()));
-      watched.add(r);
-    } else this.dropRemoteMonitor(r, src);
+    if (on) this.rmons.add(r, src);
+    else this.rmons.drop(r, src);
     return true;
   }
 
@@ -494,21 +352,7 @@ export class Kernel {
    * process under the same node ID must not get `kil0` for monitors it never set.
    */
   dropRemoteMonitors(src: string): void {
-    const watched = this.rmonsByNode.get(src);
-    if (!watched) return;
-    for (const r of watched) this.dropRemoteMonitor(r, src);
-  }
-
-  private dropRemoteMonitor(r: PortRecord, src: string): void {
-    if (r.rmons) {
-      r.rmons.delete(src);
-      if (r.rmons.size === 0) r.rmons = null;
-    }
-    const watched = this.rmonsByNode.get(src);
-    if (watched) {
-      watched.delete(r);
-      if (watched.size === 0) this.rmonsByNode.delete(src);
-    }
+    this.rmons.dropNode(src);
   }
 
   /** Runs `fn` with `portId` as port context; an exception kills that port with `die`. */
@@ -545,32 +389,9 @@ export class Kernel {
   /** Kills every local port now (normal reason) and drops pending deliveries. */
   close(): void {
     this.closed = true;
-    if (this.scheduled) clearImmediate(this.scheduled);
-    this.scheduled = undefined;
-    clearTimeout(this.trimTimer);
-    this.trimTimer = undefined;
     this.logLimit.close();
-    this.queue.clear();
+    this.queue.close();
     for (const name of [...this.ports.keys()]) this.killNow(name, []);
-  }
-
-  private localName(portId: string): string {
-    return portId.startsWith(this.prefix) ? portId.slice(this.prefix.length) : portId;
-  }
-
-  private addPort(name: string, dflt: Handler | null): PortRecord {
-    const r = new PortRecord(name, this.prefix + name, dflt);
-    this.ports.set(name, r);
-    this.byId.set(r.id, r);
-    return r;
-  }
-
-  private ensure(portId: string): PortRecord {
-    if (nodeOf(portId) !== this.nodeId || !portId.includes('#'))
-      throw new TypeError(`rcv can only be called on local ports ('${portId}')`);
-    const name = this.localName(portId);
-    if (name === '') throw new TypeError('rcv: the node port cannot be changed');
-    return this.ports.get(name) ?? this.addPort(name, null);
   }
 
   private enqueue(name: string, msg: unknown[]): void {
@@ -578,28 +399,8 @@ export class Kernel {
   }
 
   private push(target: unknown, payload: unknown): void {
-    if (this.closed) return;
     this.queue.push(target, payload);
-    this.scheduled ??= setImmediate(this.drain);
   }
-
-  private readonly drain = (): void => {
-    this.scheduled = undefined;
-    this.queue.drain(this.step);
-    if (this.closed) return;
-    if (this.queue.length > 0) this.scheduled ??= setImmediate(this.drain);
-    else if (this.queue.spareBlocks > KEPT_SPARE_BLOCKS) {
-      if (this.trimTimer === undefined) {
-        this.trimTimer = setTimeout(this.trim, SPARE_BLOCKS_KEPT_MS);
-        this.trimTimer.unref();
-      } else this.trimTimer.refresh();
-    }
-  };
-
-  private readonly trim = (): void => {
-    this.trimTimer = undefined;
-    if (this.queue.length === 0) this.queue.trim(KEPT_SPARE_BLOCKS);
-  };
 
   private readonly step = (t: unknown, payload: unknown): boolean => {
     if (t instanceof PortRecord) {
@@ -685,44 +486,3 @@ export class Kernel {
 
 /** How many characters of a node ID a log line shows. */
 const LOG_NODE_ID_MAX = 100;
-
-/** The first message element as shown in `unhandled_message`: 30 chars, printable ASCII. */
-function tagText(v: unknown): string {
-  const s =
-    typeof v === 'string'
-      ? v
-      : v === undefined || v === null
-        ? ''
-        : typeof v === 'object'
-          ? JSON.stringify(v)
-          : String(v);
-  return s.slice(0, 30).replace(/[^\x20-\x7e]/g, '.');
-}
-
-/** @internal Text of an error for log lines. */
-export function errText(err: unknown): string {
-  // Errors from a vm context are not `instanceof Error` here, so look at the shape.
-  if (typeof err === 'object' && err !== null && typeof (err as Error).message === 'string')
-    return (err as Error).message;
-  return String(err);
-}
-
-/** A message as JSON for trace lines (bigints as digits, bytes as Latin-1 text). */
-function traceJson(msg: unknown[]): string {
-  try {
-    return JSON.stringify(msg, (_key, v: unknown) =>
-      typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('latin1') : v,
-    );
-  } catch (err) {
-    return `[not representable as JSON: ${(err as Error).message}]`;
-  }
-}
-
-/** The wire form `[PORTNAME, …msg]` (a new array: `unshift` costs several times as much). */
-function wireMessage(name: string, msg: readonly unknown[]): unknown[] {
-  const n = msg.length;
-  const wire = new Array<unknown>(n + 1);
-  wire[0] = name;
-  for (let i = 0; i < n; i++) wire[i + 1] = msg[i];
-  return wire;
-}

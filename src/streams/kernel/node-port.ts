@@ -106,7 +106,7 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
         (Object.hasOwn(builtins, name) || extra.has(name) || usedFunctions.has(name));
       reply(to, [known]);
     },
-    time: (_src, to) => reply(to, [Date.now() / 1000]),
+    time: (_src, to) => reply(to, [kernel.clock.epochMs() / 1000]),
     eval: (src, [code, ...to]) => {
       if (env.secure()) return refuse(src, 'eval');
       runEval(String(code ?? ''), to);

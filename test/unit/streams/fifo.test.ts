@@ -1,4 +1,5 @@
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { VirtualClock } from '../../../src/streams/clock.js';
 import { MAX_VALUES, PairFifo } from '../../../src/streams/kernel/fifo.js';
 import { testNode, turn } from '../../helpers/node.js';
 
@@ -158,32 +159,33 @@ describe('local snd of every arity', () => {
 });
 
 describe('spare queue blocks', () => {
-  it('are let go a while after a big burst, and close clears the timer', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    try {
-      const n = testNode();
-      const s = n.port$();
-      let got = 0;
-      const sub = s.subscribe(() => got++);
-      expect(vi.getTimerCount()).toBe(0);
-      for (let i = 0; i < 10; i++) n.snd(s.id, 'small', i);
-      await turn();
-      expect(got).toBe(10);
-      expect(vi.getTimerCount()).toBe(0);
-      for (let i = 0; i < 100_000; i++) n.snd(s.id, 'big', i);
-      await turn();
-      expect(got).toBe(100_010);
-      expect(vi.getTimerCount()).toBe(1);
-      vi.runOnlyPendingTimers();
-      expect(vi.getTimerCount()).toBe(0);
-      for (let i = 0; i < 100_000; i++) n.snd(s.id, 'again', i);
-      await turn();
-      expect(vi.getTimerCount()).toBe(1);
-      sub.unsubscribe();
-      await n.close();
-      expect(vi.getTimerCount()).toBe(0);
-    } finally {
-      vi.useRealTimers();
-    }
+  it('are let go ten seconds after the last big burst, and close clears the timer', async () => {
+    const clock = new VirtualClock();
+    const n = testNode({ clock });
+    const s = n.port$();
+    let got = 0;
+    const sub = s.subscribe(() => got++);
+    for (let i = 0; i < 10; i++) n.snd(s.id, 'small', i);
+    await turn();
+    expect(got).toBe(10);
+    expect(clock.size).toBe(0);
+    for (let i = 0; i < 100_000; i++) n.snd(s.id, 'big', i);
+    await turn();
+    expect(got).toBe(100_010);
+    expect(clock.size).toBe(1);
+    // Another burst 6 s later: the blocks stay until 10 s after that one.
+    clock.advance(6000);
+    for (let i = 0; i < 100_000; i++) n.snd(s.id, 'more', i);
+    await turn();
+    clock.advance(9000);
+    expect(clock.size).toBe(1);
+    clock.advance(1000);
+    expect(clock.size).toBe(0);
+    for (let i = 0; i < 100_000; i++) n.snd(s.id, 'again', i);
+    await turn();
+    expect(clock.size).toBe(1);
+    sub.unsubscribe();
+    await n.close();
+    expect(clock.size).toBe(0);
   });
 });

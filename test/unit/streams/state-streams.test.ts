@@ -9,6 +9,7 @@
 import { firstValueFrom, Observable, Subject, type Subscriber, toArray } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
+import { type Clock, realClock } from '../../../src/streams/clock.js';
 import type { DbChange } from '../../../src/streams/db/family-watch.js';
 import type { ConnectionStats, Network, NodeStatus } from '../../../src/streams/net/network.js';
 import { Node, type NodeEvent } from '../../../src/streams/node.js';
@@ -69,8 +70,9 @@ class ScriptedNetwork implements Network {
   }
 }
 
-function scriptedNode(net: ScriptedNetwork): Node {
+function scriptedNode(net: ScriptedNetwork, clock?: Clock): Node {
   return new Node({
+    clock,
     nodeId: 'scripted',
     randomisedId: false,
     runiq: 'r',
@@ -89,6 +91,11 @@ const downE = (node: string): NodeStatus => ({
 
 function scheduler(): TestScheduler {
   return new TestScheduler((actual, expected) => expect(actual).toEqual(expected));
+}
+
+/** A clock whose rxjs scheduler is the test scheduler (the node's interval operators use it). */
+function testSchedulerClock(s: TestScheduler): Clock {
+  return { ...realClock, now: () => s.now(), scheduler: s };
 }
 
 /** Feeds a hot marble stream of node events into the scripted network (and ends it). */
@@ -175,9 +182,10 @@ describe('the node stream', () => {
 
 describe('connectionStats$', () => {
   it('emits at once for each subscriber (a late one too), then every interval; unsubscribing stops it', () => {
-    scheduler().run(({ expectObservable, flush }) => {
+    const sched = scheduler();
+    sched.run(({ expectObservable, flush }) => {
       const net = new ScriptedNetwork();
-      const node = scriptedNode(net);
+      const node = scriptedNode(net, testSchedulerClock(sched));
       expectObservable(node.connectionStats$(3), '^--------!').toBe('a--a--a--', { a: [] });
       expectObservable(node.connectionStats$(3), '----^----!').toBe('----a--a--', { a: [] });
       flush();
