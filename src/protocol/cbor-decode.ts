@@ -14,7 +14,7 @@
  * - integers: safe integers (|n| ≤ 2**53-1) are numbers; larger 64-bit integers (`1b …`/`3b …`) and
  *   bignums are `bigint`, so Perl's 64-bit IV/UV values survive a round trip unchanged.
  *
- * The reader works on the chunk handed to `push` directly; only the incomplete tail of a chunk is
+ * The reader (cbor-read.ts) works on the chunk handed to `push` directly; only the incomplete tail of a chunk is
  * copied. A tail is tracked by a resumable structural scanner, so a large frame arriving in many
  * chunks is scanned once (not re-parsed per chunk) and decoded once it is complete.
  *
@@ -26,440 +26,10 @@
  * cap. Indefinite-length strings allocate nothing per chunk.
  */
 import { ProtocolError } from '../errors.js';
-import { asFast, EMPTY, type FastBuffer, HAS_FAST, TWO32 } from './cbor-buffer.js';
-import type { FrameDecoder, FrameLimits } from './frame-codec.js';
+import { asFast, EMPTY, type FastBuffer } from './cbor-buffer.js';
+import { hex2, INCOMPLETE, readEnd, readItem, tooManyError } from './cbor-read.js';
 import { PendingFrameDecoder } from './frame-decoder-base.js';
-
-const fcc = String.fromCharCode;
-// ---------------------------------------------------------------------------------------------
-// Reader. Module-level state is valid only during one synchronous read of one frame; every frame
-// read sets it afresh, so decoders can be used re-entrantly from onMessage callbacks.
-
-/** Thrown (not an Error: no stack capture) when the frame runs past the end of the bytes. */
-const INCOMPLETE: { readonly incomplete: true } = { incomplete: true };
-
-let src: FastBuffer = EMPTY;
-let view = new DataView(EMPTY.buffer, 0, 0);
-let pos = 0;
-let end = 0;
-let depth = 0;
-let maxDepth = 500;
-/** Data items of the frame so far (counted before they are read) and the most allowed. */
-let items = 0;
-let maxItems = 0;
-
-function bad(msg: string): never {
-  throw new ProtocolError('ERR_BAD_FRAME', `bad CBOR frame: ${msg}`);
-}
-
-function tooDeep(): never {
-  return bad(`nested deeper than ${maxDepth} levels`);
-}
-
-function tooManyItems(): never {
-  throw tooManyError(maxItems);
-}
-
-function tooManyError(max: number): ProtocolError {
-  return new ProtocolError('ERR_FRAME_TOO_LARGE', `CBOR frame holds more than ${max} data items`);
-}
-
-function hex2(b: number): string {
-  return b.toString(16).padStart(2, '0');
-}
-
-function read(): unknown {
-  if (pos >= end) throw INCOMPLETE;
-  const ib = src[pos++]!;
-  const major = ib >> 5;
-  let n = ib & 0x1f;
-  if (n >= 24) {
-    switch (n) {
-      case 24:
-        if (pos >= end) throw INCOMPLETE;
-        n = src[pos++]!;
-        break;
-      case 25:
-        if (pos + 2 > end) throw INCOMPLETE;
-        n = (src[pos]! << 8) | src[pos + 1]!;
-        pos += 2;
-        if (major === 7) return half(n);
-        break;
-      case 26:
-        if (pos + 4 > end) throw INCOMPLETE;
-        if (major === 7) {
-          const f = view.getFloat32(pos);
-          pos += 4;
-          return f;
-        }
-        n = view.getUint32(pos);
-        pos += 4;
-        break;
-      case 27:
-        return read64(major);
-      case 31:
-        return readIndefinite(major);
-      default:
-        return bad(`reserved additional information in initial byte 0x${hex2(ib)}`);
-    }
-  }
-  switch (major) {
-    case 0:
-      return n;
-    case 1:
-      return -1 - n;
-    case 2:
-      return readBytes(n);
-    case 3:
-      return readText(n);
-    case 4:
-      return readArray(n);
-    case 5:
-      return readMap(n);
-    case 6:
-      return readTagged(n);
-    default:
-      return simple(n);
-  }
-}
-
-function simple(n: number): unknown {
-  switch (n) {
-    case 20:
-      return false;
-    case 21:
-      return true;
-    case 22:
-      return null;
-    default:
-      // 23 = undefined; unassigned simple values are passed on as undefined as well.
-      return undefined;
-  }
-}
-
-function half(h: number): number {
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  let v: number;
-  if (e === 0) v = m * 2 ** -24;
-  else if (e === 31) v = m === 0 ? Number.POSITIVE_INFINITY : Number.NaN;
-  else v = (m + 1024) * 2 ** (e - 25);
-  return h & 0x8000 ? -v : v;
-}
-
-function read64(major: number): unknown {
-  if (pos + 8 > end) throw INCOMPLETE;
-  if (major === 7) {
-    const f = view.getFloat64(pos);
-    pos += 8;
-    return f;
-  }
-  const hi = view.getUint32(pos);
-  const lo = view.getUint32(pos + 4);
-  pos += 8;
-  switch (major) {
-    case 0:
-      return hi < 0x200000 ? hi * TWO32 + lo : (BigInt(hi) << 32n) | BigInt(lo);
-    case 1:
-      // -1 - n is a safe integer for n ≤ 2**53 - 2.
-      if (hi < 0x1fffff || (hi === 0x1fffff && lo !== 0xffffffff)) return -1 - (hi * TWO32 + lo);
-      return -1n - ((BigInt(hi) << 32n) | BigInt(lo));
-    case 6:
-      return readTagged(hi * TWO32 + lo);
-    default:
-      // A length of 2**32 or more can never be complete within any frame limit; the scanner
-      // reports it as too large.
-      if (hi !== 0) throw INCOMPLETE;
-      switch (major) {
-        case 2:
-          return readBytes(lo);
-        case 3:
-          return readText(lo);
-        case 4:
-          return readArray(lo);
-        default:
-          return readMap(lo);
-      }
-  }
-}
-
-/** ASCII fast path for short strings: explicit-argument fromCharCode beats any native call. */
-function shortAscii(p: number, n: number): string | null {
-  const s = src;
-  switch (n) {
-    case 0:
-      return '';
-    case 1: {
-      const a = s[p]!;
-      return a < 0x80 ? fcc(a) : null;
-    }
-    case 2: {
-      const a = s[p]!;
-      const b = s[p + 1]!;
-      return (a | b) < 0x80 ? fcc(a, b) : null;
-    }
-    case 3: {
-      const a = s[p]!;
-      const b = s[p + 1]!;
-      const c = s[p + 2]!;
-      return (a | b | c) < 0x80 ? fcc(a, b, c) : null;
-    }
-    case 4: {
-      const a = s[p]!;
-      const b = s[p + 1]!;
-      const c = s[p + 2]!;
-      const d = s[p + 3]!;
-      return (a | b | c | d) < 0x80 ? fcc(a, b, c, d) : null;
-    }
-    default:
-      return longerAscii(p, n);
-  }
-}
-
-function longerAscii(p: number, n: number): string | null {
-  const s = src;
-  const a = s[p]!;
-  const b = s[p + 1]!;
-  const c = s[p + 2]!;
-  const d = s[p + 3]!;
-  const e = s[p + 4]!;
-  if ((a | b | c | d | e) >= 0x80) return null;
-  if (n === 5) return fcc(a, b, c, d, e);
-  const f = s[p + 5]!;
-  if (f >= 0x80) return null;
-  if (n === 6) return fcc(a, b, c, d, e, f);
-  const g = s[p + 6]!;
-  if (g >= 0x80) return null;
-  if (n === 7) return fcc(a, b, c, d, e, f, g);
-  const h = s[p + 7]!;
-  if (h >= 0x80) return null;
-  if (n === 8) return fcc(a, b, c, d, e, f, g, h);
-  const i = s[p + 8]!;
-  if (i >= 0x80) return null;
-  if (n === 9) return fcc(a, b, c, d, e, f, g, h, i);
-  const j = s[p + 9]!;
-  if (j >= 0x80) return null;
-  if (n === 10) return fcc(a, b, c, d, e, f, g, h, i, j);
-  const k = s[p + 10]!;
-  if (k >= 0x80) return null;
-  if (n === 11) return fcc(a, b, c, d, e, f, g, h, i, j, k);
-  const l = s[p + 11]!;
-  if (l >= 0x80) return null;
-  if (n === 12) return fcc(a, b, c, d, e, f, g, h, i, j, k, l);
-  const m = s[p + 12]!;
-  if (m >= 0x80) return null;
-  if (n === 13) return fcc(a, b, c, d, e, f, g, h, i, j, k, l, m);
-  const o = s[p + 13]!;
-  if (o >= 0x80) return null;
-  if (n === 14) return fcc(a, b, c, d, e, f, g, h, i, j, k, l, m, o);
-  const q = s[p + 14]!;
-  if (q >= 0x80) return null;
-  if (n === 15) return fcc(a, b, c, d, e, f, g, h, i, j, k, l, m, o, q);
-  const r = s[p + 15]!;
-  if (r >= 0x80) return null;
-  return fcc(a, b, c, d, e, f, g, h, i, j, k, l, m, o, q, r);
-}
-
-/** Largest length handled by the JS fast path (see longerAscii). */
-const SHORT_MAX = 16;
-
-function utf8(buf: FastBuffer, start: number, stop: number): string {
-  return HAS_FAST ? buf.utf8Slice(start, stop) : buf.toString('utf8', start, stop);
-}
-
-function latin1(buf: FastBuffer, start: number, stop: number): string {
-  return HAS_FAST ? buf.latin1Slice(start, stop) : buf.toString('latin1', start, stop);
-}
-
-function readText(n: number): string {
-  if (n > end - pos) throw INCOMPLETE;
-  const p = pos;
-  pos += n;
-  if (n <= SHORT_MAX) {
-    const s = shortAscii(p, n);
-    if (s !== null) return s;
-  }
-  return utf8(src, p, pos);
-}
-
-function readBytes(n: number): string {
-  if (n > end - pos) throw INCOMPLETE;
-  const p = pos;
-  pos += n;
-  if (n <= SHORT_MAX) {
-    const s = shortAscii(p, n);
-    if (s !== null) return s;
-  }
-  return latin1(src, p, pos);
-}
-
-function readArray(n: number): unknown[] {
-  // Every element takes at least one byte.
-  if (n > end - pos) throw INCOMPLETE;
-  if ((items += n) > maxItems) tooManyItems();
-  if (++depth > maxDepth) tooDeep();
-  const a = new Array<unknown>(n);
-  for (let i = 0; i < n; i++) a[i] = read();
-  depth--;
-  return a;
-}
-
-function readMap(n: number): Record<string, unknown> {
-  if (n > (end - pos) / 2) throw INCOMPLETE;
-  if ((items += 2 * n) > maxItems) tooManyItems();
-  if (++depth > maxDepth) tooDeep();
-  const o: Record<string, unknown> = {};
-  for (let i = 0; i < n; i++) setKey(o, readKey(), read());
-  depth--;
-  return o;
-}
-
-function setKey(o: Record<string, unknown>, k: string, v: unknown): void {
-  if (k === '__proto__')
-    Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
-  else o[k] = v;
-}
-
-function readKey(): string {
-  if (pos < end) {
-    const ib = src[pos]!;
-    // Short byte or text string: the common case.
-    if (ib >= 0x40 && ib < 0x78 && (ib & 0x1f) < 24) {
-      pos++;
-      return ib < 0x60 ? readBytes(ib & 0x1f) : readText(ib & 0x1f);
-    }
-  }
-  return toKey(read());
-}
-
-function toKey(k: unknown): string {
-  if (typeof k === 'string') return k;
-  if (typeof k === 'number' || typeof k === 'bigint' || typeof k === 'boolean' || k == null) return String(k);
-  return bad('map key is an array or a map');
-}
-
-function readTagged(tag: number): unknown {
-  if (++items > maxItems) tooManyItems();
-  if (++depth > maxDepth) tooDeep();
-  let v: unknown;
-  if ((tag === 2 || tag === 3) && pos < end && src[pos]! >= 0x40 && src[pos]! <= 0x5b)
-    v = readBignum(tag === 3);
-  else v = read();
-  depth--;
-  return v;
-}
-
-/** Reads the length of a definite-length string head at pos (major already checked). */
-function readLength(): number {
-  const info = src[pos++]! & 0x1f;
-  if (info < 24) return info;
-  const size = 1 << (info - 24);
-  if (pos + size > end) throw INCOMPLETE;
-  let n = 0;
-  for (let i = 0; i < size; i++) n = n * 256 + src[pos + i]!;
-  pos += size;
-  return n;
-}
-
-function readBignum(negative: boolean): number | bigint {
-  const n = readLength();
-  if (n > end - pos) throw INCOMPLETE;
-  let v = 0n;
-  if (n <= 8) for (let i = 0; i < n; i++) v = (v << 8n) | BigInt(src[pos + i]!);
-  // Shifting byte by byte would copy the growing value each time (quadratic); hex is linear.
-  else v = BigInt(`0x${src.toString('hex', pos, pos + n)}`);
-  pos += n;
-  if (negative) v = -1n - v;
-  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
-}
-
-function readIndefinite(major: number): unknown {
-  switch (major) {
-    case 2:
-    case 3:
-      return readChunked(major);
-    case 4: {
-      if (++depth > maxDepth) tooDeep();
-      const a: unknown[] = [];
-      for (;;) {
-        if (pos >= end) throw INCOMPLETE;
-        if (src[pos] === 0xff) {
-          pos++;
-          break;
-        }
-        if (++items > maxItems) tooManyItems();
-        a.push(read());
-      }
-      depth--;
-      return a;
-    }
-    case 5: {
-      if (++depth > maxDepth) tooDeep();
-      const o: Record<string, unknown> = {};
-      for (;;) {
-        if (pos >= end) throw INCOMPLETE;
-        if (src[pos] === 0xff) {
-          pos++;
-          break;
-        }
-        if ((items += 2) > maxItems) tooManyItems();
-        const k = readKey();
-        setKey(o, k, read());
-      }
-      depth--;
-      return o;
-    }
-    case 7:
-      return bad('unexpected break (0xff)');
-    default:
-      return bad(`indefinite length is not allowed for major type ${major}`);
-  }
-}
-
-/**
- * An indefinite-length string (major 2 or 3). One pass checks and counts the chunks and adds up
- * their lengths without allocating anything; a string of at most one non-empty chunk is then read
- * in place, any other is copied once into a buffer of its total length.
- */
-function readChunked(major: number): string {
-  const first = pos;
-  let total = 0;
-  let start = -1;
-  let nonEmpty = 0;
-  for (;;) {
-    if (pos >= end) throw INCOMPLETE;
-    const ib = src[pos]!;
-    if (ib === 0xff) break;
-    if (ib >> 5 !== major || (ib & 0x1f) > 27) bad('bad chunk in an indefinite-length string');
-    if (++items > maxItems) tooManyItems();
-    const n = readLength();
-    if (n > end - pos) throw INCOMPLETE;
-    if (n > 0) {
-      if (nonEmpty++ === 0) start = pos;
-      total += n;
-    }
-    pos += n;
-  }
-  const stop = pos++; // the break
-  let buf = src;
-  if (nonEmpty === 0) return '';
-  if (nonEmpty > 1) {
-    buf = Buffer.allocUnsafe(total) as FastBuffer;
-    let at = 0;
-    pos = first;
-    while (pos < stop) {
-      const n = readLength();
-      if (n > 0) at += src.copy(buf, at, pos, pos + n);
-      pos += n;
-    }
-    pos = stop + 1;
-    start = 0;
-  }
-  return major === 3 ? utf8(buf, start, start + total) : latin1(buf, start, start + total);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Decoder
+import type { FrameDecoder, FrameLimits } from './frame-types.js';
 
 const MIN_APPEND = 4096;
 
@@ -523,17 +93,9 @@ class CborFrameDecoder extends PendingFrameDecoder<FastBuffer> {
     while (start < len) {
       const ib = buf[start]!;
       if (ib >> 5 !== 4 && ib >> 5 !== 6) throw this.fail(notArray(ib));
-      src = buf;
-      view = dv;
-      pos = start;
-      end = len;
-      depth = 0;
-      maxDepth = md;
-      items = 1;
-      maxItems = mi;
       let msg: unknown;
       try {
-        msg = read();
+        msg = readItem(buf, dv, start, len, md, mi);
       } catch (e) {
         if (e === INCOMPLETE) {
           this.append(buf, start, len);
@@ -546,7 +108,7 @@ class CborFrameDecoder extends PendingFrameDecoder<FastBuffer> {
         }
         throw this.fail(e);
       }
-      const stop = pos;
+      const stop = readEnd();
       if (stop - start > maxBytes) throw this.tooLarge(stop - start);
       if (!Array.isArray(msg)) throw this.fail(notArray(ib));
       start = stop;
@@ -562,21 +124,14 @@ class CborFrameDecoder extends PendingFrameDecoder<FastBuffer> {
 
   /** Decodes the complete frame buf[start, stop). */
   private decodeAt(buf: FastBuffer, start: number, stop: number): unknown[] {
-    src = buf;
-    view = new DataView(buf.buffer, buf.byteOffset, buf.length);
-    pos = start;
-    end = stop;
-    depth = 0;
-    maxDepth = this.maxDepth;
-    items = 1;
-    maxItems = this.maxFrameItems;
+    const dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
     let msg: unknown;
     try {
-      msg = read();
+      msg = readItem(buf, dv, start, stop, this.maxDepth, this.maxFrameItems);
     } catch (e) {
       throw this.fail(e === INCOMPLETE ? new ProtocolError('ERR_BAD_FRAME', 'bad CBOR frame: truncated') : e);
     }
-    if (pos !== stop)
+    if (readEnd() !== stop)
       throw this.fail(new ProtocolError('ERR_BAD_FRAME', 'bad CBOR frame: internal scan mismatch'));
     if (!Array.isArray(msg)) throw this.fail(notArray(buf[start]!));
     return msg;

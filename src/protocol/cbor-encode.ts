@@ -8,7 +8,7 @@
  */
 import { AempError } from '../errors.js';
 import { type FastBuffer, HAS_FAST, TWO32 } from './cbor-buffer.js';
-import type { FrameEncoder } from './frame-codec.js';
+import type { FrameEncoder } from './frame-types.js';
 
 const U64_MAX = 0xffffffffffffffffn;
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
  * `push` from inside its own `onMessage`.
  */
 import { AempError, ProtocolError } from '../errors.js';
-import type { FrameDecoder, FrameLimits } from './frame-codec.js';
+import type { FrameDecoder, FrameLimits } from './frame-types.js';
 
 export abstract class PendingFrameDecoder<B extends Buffer = Buffer> implements FrameDecoder {
   protected readonly maxFrameBytes: number;

@@ -10,8 +10,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { AempError, ProtocolError } from '../errors.js';
-import type { FrameDecoder, FrameEncoder, FrameLimits } from './frame-codec.js';
 import { PendingFrameDecoder } from './frame-decoder-base.js';
+import type { FrameDecoder, FrameEncoder, FrameLimits } from './frame-types.js';
 
 const EMPTY = Buffer.alloc(0);
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
