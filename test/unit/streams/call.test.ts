@@ -1,7 +1,106 @@
 import { firstValueFrom, lastValueFrom, TimeoutError as RxTimeoutError, timeout } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { KilledError } from '../../../src/index.js';
+import { VirtualClock } from '../../../src/streams/clock.js';
+import { within } from '../../helpers/fake-peer.js';
 import { deferred, testNode, turn } from '../../helpers/node.js';
+
+/** An offline node on a virtual clock, and the number of timers its clock holds at the start. */
+function virtualNode(): { n: ReturnType<typeof testNode>; clock: VirtualClock; base: number } {
+  const clock = new VirtualClock();
+  const n = testNode({ clock });
+  return { n, clock, base: clock.size };
+}
+
+describe('timeouts in virtual time', () => {
+  it('cal with a timeout calls back without arguments exactly at the deadline, then the reply port is gone', async () => {
+    const { n, clock, base } = virtualNode();
+    const silent = n.port(() => {});
+    const calls: unknown[][] = [];
+    const reply = n.cal(silent, 'hello', (...r: unknown[]) => calls.push(r), 2.5);
+    await turn();
+    expect(clock.size).toBe(base + 1);
+    clock.advance(2499);
+    expect(calls).toEqual([]);
+    expect(n.kernel.hasPort(reply)).toBe(true);
+    clock.advance(1);
+    expect(calls).toEqual([[]]);
+    expect(n.kernel.hasPort(reply)).toBe(false);
+    expect(clock.size).toBe(base);
+    clock.advance(10_000);
+    expect(calls).toEqual([[]]);
+  });
+
+  it('a cal reply before the timeout cancels the timer', async () => {
+    const { n, clock, base } = virtualNode();
+    const server = n.port((x: number, reply: string) => n.snd(reply, x * 2));
+    const got = deferred<unknown[]>();
+    n.cal(server, 21, (...r: unknown[]) => got.resolve(r), 60);
+    expect(await within(got.promise, 2000, 'the reply')).toEqual([42]);
+    expect(clock.size).toBe(base);
+  });
+
+  it('cal$ under rxjs timeout on the node clock errors at the deadline and removes its reply port', async () => {
+    const { n, clock } = virtualNode();
+    const silent = n.port(() => {});
+    const before = new Set(n.kernel.portIds());
+    let err: unknown;
+    n.cal$(silent, 'q')
+      .pipe(timeout({ first: 5000, scheduler: clock.scheduler }))
+      .subscribe({ error: (e: unknown) => (err = e) });
+    await turn();
+    expect(n.kernel.portCount).toBe(before.size + 1);
+    clock.advance(4999);
+    expect(err).toBeUndefined();
+    clock.advance(1);
+    expect(err).toBeInstanceOf(RxTimeoutError);
+    expect(new Set(n.kernel.portIds())).toEqual(before);
+  });
+
+  it('after fires callbacks and messages at their time, in order', async () => {
+    const { n, clock } = virtualNode();
+    const seen: string[] = [];
+    const p = n.port((...m: unknown[]) => seen.push(`${String(m[0])}@${clock.now()}`));
+    n.after(3, () => seen.push(`cb3@${clock.now()}`));
+    n.after(1, p, 'msg1');
+    n.after(0, () => seen.push(`cb0@${clock.now()}`));
+    await clock.run(999);
+    expect(seen).toEqual(['cb0@0']);
+    await clock.run(1);
+    expect(seen).toEqual(['cb0@0', 'msg1@1000']);
+    await clock.run(2000);
+    expect(seen).toEqual(['cb0@0', 'msg1@1000', 'cb3@3000']);
+  });
+
+  it('close() cancels pending after and cal timers', async () => {
+    const { n, clock, base } = virtualNode();
+    let fired = false;
+    n.after(5, () => (fired = true));
+    const calls: unknown[][] = [];
+    n.cal(
+      n.port(() => {}),
+      'q',
+      (...r: unknown[]) => calls.push(r),
+      5,
+    );
+    expect(clock.size).toBe(base + 2);
+    await n.close();
+    // The reply port died with the node: the callback got no reply.
+    expect(calls).toEqual([[]]);
+    expect(clock.size).toBe(0);
+    clock.advance(10_000);
+    expect(fired).toBe(false);
+    expect(calls).toEqual([[]]);
+  });
+
+  it("the time request answers the clock's wall time", async () => {
+    const clock = new VirtualClock(0, Date.UTC(2030, 0, 1));
+    const n = testNode({ clock });
+    clock.advance(1500);
+    const reply = await within(lastValueFrom(n.cal$(n.id, 'time')), 2000, 'the time reply');
+    expect(reply).toEqual([Date.UTC(2030, 0, 1) / 1000 + 1.5]);
+  });
+});
 
 describe('cal', () => {
   it('appends a reply port, calls back with the reply and kills the reply port', async () => {
@@ -16,7 +115,7 @@ describe('cal', () => {
     expect(after[0]).toBe('no_such_port');
   });
 
-  it('with a timeout calls back without arguments when it expires', async () => {
+  it('with a timeout calls back without arguments when it expires (real time)', async () => {
     const n = testNode();
     const silent = n.port(() => {});
     const got = deferred<unknown[]>();
@@ -56,7 +155,7 @@ describe('cal$', () => {
     expect(err.reason).toEqual(['die', 'bad request']);
   });
 
-  it('errors on a deadline and kills its reply port', async () => {
+  it('errors on a deadline and kills its reply port (real time)', async () => {
     const n = testNode();
     const silent = n.port(() => {});
     const before = new Set(n.kernel.portIds());
@@ -68,7 +167,7 @@ describe('cal$', () => {
 });
 
 describe('after', () => {
-  it('calls a callback or sends a message later', async () => {
+  it('calls a callback or sends a message later (real time)', async () => {
     const n = testNode();
     const got = deferred<unknown[]>();
     const p = n.port((...m: unknown[]) => got.resolve(m));
