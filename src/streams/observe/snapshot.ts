@@ -57,6 +57,6 @@ export interface NetworkSnapshot {
   nodes: NodeStats[];
   links: LinkStats[];
   families: DbFamilyView[];
-  /** Newest last, bounded. */
+  /** Newest last, bounded. `time` in epoch ms; `message` is peer text (escape it before showing). */
   logs: { time: number; node: string; level: number; message: string }[];
 }
