@@ -15,6 +15,7 @@
  * We are our own master and our own slave: our own changes take the slave path.
  */
 
+import type { Clock } from '../clock.js';
 import type { RequestHandler } from '../kernel/node-port.js';
 import { LEVEL, type Logger, type LogLevel, logText } from '../log/log.js';
 import type { DbListener } from './family-watch.js';
@@ -29,6 +30,8 @@ export interface GlobalHost {
   readonly network: DbNetwork;
   readonly requests: Map<string, RequestHandler>;
   readonly logger: Logger;
+  /** The node's clock (the keepalive's retry timer). */
+  readonly clock?: Clock | undefined;
   /** GLOBAL_NODE. */
   readonly globalNodes: Set<string>;
   /** `["", …msg]` to a node (to this node: handled at once). */
@@ -71,6 +74,7 @@ export class GlobalService {
       isUp: (n) => n === host.nodeId || net.nodeIsUp(n) === true,
       connect: (n) => net.connectTo?.(n),
       maxRetry: () => net.monitorTimeout ?? DEFAULT_MONITOR_TIMEOUT,
+      clock: host.clock,
       full: (n) =>
         host.logFromPeer?.(
           'keepalive',

@@ -14,6 +14,8 @@
  * kept node costs a dial per retry.
  */
 
+import { type Clock, realClock, type Timer } from '../clock.js';
+
 /**
  * Global nodes kept connected at most. Real networks have a handful; further `'g` keys are
  * not dialled (`full` is told), so that made-up entries cannot make this node dial without end.
@@ -27,16 +29,21 @@ export interface KeepaliveEnv {
   maxRetry(): number;
   /** `node` was not kept: {@link MAX_KEPT_NODES} are kept already. */
   full?(node: string): void;
+  /** The clock of the retry timer (the node's; default real time). */
+  clock?: Clock | undefined;
 }
 
 export class Keepalive {
   private readonly refs = new Map<string, number>();
   private readonly down = new Set<string>();
   private retry = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private closed = false;
+  private readonly clock: Clock;
 
-  constructor(private readonly env: KeepaliveEnv) {}
+  constructor(private readonly env: KeepaliveEnv) {
+    this.clock = env.clock ?? realClock;
+  }
 
   /** Number of nodes kept (connected or not). */
   get size(): number {
@@ -99,11 +106,11 @@ export class Keepalive {
     if (this.closed || this.down.size === 0) return;
     for (const n of [...this.down]) this.env.connect(n);
     this.retry = Math.min(this.retry * 2, this.env.maxRetry());
-    this.timer = setTimeout(() => this.all(), this.retry * 1000);
+    this.timer = this.clock.timeout(() => this.all(), this.retry * 1000);
   }
 
   private stop(): void {
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
   }
 }

@@ -18,6 +18,7 @@
 import { Observable, type Subscriber, type Subscription } from 'rxjs';
 import { nodeClosedError } from '../../errors.js';
 import { magicIncrement } from '../../protocol/ids.js';
+import type { Clock } from '../clock.js';
 import { Guard, type Kernel } from '../kernel/kernel.js';
 import type { RequestHandler } from '../kernel/node-port.js';
 import { LEVEL, type Logger, logText } from '../log/log.js';
@@ -34,6 +35,8 @@ export interface DbEnv {
   /** The node port's `g_*` handlers. */
   requests: Map<string, RequestHandler>;
   logger: Logger;
+  /** The clock of the database's timers (default: the kernel's). */
+  clock?: Clock | undefined;
   /** Every change of a monitored family (for the node stream). */
   onChange?(family: string, change: DbChange): void;
 }
@@ -69,9 +72,11 @@ export class NodeDb {
   private started = false;
   private closed = false;
   private readonly statusSub: Subscription;
+  private readonly clock: Clock;
 
   /** @internal */
   constructor(private readonly env: DbEnv) {
+    this.clock = env.clock ?? env.kernel.clock;
     this.link = new MasterLink({ ...env, localDb: () => dbRecordOf(this.local) });
     const r = env.requests;
     r.set('g_global', (src) => this.globalNodes.add(src));
@@ -245,6 +250,7 @@ export class NodeDb {
       network,
       requests,
       logger,
+      clock: this.clock,
       globalNodes: this.globalNodes,
       send: (node, msg) => this.link.send(node, msg),
       set: (family, subkey, value) => this.store(family, subkey, value),
@@ -363,7 +369,7 @@ export class NodeDb {
       const finish = (addrs: string[] | null): void => {
         if (done) return;
         done = true;
-        clearTimeout(timer);
+        timer.cancel();
         this.findWaiters--;
         const list = this.addressWaits.get(nodeId);
         list?.delete(finish);
@@ -378,8 +384,11 @@ export class NodeDb {
         },
         complete: () => finish(null),
       };
-      const timer = setTimeout(() => finish(null), (this.env.network.monitorTimeout ?? 30) * 1000);
-      timer.unref();
+      const timer = this.clock.timeout(
+        () => finish(null),
+        (this.env.network.monitorTimeout ?? 30) * 1000,
+        false,
+      );
       let list = this.addressWaits.get(nodeId);
       if (!list) this.addressWaits.set(nodeId, (list = new Set()));
       list.add(finish);
