@@ -32,8 +32,11 @@ import type { NetworkSnapshot } from './snapshot.js';
 export const DASHBOARD_PORT = 4080;
 /** Event streams open at once. */
 export const DASHBOARD_MAX_CLIENTS = 32;
-/** Bytes an event-stream client may fall behind before it is disconnected. */
-export const DASHBOARD_MAX_BACKLOG = 1 << 20;
+/**
+ * Bytes an event-stream client may fall behind before it is disconnected: several views even
+ * at their largest (dashboard-view.ts bounds one to about half a megabyte).
+ */
+export const DASHBOARD_MAX_BACKLOG = 4 << 20;
 
 export interface DashboardOptions {
   /** Address to listen on. @default '127.0.0.1' */
@@ -42,7 +45,7 @@ export interface DashboardOptions {
   port?: number;
   /** Open event streams at most. @default 32 */
   maxClients?: number;
-  /** Bytes a client may fall behind before it is dropped. @default 1 MiB */
+  /** Bytes a client may fall behind before it is dropped. @default 4 MiB */
   maxBacklogBytes?: number;
   /** Points per sparkline. @default 60 */
   historyPoints?: number;
@@ -152,14 +155,17 @@ export async function startDashboard(
     c.res.destroy();
   };
 
-  /** Writes one event; a client whose unsent bytes exceed the bound is dropped. */
+  /**
+   * Writes one event. A client that has more than the bound still unsent when the next event
+   * is due is dropped instead (so a reading client may be one event plus the bound behind).
+   */
   const send = (c: Client, frame: string) => {
     if (c.res.destroyed) return drop(c);
-    c.res.write(frame);
     if (c.res.writableLength > maxBacklog) {
       dropped++;
-      drop(c);
+      return drop(c);
     }
+    c.res.write(frame);
   };
 
   const onView = (v: DashboardView) => {
@@ -199,12 +205,8 @@ export async function startDashboard(
 
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     if (!hostAllowed(req.headers.host, listenHost)) return reply(res, 403, 'host not allowed\n');
-    let path: string;
-    try {
-      path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    } catch {
-      return reply(res, 400, 'bad request\n');
-    }
+    // The path as sent, without the query: no decoding, no normalisation, exact matches only.
+    const path = (req.url ?? '').split('?', 1)[0]!;
     const asset = assets.get(path);
     if (!asset && path !== '/events') return reply(res, 404, 'not found\n');
     if (req.method !== 'GET') return reply(res, 405, 'method not allowed\n', { Allow: 'GET' });

@@ -9,12 +9,12 @@
  */
 import type { DbFamilyView, LinkStats, NetworkSnapshot, NodeStats } from './snapshot.js';
 
-/** Characters of a DB key, value, node ID or log line kept for the page. */
+/** Characters of a DB key, value, node ID or address kept for the page. */
 export const VALUE_TEXT_MAX = 200;
 /** DB entries per family sent to the page. */
-export const FAMILY_ENTRIES_MAX = 100;
-/** DB families sent to the page. */
-export const FAMILIES_MAX = 50;
+export const FAMILY_ENTRIES_MAX = 50;
+/** DB families sent to the page (so one view is at most about half a megabyte). */
+export const FAMILIES_MAX = 20;
 /** Log lines sent to the page (the newest). */
 export const LOG_LINES_MAX = 100;
 /** Nodes and links sent to the page. */
