@@ -51,3 +51,57 @@ export const DEFAULT_AUTH_ACCEPT: readonly string[] = [
   'cleartext',
 ];
 export const DEFAULT_FRAMING_FORMAT: readonly string[] = ['cbor', 'json', 'storable'];
+
+/** Sub-protocol of a data connection (greeting field 1; spec/protocol.md §13). */
+export const DATACONN_PROTOCOL = 'aemp-dataconn';
+
+/**
+ * Extension keys of greeting line 1. Perl ignores the ones it does not know (`tb`, `hb`,
+ * `role`); `dataconn_id` is Perl's own.
+ */
+export const GREETING_KEY = {
+  PROVIDER: 'provider',
+  PEERADDR: 'peeraddr',
+  MPROTO: 'mproto',
+  GPROTO: 'gproto',
+  TLS: 'tls',
+  /** Our side of the connection, `d` or `a` (greeting.ts). */
+  ROLE: 'role',
+  /** The simultaneous-connect tie-break between our nodes (value `1`). */
+  TIEBREAK: 'tb',
+  /** Our heartbeat interval in seconds (design.md §4). */
+  HEARTBEAT: 'hb',
+  /** The ID of an expected data connection (§13). */
+  DATACONN_ID: 'dataconn_id',
+} as const;
+
+/**
+ * Why a connection or a connect ended: the texts peers, monitors (`transport_error`) and log
+ * lines see. Some are Perl's own wording.
+ */
+export const REASON = {
+  /** The connect procedure's deadline (`connect_interval`) passed. */
+  CONNECT_TIMEOUT: 'connect timeout',
+  /** No listener address known or found for the node. */
+  NO_KNOWN_ADDRESS: 'no known address',
+  /** A connect refused at `MAX_CONNECTING_PEERS`. */
+  TOO_MANY_CONNECTING: 'too many nodes connecting',
+  /** A pending incoming connection closed to make room for our own dial. */
+  CONNECTION_LIMIT: 'connection limit reached',
+  /** The peer stayed silent for its heartbeat misses. */
+  HEARTBEAT_TIMEOUT: 'heartbeat timeout',
+  /** Nothing from the peer within the handshake's inactivity limit. */
+  HANDSHAKE_INACTIVE: 'Connection timed out',
+  /** The peer closed the transport. */
+  CLOSED_BY_PEER: 'connection closed by peer',
+  /** Our node is closing. */
+  SHUTTING_DOWN: 'node shutting down',
+  /** A newer connection to the same node replaced this one. */
+  SWITCHED: 'switched connections',
+  /** A peer (or a seed address) is this node itself (Perl's text). */
+  SELF_CONNECT: 'I refuse to talk to myself',
+  /** Start of the text closing the losing connection of a simultaneous connect. */
+  SIMULTANEOUS: 'simultaneous connection',
+  /** TLS needed but not possible on this side. */
+  TLS_WITHOUT_CERT: 'TLS requested without a certificate',
+} as const;

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { AempError } from '../errors.js';
-import { MAX_LINE_BYTES, PROTOCOL, PROTOCOL_VERSION, PROVIDER } from './constants.js';
+import { GREETING_KEY, MAX_LINE_BYTES, PROTOCOL, PROTOCOL_VERSION, PROVIDER } from './constants.js';
 
 /** Number of random bytes in a nonce (Perl: 66 → 88 Base64 characters, no padding). */
 export const NONCE_BYTES = 66;
@@ -14,7 +14,7 @@ export const NONCE_BYTES = 66;
  * `d` = this side dialled, `a` = this side accepted. The auth tokens cover greeting line 1, so
  * a relay cannot change it; two sides claiming the same role betray a relayed handshake.
  */
-export const ROLE_KEY = 'role';
+export const ROLE_KEY = GREETING_KEY.ROLE;
 
 /** Values of the `role` key. */
 export const ROLE = { dialled: 'd', accepted: 'a' } as const;
@@ -167,11 +167,11 @@ export function buildGreeting(opts: BuildGreetingOptions): string {
   checkList('auth', opts.auths);
   checkList('framing', opts.framings);
   const keys = new Map<string, string | undefined>();
-  keys.set('provider', opts.provider ?? PROVIDER);
-  if (opts.peerAddr !== undefined) keys.set('peeraddr', opts.peerAddr);
-  keys.set('mproto', '1');
-  keys.set('gproto', '1');
-  if (opts.tls) keys.set('tls', '1.0');
+  keys.set(GREETING_KEY.PROVIDER, opts.provider ?? PROVIDER);
+  if (opts.peerAddr !== undefined) keys.set(GREETING_KEY.PEERADDR, opts.peerAddr);
+  keys.set(GREETING_KEY.MPROTO, '1');
+  keys.set(GREETING_KEY.GPROTO, '1');
+  if (opts.tls) keys.set(GREETING_KEY.TLS, '1.0');
   if (opts.role !== undefined) keys.set(ROLE_KEY, ROLE[opts.role]);
   if (opts.extraKeys) for (const [k, v] of pairsOf(opts.extraKeys)) keys.set(k, v);
 

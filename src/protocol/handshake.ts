@@ -45,8 +45,10 @@ import {
   DEFAULT_AUTH_OFFER,
   FRAMING,
   type FramingFormat,
+  GREETING_KEY,
   PROTOCOL,
   PROTOCOL_VERSION,
+  REASON,
 } from './constants.js';
 import {
   buildGreeting,
@@ -293,7 +295,7 @@ export function createHandshake(opts: HandshakeOptions): Handshake {
     // the own node) and a second connection to a connected node are fine (§13).
     const link = protocol === PROTOCOL;
     if (link && g.nodeId === opts.nodeId) {
-      return fail(new ProtocolError('ERR_SELF_CONNECT', 'I refuse to talk to myself'));
+      return fail(new ProtocolError('ERR_SELF_CONNECT', REASON.SELF_CONNECT));
     }
     if (link && opts.isConnected?.(g.nodeId)) {
       return fail(
@@ -317,7 +319,7 @@ export function createHandshake(opts: HandshakeOptions): Handshake {
     if (`${ownGreeting}\n${ownNonce}` === `${g.line}\n${line}`) {
       return fail(new AuthError('ERR_ECHO', 'authentication error, echo attack?'));
     }
-    tls = wantTls(hasCert, g.keys.get('tls'));
+    tls = wantTls(hasCert, g.keys.get(GREETING_KEY.TLS));
     const auth = chooseSendAuth(g.authList, authOffer, tls);
     if (auth === undefined) {
       return fail(new AuthError('ERR_NO_COMMON_AUTH', `${g.auths}: no common auth type supported`));

@@ -1,10 +1,187 @@
 /**
  * The TCP (and TLS) carrier: listening, dialling, socket options and the TLS upgrade in the
- * middle of a handshake. No protocol logic and no timers here.
+ * middle of a handshake, behind the `Transport` interface (transport.ts). No protocol logic
+ * and no timers here.
  */
 import { createServer, type Server, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { TLSSocket, connect as tlsConnect } from 'node:tls';
 import { ConnectionError } from '../errors.js';
+import { REASON } from './constants.js';
+import type { Listener, Transport, TransportFactory, TransportHandlers } from './transport.js';
+
+/** Options of the TCP transport factory. */
+export interface TcpTransportOptions {
+  /** Nagle off (TCP_NODELAY) unless false. */
+  readonly nodelay: boolean;
+}
+
+/** The TCP transports of a node: dialled and accepted sockets with the AEMP socket options. */
+export function tcpTransports(opts: TcpTransportOptions): TransportFactory {
+  return {
+    dial(addr) {
+      const socket = dialTcp(addr);
+      tuneSocket(socket, opts.nodelay);
+      return new TcpTransport(socket);
+    },
+    async listen(addr, onAccept): Promise<Listener> {
+      const { server, bound } = await listenTcp(addr, (socket) => {
+        tuneSocket(socket, opts.nodelay);
+        onAccept(new TcpTransport(socket));
+      });
+      return {
+        bound,
+        close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+      };
+    },
+  };
+}
+
+const ignore = (): void => {};
+
+/** A TCP socket (and, after `startTls`, the TLS socket on it) as a `Transport`. */
+export class TcpTransport implements Transport {
+  private socket: Socket;
+  private readonly raw: Socket;
+  private handlers: TransportHandlers | undefined;
+  /** Set once the handlers are gone (ended, destroyed or detached). */
+  private done = false;
+  /** An error before `open()`: reported then. */
+  private early: string | undefined;
+  private onTlsError: ((err: Error) => void) | undefined;
+
+  constructor(socket: Socket) {
+    this.raw = this.socket = socket;
+    socket.on('error', this.onEarlyError);
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.raw.remoteAddress;
+  }
+
+  get remotePort(): number | undefined {
+    return this.raw.remotePort;
+  }
+
+  get connected(): boolean {
+    return !this.raw.connecting && !this.raw.destroyed;
+  }
+
+  get unsentBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  private readonly onEarlyError = (err: Error): void => {
+    this.early ??= err.message;
+  };
+
+  open(handlers: TransportHandlers): void {
+    this.handlers = handlers;
+    const s = this.raw;
+    s.off('error', this.onEarlyError);
+    s.on('error', this.onError);
+    s.on('close', this.onClose);
+    s.on('data', this.onData);
+    if (this.early !== undefined) this.finish(this.early);
+  }
+
+  private readonly onData = (chunk: Uint8Array): void => {
+    if (!this.done) this.handlers?.data(chunk);
+  };
+
+  private readonly onError = (err: Error): void => this.finish(err.message);
+
+  private readonly onClose = (): void => this.finish(REASON.CLOSED_BY_PEER);
+
+  /** The carrier ended on its own: one `closed`, then nothing. */
+  private finish(reason: string): void {
+    if (this.done) return;
+    const h = this.handlers;
+    this.destroy();
+    h?.closed(reason);
+  }
+
+  write(bytes: Uint8Array | string, done?: () => void): void {
+    this.socket.write(bytes, done);
+  }
+
+  writeAll(chunks: readonly Uint8Array[], done?: () => void): void {
+    const s = this.socket;
+    s.cork();
+    for (let i = 0; i < chunks.length; i++) s.write(chunks[i]!, i === chunks.length - 1 ? done : undefined);
+    s.uncork();
+  }
+
+  /** Our listeners go; errors from here on are ignored. */
+  private release(): void {
+    this.done = true;
+    this.handlers = undefined;
+    for (const s of new Set([this.socket, this.raw])) {
+      s.removeAllListeners();
+      s.on('error', ignore);
+    }
+  }
+
+  end(): Promise<void> {
+    if (this.done) return Promise.resolve();
+    this.release();
+    const socket = this.socket;
+    return new Promise((resolve) => {
+      socket.once('close', () => {
+        if (socket !== this.raw) this.raw.destroy();
+        resolve();
+      });
+      socket.end();
+    });
+  }
+
+  destroy(): void {
+    if (!this.done) this.release();
+    this.socket.destroy();
+    this.raw.destroy();
+  }
+
+  startTls(
+    certPem: string,
+    client: boolean,
+    pending: Uint8Array,
+    secured: (rejected?: string) => void,
+  ): void {
+    this.raw.off('data', this.onData);
+    const tls = upgradeTls(this.raw, certPem, client, pending);
+    this.socket = tls;
+    let up = false;
+    this.onTlsError = (err: Error & { code?: string }) =>
+      this.finish(up ? err.message : tlsHandshakeErrorText(tls, err));
+    tls.on('error', this.onTlsError);
+    tls.on('close', this.onClose);
+    tls.on('data', this.onData);
+    tls.once(client ? 'secureConnect' : 'secure', () => {
+      up = true;
+      if (!this.done) secured(peerCertificateError(tls));
+    });
+  }
+
+  detach(rest: Uint8Array): Duplex {
+    const stream = this.socket;
+    const raw = this.raw;
+    stream.pause();
+    this.done = true;
+    this.handlers = undefined;
+    for (const s of new Set([stream, raw])) {
+      s.off('data', this.onData);
+      s.off('error', this.onError);
+      s.off('close', this.onClose);
+      if (this.onTlsError) s.off('error', this.onTlsError);
+    }
+    if (rest.length > 0) stream.unshift(Buffer.from(rest.buffer, rest.byteOffset, rest.length));
+    if (stream !== raw) {
+      raw.on('error', ignore);
+      stream.once('close', () => raw.destroy());
+    }
+    return stream;
+  }
+}
 
 /** Parses `host:port` / `[v6]:port` into its parts. */
 export function splitHostPort(addr: string): { host: string; port: number } {

@@ -16,7 +16,8 @@ import { readFileSync } from 'node:fs';
 import { filter, firstValueFrom } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Node, NodeStatus } from '../../src/index.js';
-import { listenTcp } from '../../src/protocol/tcp-transport.js';
+import { listenTcp, TcpTransport } from '../../src/protocol/tcp-transport.js';
+import { realClock } from '../../src/streams/clock.js';
 import { Connection, type ConnectionEvents } from '../../src/streams/net/connection.js';
 import {
   type FakeHandshakeOptions,
@@ -215,9 +216,10 @@ describe('TLS: only certificates signed by our CA get in', () => {
     };
     const { server, bound } = await listenTcp('127.0.0.1:0', (socket) => {
       new Connection(
-        socket,
+        new TcpTransport(socket),
         {
           handshake: { nodeId: 'conn-node', hasCert: true, role: 'accepted' },
+          clock: realClock,
           certPem: PEM,
           handshakeTimeoutMs: WAIT_MS,
           handshakeDeadlineMs: WAIT_MS,

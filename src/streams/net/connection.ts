@@ -1,17 +1,18 @@
 /**
- * One AEMP connection over a socket: drives the sans-IO handshake (with the TLS upgrade when
- * both sides have a certificate), then runs the data phase.
+ * One AEMP connection over a transport (protocol/transport.ts): drives the sans-IO handshake
+ * (with the TLS upgrade when both sides have a certificate), then runs the data phase. Its
+ * timers run on the node's clock.
  *
  *   handshake  greeting + nonce out at once; peer lines fed to the state machine; read
  *              inactivity limit `monitor_timeout`, the whole handshake within
- *              `handshake_timeout`; any failure closes the socket (logged only)
+ *              `handshake_timeout`; any failure closes the transport (logged only)
  *   data       frames decoded in the peer's format → `message`; `send` queues frames and one
- *              socket write per event-loop turn carries all of them (encoded in one buffer)
- *   end        socket error/EOF/decode error/overflow → `closed(reason)` exactly once
+ *              transport write per event-loop turn carries all of them (encoded in one buffer)
+ *   end        transport error/EOF/decode error/overflow → `closed(reason)` exactly once
  */
-import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import type { Duplex } from 'node:stream';
 import { AempError } from '../../errors.js';
+import { GREETING_KEY, PROTOCOL, REASON } from '../../protocol/constants.js';
 import {
   createFrameDecoder,
   createFrameEncoder,
@@ -25,7 +26,8 @@ import {
   type HandshakeSession,
   type HandshakeStep,
 } from '../../protocol/handshake.js';
-import { peerCertificateError, tlsHandshakeErrorText, upgradeTls } from '../../protocol/tcp-transport.js';
+import type { Transport } from '../../protocol/transport.js';
+import type { Clock, Timer } from '../clock.js';
 
 export interface ConnectionEvents {
   /** The handshake completed. The listener may close the connection right away. */
@@ -41,11 +43,13 @@ export interface ConnectionEvents {
    * its stream (paused, inside TLS if used, bytes read past the auth line put back) belongs to
    * the listener. Without this listener such a connection is closed.
    */
-  handover?(conn: Connection, session: HandshakeSession, stream: Socket): void;
+  handover?(conn: Connection, session: HandshakeSession, stream: Duplex): void;
 }
 
 export interface ConnectionOptions {
   handshake: HandshakeOptions;
+  /** The node's clock: handshake limits, heartbeats, the close grace. */
+  clock: Clock;
   /** PEM for TLS (key + certificate + CA certificates). */
   certPem?: string | undefined;
   /** Handshake read-inactivity limit in milliseconds (`monitor_timeout`, at most the deadline). */
@@ -55,14 +59,14 @@ export interface ConnectionOptions {
   maxFrameBytes: number;
   /** Most data items one frame may decode to (default DEFAULT_MAX_FRAME_ITEMS). */
   maxFrameItems?: number | undefined;
-  /** Bytes that may wait in the socket's write buffer before the connection is dropped. */
+  /** Bytes that may wait in the transport's write buffer before the connection is dropped. */
   maxSendBufferBytes: number;
   /**
    * Asked after a write leaves at least `maxSendBufferBytes / 64` unsent here: true when all
    * connections together hold too much, and this one, with a backlog of its own, is dropped.
    */
   totalSendBufferExceeded?: () => boolean;
-  /** Address for log lines (the dialled address or the peer's socket address). */
+  /** Address for log lines (the dialled address or the peer's address). */
   label: string;
   /** True for connections we dialled. */
   outgoing: boolean;
@@ -77,7 +81,7 @@ export interface ConnectionOptions {
 }
 
 /** Greeting key of the heartbeat extension (Perl ignores unknown keys). */
-export const HEARTBEAT_KEY = 'hb';
+export const HEARTBEAT_KEY = GREETING_KEY.HEARTBEAT;
 
 export class Connection {
   session: HandshakeSession | undefined;
@@ -93,8 +97,7 @@ export class Connection {
   bytesIn = 0;
   bytesOut = 0;
 
-  private socket: Socket;
-  private readonly raw: Socket;
+  private readonly clock: Clock;
   /** The handshake; dropped once the data phase starts. */
   private hs: Handshake | undefined;
   private decoder: FrameDecoder | undefined;
@@ -102,19 +105,20 @@ export class Connection {
   private out: unknown[][] = [];
   private flushQueued = false;
   private state: 'handshake' | 'up' | 'closed' = 'handshake';
-  private heartbeat: NodeJS.Timeout | undefined;
+  /** Heartbeats in the data phase; in the handshake, the read-inactivity limit. */
+  private ticker: Timer | undefined;
   /** Ends a handshake that trickles on past its whole-handshake deadline. */
-  private handshakeDeadline: NodeJS.Timeout | undefined;
+  private handshakeDeadline: Timer | undefined;
+  /** Clock time of the last bytes read (handshake inactivity, heartbeat silence). */
   private lastRead = 0;
   private wroteSinceBeat = false;
-  private onTlsError: ((err: Error) => void) | undefined;
 
   constructor(
-    socket: Socket,
+    private readonly transport: Transport,
     private readonly opts: ConnectionOptions,
     private readonly events: ConnectionEvents,
   ) {
-    this.raw = this.socket = socket;
+    this.clock = opts.clock;
     this.label = opts.label;
     this.outgoing = opts.outgoing;
     const hook = opts.handshake.onPeerGreeting;
@@ -125,42 +129,50 @@ export class Connection {
         hook?.(g);
       },
     });
-    socket.setTimeout(Math.min(opts.handshakeTimeoutMs, opts.handshakeDeadlineMs));
-    // The socket timeout catches silence; a peer sending a byte now and then is caught here,
-    // however it trickles.
+    // Silence is caught by the inactivity limit; a peer sending a byte now and then is caught
+    // by the deadline, however it trickles.
     const deadlineMs = opts.handshakeDeadlineMs;
-    this.handshakeDeadline = setTimeout(
+    this.handshakeDeadline = this.clock.timeout(
       () => this.end(`handshake not completed within ${deadlineMs / 1000} s`),
       deadlineMs,
     );
-    socket.on('timeout', this.onTimeout);
-    socket.on('error', this.onError);
-    socket.on('close', this.onClose);
-    socket.on('data', this.onHandshakeData);
-    socket.write(this.hs.start());
+    this.lastRead = this.clock.now();
+    this.watchSilence(Math.min(opts.handshakeTimeoutMs, deadlineMs));
+    transport.open({ data: (chunk) => this.onBytes(chunk), closed: (reason) => this.end(reason) });
+    if (this.state === 'handshake') transport.write(this.hs.start());
   }
 
-  private stopHeartbeat(): void {
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = undefined;
+  /** Ends the handshake after `limitMs` without a byte from the peer. */
+  private watchSilence(limitMs: number): void {
+    const check = () => {
+      const idle = this.clock.now() - this.lastRead;
+      if (idle >= limitMs) this.end(REASON.HANDSHAKE_INACTIVE);
+      else this.ticker = this.clock.timeout(check, limitMs - idle);
+    };
+    this.ticker = this.clock.timeout(check, limitMs);
   }
 
-  /** Bytes handed to the socket that the operating system has not taken yet. */
+  private stopTicker(): void {
+    this.ticker?.cancel();
+    this.ticker = undefined;
+  }
+
+  /** Bytes handed to the transport that it has not taken yet. */
   get unsentBytes(): number {
-    return this.socket.writableLength;
+    return this.transport.unsentBytes;
   }
 
   /** Set while someone watches this connection's backlog: writes then report `backlog` events. */
   watchBacklog = false;
 
-  /** A batch was taken by the operating system (or failed): report what is still unsent. */
+  /** A batch was taken by the transport (or failed): report what is still unsent. */
   private readonly afterWrite = (): void => {
-    if (this.watchBacklog && this.state === 'up') this.events.backlog?.(this, this.socket.writableLength);
+    if (this.watchBacklog && this.state === 'up') this.events.backlog?.(this, this.transport.unsentBytes);
   };
 
-  /** True once the TCP connection is set up (the peer then gets our greeting). */
+  /** True once the transport is connected (the peer then gets our greeting). */
   get connected(): boolean {
-    return !this.raw.connecting && !this.raw.destroyed;
+    return this.transport.connected;
   }
 
   private isOpen(): boolean {
@@ -189,7 +201,7 @@ export class Connection {
   }
 
   /**
-   * Ends the connection gracefully: frames queued so far are written, then the socket is
+   * Ends the connection gracefully: frames queued so far are written, then the transport is
    * closed (destroyed after `graceMs` if the peer does not let it finish).
    */
   shutdown(reason: string, graceMs = 1000): Promise<void> {
@@ -198,26 +210,14 @@ export class Connection {
     if (wasUp && this.out.length > 0) this.flush();
     // flush() ends the connection itself when the peer's buffer overflowed.
     if (!this.isOpen()) return Promise.resolve();
-    this.state = 'closed';
-    clearTimeout(this.handshakeDeadline);
-    this.out = [];
-    this.stopHeartbeat();
-    const socket = this.socket;
-    for (const s of new Set([socket, this.raw])) {
-      s.removeAllListeners();
-      s.on('error', () => {});
-    }
+    this.stop();
     this.events.closed(this, reason);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => socket.destroy(), graceMs);
-      socket.once('close', () => {
-        clearTimeout(timer);
-        if (socket !== this.raw) this.raw.destroy();
-        resolve();
-      });
-      if (wasUp) socket.end();
-      else socket.destroy();
-    });
+    if (!wasUp) {
+      this.transport.destroy();
+      return Promise.resolve();
+    }
+    const timer = this.clock.timeout(() => this.transport.destroy(), graceMs);
+    return this.transport.end().then(() => timer.cancel());
   }
 
   private readonly flush = (): void => {
@@ -233,27 +233,17 @@ export class Connection {
     }
     // A watched backlog learns when the batch's last chunk was taken.
     const done = this.watchBacklog ? this.afterWrite : undefined;
-    if (chunks.length === 1) this.write(chunks[0]!, done);
-    else {
-      // One writev for all of them.
-      this.socket.cork();
-      for (let i = 0; i < chunks.length; i++)
-        this.write(chunks[i]!, i === chunks.length - 1 ? done : undefined);
-      this.socket.uncork();
-    }
+    if (chunks.length === 1) this.transport.write(chunks[0]!, done);
+    else this.transport.writeAll(chunks, done);
+    for (const c of chunks) this.bytesOut += c.length;
     this.wroteSinceBeat = true;
-    const unsent = this.socket.writableLength;
+    const unsent = this.transport.unsentBytes;
     if (unsent > this.opts.maxSendBufferBytes) {
       this.end(`send buffer overflow (${unsent} bytes unsent, peer not reading)`);
     } else if (unsent >= this.opts.maxSendBufferBytes / 64 && this.opts.totalSendBufferExceeded?.()) {
       this.end(`send buffer overflow (${unsent} bytes unsent, all connections over their total limit)`);
     } else if (this.watchBacklog) this.events.backlog?.(this, unsent);
   };
-
-  private write(bytes: Uint8Array, done?: () => void): void {
-    this.socket.write(bytes, done);
-    this.bytesOut += bytes.length;
-  }
 
   /** Encodes messages one by one, leaving out (and reporting) the ones that cannot be encoded. */
   private encodeEach(batch: unknown[][]): Uint8Array {
@@ -268,8 +258,13 @@ export class Connection {
     return Buffer.concat(parts);
   }
 
-  private readonly onHandshakeData = (chunk: Buffer): void => {
-    if (this.state !== 'handshake') return;
+  private onBytes(chunk: Uint8Array): void {
+    if (this.state === 'up') this.onData(chunk);
+    else if (this.state === 'handshake') this.onHandshakeData(chunk);
+  }
+
+  private onHandshakeData(chunk: Uint8Array): void {
+    this.lastRead = this.clock.now();
     let steps: HandshakeStep[];
     try {
       steps = this.hs!.feed(chunk);
@@ -278,12 +273,13 @@ export class Connection {
       return;
     }
     for (const step of steps) this.handleStep(step);
-  };
+  }
 
   private handleStep(step: HandshakeStep): void {
+    if (this.state !== 'handshake') return;
     switch (step.kind) {
       case 'send':
-        this.socket.write(step.text);
+        this.transport.write(step.text);
         break;
       case 'startTls':
         this.startTls(step.client);
@@ -299,69 +295,31 @@ export class Connection {
     }
   }
 
+  /**
+   * TLS: only a peer whose certificate verifies against our CA (spec/protocol.md §7) gets our
+   * auth line and may send its own; any other is cut off once the TLS handshake completed,
+   * whatever auth method it would claim (`tls_anon` included).
+   */
   private startTls(client: boolean): void {
-    if (!this.opts.certPem) {
-      this.end('TLS requested without a certificate');
+    const certPem = this.opts.certPem;
+    if (!certPem || !this.transport.startTls) {
+      this.end(REASON.TLS_WITHOUT_CERT);
       return;
     }
-    this.raw.off('data', this.onHandshakeData);
-    this.raw.setTimeout(0);
-    const tls = upgradeTls(this.raw, this.opts.certPem, client, this.hs!.takeRest());
-    this.socket = tls;
-    tls.setTimeout(this.opts.handshakeTimeoutMs);
-    tls.on('timeout', this.onTimeout);
-    let secured = false;
-    this.onTlsError = (err) => {
-      if (secured) this.onError(err);
-      else this.end(tlsHandshakeErrorText(tls, err));
-    };
-    tls.on('error', this.onTlsError);
-    tls.on('close', this.onClose);
-    tls.on('data', this.onHandshakeData);
-    tls.once(client ? 'secureConnect' : 'secure', () => {
-      secured = true;
-      this.tlsEstablished(tls);
+    this.transport.startTls(certPem, client, this.hs!.takeRest(), (rejected) => {
+      if (this.state !== 'handshake') return;
+      if (rejected !== undefined) this.end(`TLS peer certificate rejected: ${rejected}`);
+      else this.handleStep(this.hs!.tlsReady());
     });
   }
 
-  /**
-   * The TLS handshake completed: only a peer whose certificate verifies against our CA
-   * (spec/protocol.md §7) gets our auth line and may send its own; any other is cut off here,
-   * whatever auth method it would claim (`tls_anon` included).
-   */
-  private tlsEstablished(tls: TLSSocket): void {
-    if (this.state !== 'handshake') return;
-    const rejected = peerCertificateError(tls);
-    if (rejected !== undefined) {
-      this.end(`TLS peer certificate rejected: ${rejected}`);
-      return;
-    }
-    this.handleStep(this.hs!.tlsReady());
-  }
-
-  /** A sub-protocol connection: our listeners go, the stream goes to `handover`. */
+  /** A sub-protocol connection: our timers go, the stream goes to `handover`. */
   private handOver(session: HandshakeSession): void {
-    clearTimeout(this.handshakeDeadline);
+    this.stop();
     this.session = session;
-    this.state = 'closed';
-    const stream = this.socket;
-    stream.pause();
-    for (const s of new Set([stream, this.raw])) {
-      s.setTimeout(0);
-      s.off('timeout', this.onTimeout);
-      s.off('error', this.onError);
-      s.off('close', this.onClose);
-      s.off('data', this.onHandshakeData);
-      if (this.onTlsError) s.off('error', this.onTlsError);
-    }
     const rest = this.hs!.takeRest();
     this.hs = undefined;
-    if (rest.length > 0) stream.unshift(Buffer.from(rest.buffer, rest.byteOffset, rest.length));
-    if (stream !== this.raw) {
-      const raw = this.raw;
-      raw.on('error', () => {});
-      stream.once('close', () => raw.destroy());
-    }
+    const stream = this.transport.detach(rest);
     if (!this.events.handover) {
       stream.on('error', () => {});
       stream.destroy();
@@ -372,15 +330,15 @@ export class Connection {
   }
 
   private enterDataPhase(session: HandshakeSession): void {
-    if (session.protocol !== 'aemp') {
+    if (session.protocol !== PROTOCOL) {
       this.handOver(session);
       return;
     }
-    clearTimeout(this.handshakeDeadline);
+    this.handshakeDeadline?.cancel();
+    this.handshakeDeadline = undefined;
+    this.stopTicker();
     this.session = session;
     this.peerId = session.peerNodeId;
-    this.socket.setTimeout(0);
-    this.socket.off('data', this.onHandshakeData);
     this.decoder = createFrameDecoder(session.recvFraming, {
       maxFrameBytes: this.opts.maxFrameBytes,
       maxFrameItems: this.opts.maxFrameItems,
@@ -392,20 +350,18 @@ export class Connection {
     this.events.established(this);
     if (this.state !== 'up') return;
     this.startHeartbeat(session);
-    this.socket.on('data', this.onData);
     if (rest.length > 0) this.onData(rest);
   }
 
-  private readonly onData = (chunk: Uint8Array): void => {
-    if (this.state !== 'up') return;
-    if (this.heartbeat) this.lastRead = performance.now();
+  private onData(chunk: Uint8Array): void {
+    if (this.ticker) this.lastRead = this.clock.now();
     this.bytesIn += chunk.length;
     try {
       this.decoder!.push(chunk, this.onMessage);
     } catch (err) {
       this.end(`protocol error: ${errorText(err)}`);
     }
-  };
+  }
 
   private readonly onMessage = (msg: unknown[]): void => {
     if (this.state !== 'up') return;
@@ -419,10 +375,10 @@ export class Connection {
     const peer = Number(session.peerGreeting.keys.get(HEARTBEAT_KEY));
     if (!(own > 0) || !(peer > 0)) return;
     const silenceMs = peer * 1000 * Math.max(1, this.opts.heartbeatMisses);
-    this.lastRead = performance.now();
-    this.heartbeat = setInterval(() => {
-      if (performance.now() - this.lastRead > silenceMs) {
-        this.end('heartbeat timeout');
+    this.lastRead = this.clock.now();
+    this.ticker = this.clock.interval(() => {
+      if (this.clock.now() - this.lastRead > silenceMs) {
+        this.end(REASON.HEARTBEAT_TIMEOUT);
         return;
       }
       if (!this.wroteSinceBeat) this.send(['']);
@@ -430,23 +386,19 @@ export class Connection {
     }, own * 1000);
   }
 
-  private readonly onTimeout = (): void => this.end('Connection timed out');
-
-  private readonly onError = (err: Error): void => this.end(err.message);
-
-  private readonly onClose = (): void => this.end('connection closed by peer');
+  /** No more timers, no more queued frames; the state is closed. */
+  private stop(): void {
+    this.state = 'closed';
+    this.handshakeDeadline?.cancel();
+    this.handshakeDeadline = undefined;
+    this.stopTicker();
+    this.out = [];
+  }
 
   private end(reason: string): void {
     if (this.state === 'closed') return;
-    clearTimeout(this.handshakeDeadline);
-    this.state = 'closed';
-    this.out = [];
-    this.stopHeartbeat();
-    for (const s of new Set([this.socket, this.raw])) {
-      s.removeAllListeners();
-      s.on('error', () => {});
-      s.destroy();
-    }
+    this.stop();
+    this.transport.destroy();
     this.events.closed(this, reason);
   }
 }

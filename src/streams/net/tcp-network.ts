@@ -20,14 +20,16 @@
  * (no connection, queue, monitor, dial, deadline or lookup), and at most
  * `MAX_CONNECTING_PEERS` nodes are being connected to at once.
  */
-import type { Server, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { distinctUntilChanged, Observable, Subject, type Subscriber } from 'rxjs';
 import type { KillReason } from '../../errors.js';
-import type { FramingFormat } from '../../protocol/constants.js';
+import { DATACONN_PROTOCOL, type FramingFormat, GREETING_KEY, REASON } from '../../protocol/constants.js';
 import type { Greeting } from '../../protocol/greeting.js';
 import { isSubProtocol } from '../../protocol/greeting.js';
 import type { HandshakeOptions, HandshakeSession } from '../../protocol/handshake.js';
-import { dialTcp, joinHostPort, listenTcp, tuneSocket } from '../../protocol/tcp-transport.js';
+import { joinHostPort, tcpTransports } from '../../protocol/tcp-transport.js';
+import type { Listener, Transport, TransportFactory } from '../../protocol/transport.js';
+import type { Clock, Timer } from '../clock.js';
 import type { MonEntry } from '../kernel/kernel.js';
 import { LEVEL, type Logger, LogLimiter, logText } from '../log/log.js';
 import { resolveBinds, resolveDescriptors } from './binds.js';
@@ -35,11 +37,11 @@ import { Connection, type ConnectionEvents, HEARTBEAT_KEY } from './connection.j
 import type { ConnectionStats, Network, NetworkCounts, NetworkEnv, NodeStatus } from './network.js';
 
 /** Protocol field and greeting key of a data connection (spec/protocol.md §13). */
-export const DATACONN_PROTOCOL = 'aemp-dataconn';
-export const DATACONN_KEY = 'dataconn_id';
+export { DATACONN_PROTOCOL };
+export const DATACONN_KEY = GREETING_KEY.DATACONN_ID;
 
 /** Greeting key of the simultaneous-connect tie-break between our nodes (Perl ignores it). */
-export const TIEBREAK_KEY = 'tb';
+export const TIEBREAK_KEY = GREETING_KEY.TIEBREAK;
 
 /** Messages kept for a node that is still connecting; beyond this they are dropped. */
 export const MAX_PENDING_MESSAGES = 262_144;
@@ -52,13 +54,13 @@ export const CLOSE_GRACE_MS = 1000;
  */
 export const MAX_CONNECTING_PEERS = 1024;
 /** Error text of a connect refused by `MAX_CONNECTING_PEERS`. */
-export const TOO_MANY_CONNECTING = 'too many nodes connecting';
+export const TOO_MANY_CONNECTING = REASON.TOO_MANY_CONNECTING;
 /** Nodes remembered as known (`nodeIsUp` → false) after their peer object was dropped. */
 export const MAX_KNOWN_NODES = 1024;
 /** Distinct handshake failure texts counted apart; further ones count under `other`. */
 const MAX_FAILURE_TEXTS = 64;
 /** Why a pending incoming connection was closed to make room for our own dial. */
-const CONNECTION_LIMIT = 'connection limit reached';
+const CONNECTION_LIMIT = REASON.CONNECTION_LIMIT;
 
 export interface TcpNetworkOptions {
   nodeId: string;
@@ -100,7 +102,9 @@ export interface TcpNetworkOptions {
    * Listened on instead of `binds` when one of those is already in use (the embedded default's
    * seed address, taken by another node on this machine: this node then joins it).
    */
-  fallbackBinds?: readonly string[];
+  fallbackBinds?: readonly string[] | undefined;
+  /** How other nodes are reached and how this node listens (default: TCP). */
+  transports?: TransportFactory | undefined;
 }
 
 class Peer {
@@ -108,7 +112,7 @@ class Peer {
   queue: unknown[][] = [];
   dropped = 0;
   readonly monitors = new Map<string, MonEntry[]>();
-  deadline: NodeJS.Timeout | undefined;
+  deadline: Timer | undefined;
   readonly tries = new Set<Connection>();
   /** Called once the queue was handed to a new connection or dropped (`close()` waits for it). */
   settled: (() => void) | undefined;
@@ -141,7 +145,7 @@ export class TcpNetwork implements Network {
   private closed = false;
   private bound: string[] = [];
   private readonly peers = new Map<string, Peer>();
-  private readonly servers: Server[] = [];
+  private readonly servers: Listener[] = [];
   /** Accepted connections still in their handshake → the remote address. */
   private readonly inbound = new Map<Connection, string>();
   /** Accepted connections still in their handshake, by remote address. */
@@ -167,7 +171,7 @@ export class TcpNetwork implements Network {
   private readonly handshaking = new Map<string, Set<Connection>>();
   /** The peer object a dialled connection counts as a connect attempt for. */
   private readonly attemptOf = new Map<Connection, Peer>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers = new Set<Timer>();
   /** Known listen addresses of other nodes (seeds; the `'l` family once the DB runs). */
   readonly addresses = new Map<string, readonly string[]>();
   /** Seed address → node ID last seen behind it. */
@@ -175,10 +179,12 @@ export class TcpNetwork implements Network {
   private lingering: [Peer, string, MonEntry[]][] = [];
   private sweepQueued = false;
   private seedRetry = 0;
-  private seedTimer: NodeJS.Timeout | undefined;
+  private seedTimer: Timer | undefined;
   private closing = false;
   private readonly framings: FramingFormat[];
   private readonly connEvents: ConnectionEvents;
+  private readonly clock: Clock;
+  private readonly transports: TransportFactory;
 
   /** Data connections we dialled that are still in their handshake. */
   private readonly dataDials = new Set<Connection>();
@@ -187,6 +193,8 @@ export class TcpNetwork implements Network {
     private readonly env: NetworkEnv,
     private readonly opts: TcpNetworkOptions,
   ) {
+    this.clock = env.clock;
+    this.transports = opts.transports ?? tcpTransports({ nodelay: opts.nodelay });
     this.framings = opts.framings.filter((f): f is FramingFormat => f === 'cbor' || f === 'json');
     this.connEvents = {
       established: (c) => this.established(c),
@@ -230,7 +238,7 @@ export class TcpNetwork implements Network {
     } catch (err) {
       const fallback = this.opts.fallbackBinds;
       if (!fallback || (err as { cause?: { code?: string } }).cause?.code !== 'EADDRINUSE') throw err;
-      for (const s of this.servers.splice(0)) s.close();
+      for (const s of this.servers.splice(0)) void s.close();
       this.bound.length = 0;
       this.opts.logger.log(
         LEVEL.info,
@@ -250,13 +258,13 @@ export class TcpNetwork implements Network {
   private async listen(binds: readonly string[]): Promise<void> {
     const addrs = await resolveBinds(binds, { hostname: this.opts.hostname });
     for (const addr of addrs) {
-      const { server, bound } = await listenTcp(addr, (s) => this.accept(s));
+      const listener = await this.transports.listen(addr, (t) => this.accept(t));
       if (this.closing) {
-        server.close();
+        void listener.close();
         return;
       }
-      this.servers.push(server);
-      this.bound.push(bound);
+      this.servers.push(listener);
+      this.bound.push(listener.bound);
     }
   }
 
@@ -458,7 +466,7 @@ export class TcpNetwork implements Network {
       if (g.nodeId === this.opts.nodeId) {
         this.seedNodes.delete(addr);
         this.env.selfSeed?.();
-        throw new Error('I refuse to talk to myself');
+        throw new Error(REASON.SELF_CONNECT);
       }
       // A different node behind the seed address now: forget the address of the one before.
       const before = this.seedNodes.get(addr);
@@ -474,9 +482,9 @@ export class TcpNetwork implements Network {
     await this.settlePending(CLOSE_GRACE_MS);
     this.closing = true;
     this.failures.close();
-    for (const t of this.timers) clearTimeout(t);
+    for (const t of this.timers) t.cancel();
     this.timers.clear();
-    if (this.seedTimer) clearTimeout(this.seedTimer);
+    this.seedTimer?.cancel();
     const ending: Promise<void>[] = [];
     const orphaned: [string, MonEntry[]][] = [];
     for (const p of this.peers.values()) {
@@ -490,15 +498,15 @@ export class TcpNetwork implements Network {
       p.queue = [];
       for (const list of p.monitors.values()) orphaned.push([p.id, list]);
       p.monitors.clear();
-      for (const c of p.tries) ending.push(c.shutdown('node shutting down'));
-      if (p.conn) ending.push(p.conn.shutdown('node shutting down'));
+      for (const c of p.tries) ending.push(c.shutdown(REASON.SHUTTING_DOWN));
+      if (p.conn) ending.push(p.conn.shutdown(REASON.SHUTTING_DOWN));
     }
     // Monitors of remote ports end with the connections: they fire (pending calls error).
-    for (const [id, list] of orphaned) this.fire(list, ['transport_error', id, 'node shutting down']);
-    for (const c of this.outgoing) ending.push(c.shutdown('node shutting down'));
-    for (const c of [...this.inbound.keys()]) ending.push(c.shutdown('node shutting down'));
-    for (const c of [...this.dataDials]) ending.push(c.shutdown('node shutting down'));
-    ending.push(...this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    for (const [id, list] of orphaned) this.fire(list, ['transport_error', id, REASON.SHUTTING_DOWN]);
+    for (const c of this.outgoing) ending.push(c.shutdown(REASON.SHUTTING_DOWN));
+    for (const c of [...this.inbound.keys()]) ending.push(c.shutdown(REASON.SHUTTING_DOWN));
+    for (const c of [...this.dataDials]) ending.push(c.shutdown(REASON.SHUTTING_DOWN));
+    ending.push(...this.servers.map((s) => s.close()));
     await Promise.all(ending);
     this.closed = true;
     // Nothing is left to send: watchers of a backlog see 0, then the end.
@@ -520,11 +528,11 @@ export class TcpNetwork implements Network {
     return new Promise((resolve) => {
       let left = pending.length;
       const done = () => {
-        clearTimeout(timer);
+        timer.cancel();
         for (const p of pending) p.settled = undefined;
         resolve();
       };
-      const timer = setTimeout(done, ms);
+      const timer = this.clock.timeout(done, ms);
       for (const p of pending)
         p.settled = () => {
           p.settled = undefined;
@@ -560,7 +568,7 @@ export class TcpNetwork implements Network {
     p.deadline = this.timer(this.opts.connectInterval, () => {
       p.deadline = undefined;
       this.connecting--;
-      if (!p.conn) this.fail(p, 'connect timeout');
+      if (!p.conn) this.fail(p, REASON.CONNECT_TIMEOUT);
     });
     if (p.tries.size > 0) return;
     // Always dial, even while the node's greeting arrived on an incoming connection: that
@@ -577,15 +585,15 @@ export class TcpNetwork implements Network {
         p.lookup = undefined;
         if (p.conn || this.closing) this.release(p);
         else if (addrs && addrs.length > 0) this.tryAddresses(p, addrs);
-        else this.fail(p, 'no known address');
+        else this.fail(p, REASON.NO_KNOWN_ADDRESS);
       };
       this.env.lookup(p.id).then(done, () => done(null));
-    } else queueMicrotask(() => this.fail(p, 'no known address'));
+    } else queueMicrotask(() => this.fail(p, REASON.NO_KNOWN_ADDRESS));
   }
 
   private clearDeadline(p: Peer): void {
     if (!p.deadline) return;
-    clearTimeout(p.deadline);
+    p.deadline.cancel();
     this.timers.delete(p.deadline);
     p.deadline = undefined;
     this.connecting--;
@@ -631,10 +639,8 @@ export class TcpNetwork implements Network {
         newest.close(CONNECTION_LIMIT);
       }
     }
-    const socket = dialTcp(addr);
-    tuneSocket(socket, this.opts.nodelay);
     const conn: Connection = new Connection(
-      socket,
+      this.transports.dial(addr),
       this.connOptions(addr, true, (g) => {
         onGreeting?.(g);
         this.greeted(conn, g);
@@ -669,7 +675,7 @@ export class TcpNetwork implements Network {
   private greeted(conn: Connection, g: Greeting): void {
     const id = g.nodeId;
     if (g.keys.get(TIEBREAK_KEY) === '1' && this.opts.nodeId < id) {
-      const text = `simultaneous connection with ${id}, keeping the one dialled by ${this.opts.nodeId}`;
+      const text = `${REASON.SIMULTANEOUS} with ${id}, keeping the one dialled by ${this.opts.nodeId}`;
       if (conn.outgoing) {
         for (const other of [...(this.handshaking.get(id) ?? [])]) if (!other.outgoing) other.close(text);
       } else {
@@ -705,13 +711,13 @@ export class TcpNetwork implements Network {
     }
   }
 
-  private accept(socket: Socket): void {
+  private accept(transport: Transport): void {
     if (this.closing) {
-      socket.destroy();
+      transport.destroy();
       return;
     }
     const o = this.opts;
-    const from = socket.remoteAddress ?? '?';
+    const from = transport.remoteAddress ?? '?';
     const fromNow = this.pendingFrom.get(from) ?? 0;
     // The connection just accepted is the newest unauthenticated one: it goes first.
     const full =
@@ -723,12 +729,11 @@ export class TcpNetwork implements Network {
             ? `${o.maxConnections} connections open (max_connections)`
             : undefined;
     if (full !== undefined) {
-      socket.destroy();
+      transport.destroy();
       this.refuse('incoming connection refused', `incoming connection refused: ${full}`);
       return;
     }
-    tuneSocket(socket, o.nodelay);
-    const label = joinHostPort(from, socket.remotePort ?? 0);
+    const label = joinHostPort(from, transport.remotePort ?? 0);
     const options = this.connOptions(label, false, (g) => this.greeted(conn, g));
     options.handshake.acceptSubProtocols = [DATACONN_PROTOCOL];
     options.handshake.onPeerVerified = (g) => {
@@ -736,7 +741,7 @@ export class TcpNetwork implements Network {
       if (!this.env.dataConnCheck) throw new Error(`${g.proto}: sub-protocol not supported`);
       this.env.dataConnCheck(g, g.nodeId);
     };
-    const conn: Connection = new Connection(socket, options, this.connEvents);
+    const conn: Connection = new Connection(transport, options, this.connEvents);
     this.inbound.set(conn, from);
     this.pendingFrom.set(from, fromNow + 1);
     this.open.add(conn);
@@ -763,6 +768,7 @@ export class TcpNetwork implements Network {
     };
     return {
       handshake,
+      clock: this.clock,
       certPem: o.cert,
       // Perl's read inactivity limit, never longer than the whole handshake may take.
       handshakeTimeoutMs: Math.min(o.monitorTimeout, o.handshakeTimeout) * 1000,
@@ -786,27 +792,25 @@ export class TcpNetwork implements Network {
   dialDataConn(
     nodeId: string,
     dataconnId: string,
-    done: (error: string | undefined, stream?: Socket) => void,
+    done: (error: string | undefined, stream?: Duplex) => void,
   ): () => void {
     let over = false;
     let current: Connection | undefined;
-    const finish = (error: string | undefined, stream?: Socket) => {
+    const finish = (error: string | undefined, stream?: Duplex) => {
       if (over) return;
       over = true;
       done(error, stream);
     };
     const tryFrom = (addrs: readonly string[], i: number, lastError: string) => {
       if (over) return;
-      if (this.closing) return finish('node shutting down');
+      if (this.closing) return finish(REASON.SHUTTING_DOWN);
       if (i >= addrs.length) return finish(lastError);
       const addr = addrs[i]!;
-      const socket = dialTcp(addr);
-      tuneSocket(socket, this.opts.nodelay);
       const options = this.connOptions(addr, true);
       options.handshake.extraKeys = { [DATACONN_KEY]: dataconnId };
       options.handshake.subProtocol = DATACONN_PROTOCOL;
       delete options.handshake.isConnected;
-      const conn = new Connection(socket, options, {
+      const conn = new Connection(this.transports.dial(addr), options, {
         established: (c) => c.close('not a data connection'),
         message: () => {},
         closed: (c, reason) => {
@@ -852,15 +856,15 @@ export class TcpNetwork implements Network {
   private established(conn: Connection): void {
     this.settle(conn);
     if (this.closing) {
-      conn.close('node shutting down');
+      conn.close(REASON.SHUTTING_DOWN);
       return;
     }
     const p = this.peer(conn.peerId!);
     if (p.conn && p.conn !== conn) {
       const old = p.conn;
       p.conn = undefined;
-      this.lost(p, 'switched connections', true);
-      old.close('switched connections');
+      this.lost(p, REASON.SWITCHED, true);
+      old.close(REASON.SWITCHED);
     }
     p.conn = conn;
     if (this.backlogWatchers.has(p.id)) {
@@ -894,7 +898,7 @@ export class TcpNetwork implements Network {
       // Whatever the socket still held is gone with it.
       this.reportBacklog(p.id, 0);
       if (!this.closing) {
-        if (reason === 'heartbeat timeout') this.heartbeatTimeouts++;
+        if (reason === REASON.HEARTBEAT_TIMEOUT) this.heartbeatTimeouts++;
         this.opts.logger.log(LEVEL.info, `connection to ${logText(p.id, 100)} lost: ${logText(reason)}`);
         this.lost(p, reason, true);
         this.release(p);
@@ -908,7 +912,7 @@ export class TcpNetwork implements Network {
       const greeted = conn.greetedId;
       const routine =
         (conn.outgoing && greeted === undefined) ||
-        reason.startsWith('simultaneous connection') ||
+        reason.startsWith(REASON.SIMULTANEOUS) ||
         reason === CONNECTION_LIMIT ||
         (greeted !== undefined &&
           (this.peers.get(greeted)?.conn !== undefined || this.handshaking.has(greeted)));
@@ -973,7 +977,7 @@ export class TcpNetwork implements Network {
       if (![...this.outgoing].some((c) => c.label === addr)) this.dialSeed(addr);
     }
     this.seedRetry = Math.min(this.seedRetry * 2, this.opts.monitorTimeout);
-    this.seedTimer = setTimeout(() => this.seedAll(), this.seedRetry * 1000);
+    this.seedTimer = this.clock.timeout(() => this.seedAll(), this.seedRetry * 1000);
   }
 
   /** A connection or connect refused at a cap: logged at info level through the rate limit. */
@@ -982,8 +986,8 @@ export class TcpNetwork implements Network {
     this.failures.log(kind, LEVEL.info, text);
   }
 
-  private timer(seconds: number, fn: () => void): NodeJS.Timeout {
-    const t = setTimeout(() => {
+  private timer(seconds: number, fn: () => void): Timer {
+    const t = this.clock.timeout(() => {
       this.timers.delete(t);
       fn();
     }, seconds * 1000);
