@@ -21,6 +21,7 @@
  */
 import { Observable, type Subscription } from 'rxjs';
 import { nodeOf } from '../../protocol/ids.js';
+import { type Clock, realClock, type Timer } from '../clock.js';
 import type { Node } from '../node.js';
 import { LEVEL, type Logger, type LogLevel, logText } from './log.js';
 
@@ -70,14 +71,18 @@ export class LogHub implements Logger {
   private readonly sinks = new Set<LocalSink>();
   private feeding = false;
 
-  constructor(private readonly base: Logger) {}
+  constructor(
+    private readonly base: Logger,
+    /** Stamps the records handed to sinks (the node's clock). */
+    private readonly clock: Clock = realClock,
+  ) {}
 
   log(level: LogLevel, text: string, context = 'aemp'): void {
     this.base.log(level, text, context);
     if (this.sinks.size === 0 || this.feeding) return;
     this.feeding = true;
     try {
-      const rec: LocalRecord = { time: Date.now() / 1000, context, level, message: text };
+      const rec: LocalRecord = { time: this.clock.epochMs() / 1000, context, level, message: text };
       for (const sink of this.sinks) sink(rec);
     } finally {
       this.feeding = false;
@@ -103,6 +108,8 @@ export class LogHub implements Logger {
 interface CatcherState {
   readonly node: Node;
   readonly hub: LogHub;
+  /** The node's clock: sink refill and notices, reconnect delays, record times. */
+  readonly clock: Clock;
   /** Source-side attachments by catcher port ID. */
   readonly sinks: Map<string, RemoteSink>;
   /** Catcher ports open across all `logs$` subscriptions. */
@@ -137,12 +144,12 @@ function isLevel(v: unknown): v is LogLevel {
 /** One attachment on the source side. */
 class RemoteSink {
   private tokens = SINK_BURST;
-  private refilled = performance.now();
+  private refilled: number;
   private backlog = 0;
   /** Bytes sent in the current run of code, before the connection's batch is written. */
   private unflushed = 0;
   private dropped = 0;
-  private notice: NodeJS.Timeout | undefined;
+  private notice: Timer | undefined;
   private readonly detachLog: () => void;
   private readonly unwatch: () => void;
   private readonly backlogSub: Subscription;
@@ -154,6 +161,7 @@ class RemoteSink {
     private readonly level: LogLevel,
   ) {
     const { node, hub } = state;
+    this.refilled = state.clock.now();
     this.backlogSub = node.backlog$(nodeOf(port)).subscribe((b) => {
       this.backlog = b;
     });
@@ -162,7 +170,7 @@ class RemoteSink {
   }
 
   private refill(): void {
-    const now = performance.now();
+    const now = this.state.clock.now();
     this.tokens = Math.min(SINK_BURST, this.tokens + ((now - this.refilled) * SINK_RATE) / 1000);
     this.refilled = now;
   }
@@ -198,26 +206,29 @@ class RemoteSink {
     const n = this.dropped;
     this.dropped = 0;
     this.tokens--;
-    this.send(Date.now() / 1000, LOG_CATCHER_CONTEXT, LEVEL.warn, `${n} records dropped`);
+    this.send(this.state.clock.epochMs() / 1000, LOG_CATCHER_CONTEXT, LEVEL.warn, `${n} records dropped`);
   }
 
   /** Reports the drops once there is room again, even if no further record comes. */
   private armNotice(): void {
     if (this.notice !== undefined) return;
-    this.notice = setTimeout(() => {
-      this.notice = undefined;
-      if (this.closed || this.dropped === 0) return;
-      this.refill();
-      if (!this.full()) this.sendNotice();
-      else this.armNotice();
-    }, 100);
-    this.notice.unref();
+    this.notice = this.state.clock.timeout(
+      () => {
+        this.notice = undefined;
+        if (this.closed || this.dropped === 0) return;
+        this.refill();
+        if (!this.full()) this.sendNotice();
+        else this.armNotice();
+      },
+      100,
+      false,
+    );
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.notice) clearTimeout(this.notice);
+    this.notice?.cancel();
     this.detachLog();
     this.unwatch();
     this.backlogSub.unsubscribe();
@@ -235,7 +246,14 @@ class RemoteSink {
  * @internal
  */
 export function installLogCatcher(node: Node, hub: LogHub): void {
-  const state: CatcherState = { node, hub, sinks: new Map(), catcherPorts: 0, service: undefined };
+  const state: CatcherState = {
+    node,
+    hub,
+    clock: node.clock,
+    sinks: new Map(),
+    catcherPorts: 0,
+    service: undefined,
+  };
   states.set(node, state);
 
   node.register(LOG_CONNECT, (_version: unknown, port: unknown, level: unknown) => {
@@ -253,7 +271,7 @@ export function installLogCatcher(node: Node, hub: LogHub): void {
     if (level === null || level === undefined) return;
     if (!isLevel(level)) throw new Error(`${String(level)}: not a valid logging level`);
     state.service = logs$(node, level, { own: false }).subscribe((rec) => {
-      const text = `[${rec.node}${timeDiff(rec.time)}] ${rec.message}`;
+      const text = `[${rec.node}${timeDiff(rec.time, state.clock)}] ${rec.message}`;
       hub.logCaught(
         Math.max(LEVEL.alert, rec.level) as LogLevel,
         logText(text, CAUGHT_TEXT_MAX),
@@ -263,9 +281,9 @@ export function installLogCatcher(node: Node, hub: LogHub): void {
   });
 }
 
-/** Perl's `±0.002s` suffix: shown when the clocks differ by at least 1 ms. */
-export function timeDiff(time: number): string {
-  const d = Date.now() / 1000 - time;
+/** Perl's `±0.002s` suffix: shown when `time` and `clock`'s time differ by at least 1 ms. */
+export function timeDiff(time: number, clock: Clock = realClock): string {
+  const d = clock.epochMs() / 1000 - time;
   if (!Number.isFinite(d) || Math.abs(d) < 1e-3) return '';
   return `${d > 0 ? '+' : '-'}${Math.abs(d).toFixed(3)}s`;
 }
@@ -301,13 +319,14 @@ export function logs$(node: Node, level: LogLevel, options: LogsOptions = {}): O
     const state = states.get(node);
     if (!state) throw new Error('logs$: the node has no log hub');
     const { kernel } = node;
+    const { clock } = state;
     let done = false;
     /** Nodes listed in `'l` now. */
     const listed = new Set<string>();
     /** The current catcher port per source node, with its cleanup. */
     const ports = new Map<string, { port: string; unwatch: () => void }>();
     const lastRequest = new Map<string, number>();
-    const timers = new Map<string, NodeJS.Timeout>();
+    const timers = new Map<string, Timer>();
 
     const detachOwn =
       options.own === false
@@ -328,13 +347,13 @@ export function logs$(node: Node, level: LogLevel, options: LogsOptions = {}): O
     const request = (src: string): void => {
       timers.delete(src);
       if (done || !listed.has(src) || ports.has(src)) return;
-      lastRequest.set(src, performance.now());
+      lastRequest.set(src, clock.now());
       const port = kernel.createPort((time: unknown, context: unknown, lvl: unknown, message: unknown) => {
         if (done) return;
         const t = typeof time === 'bigint' ? Number(time) : Number(time);
         sub.next({
           node: src,
-          time: Number.isFinite(t) ? t : Date.now() / 1000,
+          time: Number.isFinite(t) ? t : clock.epochMs() / 1000,
           context: wireText(context),
           level: wireLevel(lvl),
           message: wireText(message),
@@ -355,21 +374,21 @@ export function logs$(node: Node, level: LogLevel, options: LogsOptions = {}): O
     /** Asks `src` again, at most once per RECONNECT_MS. */
     const schedule = (src: string): void => {
       if (done || !listed.has(src) || timers.has(src)) return;
-      const wait = (lastRequest.get(src) ?? -Infinity) + RECONNECT_MS - performance.now();
+      const wait = (lastRequest.get(src) ?? -Infinity) + RECONNECT_MS - clock.now();
       if (wait <= 0) {
         request(src);
         return;
       }
-      const t = setTimeout(() => request(src), wait);
-      t.unref();
-      timers.set(src, t);
+      timers.set(
+        src,
+        clock.timeout(() => request(src), wait, false),
+      );
     };
 
     const unlist = (src: string): void => {
       listed.delete(src);
       lastRequest.delete(src);
-      const t = timers.get(src);
-      if (t) clearTimeout(t);
+      timers.get(src)?.cancel();
       timers.delete(src);
       dropPort(src, true);
     };

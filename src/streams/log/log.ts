@@ -2,6 +2,7 @@
  * Logging with AnyEvent::Log's numeric levels (1 fatal … 4 error, 5 warn, 6 note, 7 info,
  * 8 debug, 9 trace). The level comes from `AEMP_VERBOSE` (or Perl's `AE_VERBOSE`), default 4.
  */
+import { type Clock, realClock, type Timer } from '../clock.js';
 
 export type LogLevel = 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
 
@@ -134,18 +135,20 @@ interface LimitEntry {
  * Rate limit for log lines that peers can provoke at will (refusals, bad requests): per key
  * (kind and source) the first {@link LOG_BURST} lines of an interval are logged, the rest are
  * counted, and when the interval ends one line says how many were left out. The interval timer
- * is unref'ed, runs only while there is something to count, and `close()` stops it.
+ * (on the node's clock) does not keep the process alive, runs only while there is something to
+ * count, and `close()` stops it.
  * @internal
  */
 export class LogLimiter {
   private readonly entries = new Map<string, LimitEntry>();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private closed = false;
 
   constructor(
     private readonly logger: () => Logger,
     private readonly burst = LOG_BURST,
     private readonly intervalMs = LOG_SUMMARY_INTERVAL_MS,
+    private readonly clock: Clock = realClock,
   ) {}
 
   /**
@@ -176,7 +179,7 @@ export class LogLimiter {
 
   /** Ends the interval now: one summary line per key with suppressed lines, counts reset. */
   flush(): void {
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
     const all = [...this.entries.values()];
     this.entries.clear();
@@ -198,7 +201,6 @@ export class LogLimiter {
 
   private arm(): void {
     if (this.timer !== undefined || this.closed) return;
-    this.timer = setTimeout(() => this.flush(), this.intervalMs);
-    this.timer.unref();
+    this.timer = this.clock.timeout(() => this.flush(), this.intervalMs, false);
   }
 }
