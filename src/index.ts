@@ -47,3 +47,17 @@ export { LOG_CATCH, LOG_CONNECT, type LogRecord } from './streams/log/log-catche
 export type { ConnectionStats, NodeStatus } from './streams/net/network.js';
 export type { NodeEvent, PortObservable } from './streams/node.js';
 export { Node } from './streams/node.js';
+/* Observing the network: the stats request, network pictures, Prometheus metrics */
+export {
+  type MetricsHandle,
+  type MetricsOptions,
+  serveMetrics,
+} from './streams/observe/metrics.js';
+export { type ObserveOptions, observeNetwork } from './streams/observe/network-view.js';
+export type {
+  DbFamilyView,
+  LinkStats,
+  NetworkSnapshot,
+  NodeStats,
+} from './streams/observe/snapshot.js';
+export { STATS_REQUEST } from './streams/observe/stats-request.js';

@@ -56,7 +56,11 @@ export interface StatsSource {
   };
   readonly network: {
     stats(): readonly ConnCounters[];
-    counts?(): { readonly heartbeatTimeouts: number };
+    counts?(): {
+      readonly heartbeatTimeouts: number;
+      readonly refused?: ReadonlyMap<string, number>;
+      readonly handshakeFailures?: ReadonlyMap<string, number>;
+    };
   };
   readonly db: {
     readonly isGlobal: boolean;
