@@ -1,24 +1,36 @@
 /**
- * One node of the cluster benchmark (bench/cluster.ts), driven over IPC:
- *   {cmd:'start', opts, expect}  configure; reply {ready, id, binds, at}; later, once the
- *                                node's `'l` monitor holds `expect` entries: {converged, at}
- *   {cmd:'set', seq}             db.set('lat', OWN_ID, {seq, t: now})
- *   {cmd:'samples'}              reply {samples: [[seq, µs], …]}: for every change of family
- *                                `lat` this node's monitor saw, receipt time − send time
- * The ceiling, the same fan-out with bare sockets (newline-separated "seq time" lines):
- *   {cmd:'rawHub'}               listen; every line received goes to every other connection;
- *                                reply {rawAddr}
- *   {cmd:'rawJoin', addr}        connect to the hub; reply {rawJoined}; lines received are samples
- *   {cmd:'rawSet', seq}          send "seq now" to the hub
- *   {cmd:'rawSamples'}           reply {samples} as for 'samples'
- * Samples stay in the child until asked for, so reporting adds no work while rounds run. Times
- * are wall-clock (`performance.timeOrigin + performance.now()`), comparable between processes
- * of one machine.
- * Exits when the IPC channel closes.
+ * One process of the cluster benchmark (bench/cluster.ts): hosts a share of the network's
+ * aemp nodes (one global node, or many ordinary ones), later the same share of the bare relay.
+ * Driven over IPC: requests `{rid, cmd, …}` are answered `{rid, …}`; events arrive unasked.
+ *
+ * aemp:
+ *   start {nodes: [{nodeid, seeds, global}], expect}  configure the nodes; every node monitors
+ *        `'l` and `lat`; answers {ids, binds, readyAt} (readyAt: when the last one listened);
+ *        event {converged, at} once every node's `'l` holds `expect` entries
+ *   set {index, seq}        db.set('lat', <node's id>, {seq, t: now}) on that node
+ *   masters                 {masters: [master of each node]}
+ *   closeNodes              closes them all
+ * The relay (the same fan-out with bare sockets and cbor-x, decoded and re-encoded at each hop):
+ *   relayHub {id}           a hub in place of a global node: listens; answers {addr}
+ *   relayMesh {hubs}        dials these hubs (the full mesh: each pair once); answers when up
+ *   relayJoin {nodes: [{id, hub}], expect}  one endpoint per node, each connected to its hub
+ *        (the aemp node's master); answers {readyAt}; event {converged, at} as for start
+ *   relaySet {index, seq}   as set, through the relay
+ * Both:
+ *   report {on}             when on, event {seen, seq} once every node here (but the writer)
+ *                           saw round seq (global processes stay silent: no IPC in their CPU)
+ *   stats                   {msgs, bytes, cpuUs}: messages and bytes this process's nodes (or
+ *                           relay sockets) wrote so far, CPU time of the process
+ *   mem                     {rss, heap} after two collections (run with --expose-gc)
+ *   samples                 {samples: [[seq, µs], …]}: every receipt but the writer's own,
+ *                           receipt time − send time, since the last `samples`
+ * Times are wall-clock (`performance.timeOrigin + performance.now()`), comparable between
+ * processes of one machine. Exits when the IPC channel closes.
  */
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { configure, memoryLogger, type Node } from '../src/index.js';
+import { rawChannel, type WriteCounts } from './raw-cbor.js';
 
 const send = (m: unknown) => {
   if (process.connected) process.send!(m);
@@ -26,89 +38,263 @@ const send = (m: unknown) => {
 const now = () => performance.timeOrigin + performance.now();
 process.on('disconnect', () => process.exit(0));
 
-let node: Node | undefined;
+type Req = {
+  rid: number;
+  cmd: string;
+  nodes?: { nodeid: string; seeds: string[]; global: boolean; id: string; hub: string }[];
+  expect?: number;
+  index?: number;
+  seq?: number;
+  id?: string;
+  hubs?: string[];
+  on?: boolean;
+};
+
+const SECRET = 'bench-secret';
+let nodes: Node[] = [];
+/** IDs of the nodes (or endpoints) hosted here. */
+let ids: string[] = [];
 const samples: [number, number][] = [];
-const rawSamples: [number, number][] = [];
-let hubLink: Socket | undefined;
+let reporting = false;
+/** Round → receipts here so far. */
+const seenCount = new Map<number, number>();
+const relayCounts: WriteCounts = { messages: 0, bytes: 0 };
+const relaySends: ((m: unknown[]) => void)[] = [];
+const relaySockets: Socket[] = [];
+let relayServer: Server | undefined;
 
-process.on('message', async (raw) => {
-  const m = raw as {
-    cmd: string;
-    opts?: Record<string, unknown>;
-    expect?: number;
-    seq?: number;
-    addr?: string;
-  };
-  if (m.cmd === 'start') {
-    const n = configure({ norc: true, binds: ['127.0.0.1:0'], logger: memoryLogger(), ...m.opts });
-    node = n;
-    await n.ready;
-    send({ ready: true, id: n.id, binds: [...n.binds], at: now() });
-    let converged = false;
-    n.db.mon$("'l").subscribe((c) => {
-      if (!converged && Object.keys(c.entries).length >= m.expect!) {
-        converged = true;
-        send({ converged: true, at: now() });
-      }
-    });
-    n.db.mon$('lat').subscribe((c) => {
-      const at = now();
-      for (const k of c.added) record(c.entries[k], at);
-      for (const k of c.changed) record(c.entries[k], at);
-    });
-  } else if (m.cmd === 'set') {
-    node!.db.set('lat', node!.id, { seq: m.seq, t: now() });
-  } else if (m.cmd === 'samples') {
-    send({ samples });
-  } else if (m.cmd === 'rawHub') {
-    send({ rawAddr: await rawHub() });
-  } else if (m.cmd === 'rawJoin') {
-    const [host, port] = m.addr!.split(':');
-    const s = connect({ host: host!, port: Number(port), noDelay: true }, () => send({ rawJoined: true }));
-    hubLink = s;
-    lines(s, (line) => {
-      const [seq, t] = line.split(' ').map(Number);
-      rawSamples.push([seq!, Math.round((now() - t!) * 1000)]);
-    });
-  } else if (m.cmd === 'rawSet') {
-    hubLink!.write(`${m.seq} ${now()}\n`);
-  } else if (m.cmd === 'rawSamples') {
-    send({ samples: rawSamples });
+/** A receipt of round `seq`, written by `writer`, at `at`, sent at `t`. */
+function receipt(writer: string, seq: number, t: number, at: number): void {
+  samples.push([seq, Math.round((at - t) * 1000)]);
+  if (!reporting) return;
+  const n = (seenCount.get(seq) ?? 0) + 1;
+  seenCount.set(seq, n);
+  if (n === ids.length - (ids.includes(writer) ? 1 : 0)) {
+    seenCount.delete(seq);
+    send({ seen: true, seq });
   }
-});
+}
 
-/** A hub that relays every line to every other connection. */
-function rawHub(): Promise<string> {
-  const peers = new Set<Socket>();
-  const server = createServer({ noDelay: true }, (s) => {
-    peers.add(s);
-    s.on('close', () => peers.delete(s));
-    lines(s, (line) => {
-      for (const p of peers) if (p !== s) p.write(`${line}\n`);
-    });
+/** Calls `done(at)` with the time the last of `count` members reached its goal. */
+function allOf(count: number, done: (at: number) => void): () => void {
+  let left = count;
+  return () => {
+    if (--left === 0) done(now());
+  };
+}
+
+async function handle(m: Req): Promise<Record<string, unknown>> {
+  switch (m.cmd) {
+    case 'start': {
+      const converged = allOf(m.nodes!.length, (at) => send({ converged: true, at }));
+      nodes = m.nodes!.map((d) =>
+        configure({
+          nodeid: d.nodeid,
+          norc: true,
+          binds: ['127.0.0.1:0'],
+          seeds: d.seeds,
+          secret: SECRET,
+          logger: memoryLogger(),
+          ...(d.global ? { services: ['AnyEvent::MP::Global::'] } : {}),
+        }),
+      );
+      await Promise.all(nodes.map((n) => n.ready));
+      const readyAt = now();
+      ids = nodes.map((n) => n.id);
+      for (const n of nodes) {
+        let done = false;
+        n.db.mon$("'l").subscribe((c) => {
+          if (!done && Object.keys(c.entries).length >= m.expect!) {
+            done = true;
+            converged();
+          }
+        });
+        n.db.mon$('lat').subscribe((c) => {
+          const at = now();
+          for (const k of [...c.added, ...c.changed]) {
+            if (k === n.id) continue;
+            const { seq, t } = c.entries[k] as { seq: number; t: number };
+            receipt(k, seq, t, at);
+          }
+        });
+      }
+      return { ids, binds: nodes.map((n) => n.binds[0]), readyAt };
+    }
+    case 'set': {
+      const n = nodes[m.index!]!;
+      n.db.set('lat', n.id, { seq: m.seq, t: now() });
+      return {};
+    }
+    case 'masters':
+      return { masters: nodes.map((n) => n.db.master) };
+    case 'closeNodes':
+      await Promise.all(nodes.map((n) => n.close()));
+      nodes = [];
+      return {};
+    case 'relayHub':
+      return { addr: await relayHub(m.id!) };
+    case 'relayMesh':
+      await Promise.all(
+        m.hubs!.map((addr) =>
+          dial(addr, (out) => {
+            hubLinks.add(out);
+            out(['hub', hubId]);
+          }),
+        ),
+      );
+      return {};
+    case 'relayJoin': {
+      const converged = allOf(m.nodes!.length, (at) => send({ converged: true, at }));
+      ids = m.nodes!.map((d) => d.id);
+      const readyAt = now();
+      await Promise.all(m.nodes!.map((d) => endpoint(d.id, d.hub, m.expect!, converged)));
+      return { readyAt };
+    }
+    case 'relaySet':
+      relaySends[m.index!]!(['', 'u', 'lat', { [ids[m.index!]!]: { seq: m.seq, t: now() } }]);
+      return {};
+    case 'report':
+      reporting = m.on === true;
+      return {};
+    case 'stats': {
+      let msgs = relayCounts.messages;
+      let bytes = relayCounts.bytes;
+      for (const n of nodes)
+        for (const c of n.connectionStats()) {
+          msgs += c.messagesOut;
+          bytes += c.bytesOut;
+        }
+      const cpu = process.cpuUsage();
+      return { msgs, bytes, cpuUs: cpu.user + cpu.system };
+    }
+    case 'mem': {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      gc?.();
+      gc?.();
+      const u = process.memoryUsage();
+      return { rss: u.rss, heap: u.heapUsed };
+    }
+    case 'samples':
+      return { samples: samples.splice(0) };
+    default:
+      throw new Error(`unknown command ${m.cmd}`);
+  }
+}
+
+// ---------------------------------------------------------------- the relay
+// Frames: ['', 'l', [[id, addr], …]] entries of the node table (as `'l`), ['', 'u', family,
+// {key: value}] an update, ['hub', id] / ['slave', id] the first frame on a connection.
+
+let hubId = '';
+const hubLinks = new Set<(m: unknown[]) => void>();
+const hubSlaves = new Set<(m: unknown[]) => void>();
+const table = new Map<string, string>();
+
+function relayHub(id: string): Promise<string> {
+  hubId = id;
+  table.set(id, 'hub');
+  relayServer = createServer({ noDelay: true }, (s) => {
+    relaySockets.push(s);
+    s.on('error', () => {});
+    let kind = '';
+    const out = rawChannel(s, (msg) => onHubFrame(out, kind, msg, (k) => (kind = k)), relayCounts);
   });
   return new Promise((resolve) =>
-    server.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const a = server.address();
+    relayServer!.listen({ host: '127.0.0.1', port: 0 }, () => {
+      const a = relayServer!.address();
       resolve(typeof a === 'object' && a ? `127.0.0.1:${a.port}` : '');
     }),
   );
 }
 
-function lines(s: Socket, each: (line: string) => void): void {
-  let rest = '';
-  s.setEncoding('latin1');
+function dial(addr: string, up: (out: (m: unknown[]) => void) => void, onMsg?: (m: unknown[]) => void) {
+  const [host, port] = addr.split(':');
+  const s = connect({ host: host!, port: Number(port), noDelay: true });
+  relaySockets.push(s);
   s.on('error', () => {});
-  s.on('data', (chunk: string) => {
-    const parts = (rest + chunk).split('\n');
-    rest = parts.pop()!;
-    for (const line of parts) each(line);
-  });
+  let out: (m: unknown[]) => void = () => {};
+  out = rawChannel(s, (msg) => (onMsg ? onMsg(msg) : onHubFrame(out, 'hub', msg, () => {})), relayCounts);
+  return new Promise<void>((resolve) =>
+    s.once('connect', () => {
+      up(out);
+      if (!onMsg) out(['', 'l', [...table]]);
+      resolve();
+    }),
+  );
 }
 
-function record(v: unknown, at: number): void {
-  const { seq, t } = v as { seq: number; t: number };
-  samples.push([seq, Math.round((at - t) * 1000)]);
+/** A hub's handling of a frame from a slave or another hub (as a global node's g_upd). */
+function onHubFrame(
+  from: (m: unknown[]) => void,
+  kind: string,
+  msg: unknown[],
+  setKind: (k: string) => void,
+) {
+  if (msg[0] === 'hub') {
+    setKind('hub');
+    hubLinks.add(from);
+    from(['', 'l', [...table]]);
+    return;
+  }
+  if (msg[0] === 'slave') {
+    setKind('slave');
+    hubSlaves.add(from);
+    return;
+  }
+  const fromSlave = kind === 'slave';
+  if (msg[1] === 'l') {
+    const entries = msg[2] as [string, string][];
+    for (const [k, v] of entries) table.set(k, v);
+    if (fromSlave) {
+      from(['', 'l', [...table]]);
+      for (const h of hubLinks) h(msg);
+    }
+    for (const s of hubSlaves) if (s !== from) s(msg);
+  } else if (msg[1] === 'u') {
+    if (fromSlave) for (const h of hubLinks) h(msg);
+    for (const s of hubSlaves) s(msg);
+    // The hub stands in for a global node, whose own monitor sees the change too.
+    const at = now();
+    for (const [k, v] of Object.entries(msg[3] as Record<string, { seq: number; t: number }>))
+      receipt(k, v.seq, v.t, at);
+  }
 }
 
+/** One node's stand-in: its hub link, its table of nodes, its receipts. */
+function endpoint(id: string, hub: string, expect: number, converged: () => void): Promise<void> {
+  const known = new Set<string>();
+  let done = false;
+  let out: (m: unknown[]) => void = () => {};
+  const index = relaySends.length;
+  relaySends.push((m) => out(m));
+  return dial(
+    hub,
+    (o) => {
+      out = o;
+      o(['slave', id]);
+      o(['', 'l', [[id, `endpoint ${index}`]]]);
+    },
+    (msg) => {
+      const at = now();
+      if (msg[1] === 'l') {
+        for (const [k] of msg[2] as [string, string][]) known.add(k);
+        if (!done && known.size >= expect) {
+          done = true;
+          converged();
+        }
+      } else if (msg[1] === 'u') {
+        for (const [k, v] of Object.entries(msg[3] as Record<string, { seq: number; t: number }>))
+          if (k !== id) receipt(k, v.seq, v.t, at);
+      }
+    },
+  );
+}
+
+process.on('message', (raw) => {
+  const m = raw as Req;
+  handle(m).then(
+    (r) => send({ rid: m.rid, ...r }),
+    (e: unknown) => send({ rid: m.rid, error: String((e as Error)?.stack ?? e) }),
+  );
+});
 send({ forked: true });

@@ -1,12 +1,21 @@
 /**
  * The ceiling's wire code: a bare socket, cbor-x, all frames of one event-loop turn in one
  * write, and the usual cbor-x incremental decoding: the incomplete tail is kept and decoded
- * again together with the next read.
+ * again together with the next read. `counts`, when given, adds up the frames and bytes written.
  */
 import type { Socket } from 'node:net';
 import { decodeMultiple, Encoder } from 'cbor-x';
 
-export function rawChannel(sock: Socket, onMsg: (m: unknown[]) => void): (msg: unknown[]) => void {
+export interface WriteCounts {
+  messages: number;
+  bytes: number;
+}
+
+export function rawChannel(
+  sock: Socket,
+  onMsg: (m: unknown[]) => void,
+  counts?: WriteCounts,
+): (msg: unknown[]) => void {
   const enc = new Encoder({ useRecords: false });
   let pending: unknown[] = [];
   let queued = false;
@@ -14,7 +23,12 @@ export function rawChannel(sock: Socket, onMsg: (m: unknown[]) => void): (msg: u
     queued = false;
     const batch = pending;
     pending = [];
-    sock.write(Buffer.concat(batch.map((m) => enc.encode(m))));
+    const bytes = Buffer.concat(batch.map((m) => enc.encode(m)));
+    if (counts) {
+      counts.messages += batch.length;
+      counts.bytes += bytes.length;
+    }
+    sock.write(bytes);
   };
   let rest: Buffer = Buffer.alloc(0);
   let need = 0;
@@ -50,7 +64,7 @@ export function rawChannel(sock: Socket, onMsg: (m: unknown[]) => void): (msg: u
  * The end offset of the CBOR item starting at `pos` (definite lengths), or 0 when even its
  * headers are not all there yet. Only skips over heads; never decodes values.
  */
-function itemEnd(b: Buffer, pos: number): number {
+export function itemEnd(b: Uint8Array, pos: number): number {
   if (pos >= b.length) return 0;
   const ib = b[pos]!;
   const major = ib >> 5;
@@ -61,9 +75,9 @@ function itemEnd(b: Buffer, pos: number): number {
   if (p + extra > b.length) return 0;
   let len = info;
   if (extra === 1) len = b[p]!;
-  else if (extra === 2) len = b.readUInt16BE(p);
-  else if (extra === 4) len = b.readUInt32BE(p);
-  else if (extra === 8) len = Number(b.readBigUInt64BE(p));
+  else if (extra === 2) len = (b[p]! << 8) | b[p + 1]!;
+  else if (extra === 4) len = ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+  else if (extra === 8) len = Number(new DataView(b.buffer, b.byteOffset + p, 8).getBigUint64(0));
   p += extra;
   if (len < 0) return 0;
   switch (major) {
@@ -84,4 +98,42 @@ function itemEnd(b: Buffer, pos: number): number {
     default:
       return p;
   }
+}
+
+/**
+ * The bytes-only ceiling's receiving side: counts the complete top-level CBOR items in a byte
+ * stream without decoding them (`itemEnd` over the heads only). An item whose heads are all
+ * there but whose payload is not is skipped over as its bytes arrive, without copying them;
+ * only an incomplete head is kept for the next chunk. `onItem` gets each item's first byte.
+ */
+export function itemScanner(onItem: (first: number) => void): (chunk: Buffer) => void {
+  let rest: Buffer | undefined;
+  let skip = 0;
+  return (chunk) => {
+    let buf = chunk;
+    if (skip > 0) {
+      if (skip >= buf.length) {
+        skip -= buf.length;
+        return;
+      }
+      buf = buf.subarray(skip);
+      skip = 0;
+    }
+    if (rest) buf = Buffer.concat([rest, buf]);
+    rest = undefined;
+    let pos = 0;
+    while (pos < buf.length) {
+      const end = itemEnd(buf, pos);
+      if (end === 0) {
+        rest = buf.subarray(pos);
+        return;
+      }
+      onItem(buf[pos]!);
+      if (end > buf.length) {
+        skip = end - buf.length;
+        return;
+      }
+      pos = end;
+    }
+  };
 }

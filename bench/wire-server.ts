@@ -1,11 +1,13 @@
 /**
  * Server process of the wire benchmarks: an aemp node with a counting sink port and an echo
- * port, and a bare `net` + cbor-x server doing the same for the ceiling. Reports both
- * addresses to the parent over IPC and runs until killed.
+ * port, a bare `net` + cbor-x server doing the same for the ceiling, and for the bytes-only
+ * ceiling a server that counts CBOR items without decoding them and, at a lone `undefined`
+ * item (0xf7), answers the count so far as 4 bytes. Reports the addresses to the parent over
+ * IPC and runs until killed.
  */
 import { createServer } from 'node:net';
 import { configure, memoryLogger } from '../src/index.js';
-import { rawChannel } from './raw-cbor.js';
+import { itemScanner, rawChannel } from './raw-cbor.js';
 
 const node = configure({
   nodeid: 'bench-server/',
@@ -48,8 +50,29 @@ const raw = createServer({ noDelay: true }, (sock) => {
 await new Promise<void>((r) => raw.listen({ host: '127.0.0.1', port: 0 }, () => r()));
 const rawAddr = raw.address();
 
+const scan = createServer({ noDelay: true }, (sock) => {
+  let items = 0;
+  sock.on(
+    'data',
+    itemScanner((first) => {
+      if (first !== 0xf7) {
+        items++;
+        return;
+      }
+      const answer = Buffer.alloc(4);
+      answer.writeUInt32BE(items);
+      sock.write(answer);
+      items = 0;
+    }),
+  );
+  sock.on('error', () => {});
+});
+await new Promise<void>((r) => scan.listen({ host: '127.0.0.1', port: 0 }, () => r()));
+const scanAddr = scan.address();
+
 process.send!({
   aemp: { node: node.id, sink, echo, addr: node.binds[0] },
   raw: { port: typeof rawAddr === 'object' && rawAddr ? rawAddr.port : 0 },
+  scan: { port: typeof scanAddr === 'object' && scanAddr ? scanAddr.port : 0 },
 });
 process.on('disconnect', () => process.exit(0));

@@ -6,12 +6,16 @@
  *   one-way with 1 KiB and 64 KiB payloads         msgs/s and MB/s
  *   sequential round trips for a fixed time        rtt/s, p50, p99 (µs)
  *   round trips with 64 calls in flight            rtt/s (64 callers, each awaiting its reply)
- * Prints one JSON line with the figures.
+ * The one-way workloads also run against a second, stronger ceiling, the cost of the bytes
+ * alone (`bytes_ceiling_…`): the same frames cbor-x-encoded before the clock starts, written in
+ * 1 MiB slices, and counted on the other side by a scanner that walks the CBOR heads without
+ * decoding anything. Prints one JSON line with the figures.
  */
 import { fork } from 'node:child_process';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Encoder } from 'cbor-x';
 import { filter, firstValueFrom, lastValueFrom } from 'rxjs';
 import { configure, memoryLogger, type Node } from '../src/index.js';
 import { rawChannel } from './raw-cbor.js';
@@ -26,6 +30,7 @@ const SECRET = 'bench-secret';
 interface ServerInfo {
   aemp: { node: string; sink: string; echo: string; addr: string };
   raw: { port: number };
+  scan: { port: number };
 }
 
 const server = fork(join(here, 'wire-server.ts'), [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
@@ -58,7 +63,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
  * short windows, so that drifting machine speed affects both sides alike; rates are medians
  * over the windows, latencies percentiles over all round trips.
  */
-async function measure(a: Workloads, c: Workloads): Promise<Record<string, number>> {
+async function measure(a: Workloads, c: Workloads, b: OneWay): Promise<Record<string, number>> {
   const r: Record<string, number> = {};
   const both = async (name: string, run: (w: Workloads) => Promise<number>, times = 3) => {
     const xa: number[] = [];
@@ -69,6 +74,20 @@ async function measure(a: Workloads, c: Workloads): Promise<Record<string, numbe
     }
     r[name] = median(xa);
     r[`ceiling_${name}`] = median(xc);
+  };
+  /** As `both`, and the bytes-only ceiling in the same windows. */
+  const oneWay = async (name: string, n: number, payload: unknown, times: number) => {
+    const xa: number[] = [];
+    const xc: number[] = [];
+    const xb: number[] = [];
+    for (let i = 0; i < times; i++) {
+      xa.push(await a.oneWay(n, payload));
+      xc.push(await c.oneWay(n, payload));
+      xb.push(await b.oneWay(n, payload));
+    }
+    r[name] = median(xa);
+    r[`ceiling_${name}`] = median(xc);
+    r[`bytes_ceiling_${name}`] = median(xb);
   };
   // Latency first, while both processes are fresh: the one-way floods below leave large heaps
   // (64 MiB of payload strings in the last one) whose collection would land in the latency
@@ -103,13 +122,14 @@ async function measure(a: Workloads, c: Workloads): Promise<Record<string, numbe
   r.ceiling_rtt_p99_us = pc.p99;
   await a.oneWay(SMALL / 4, null);
   await c.oneWay(SMALL / 4, null);
+  await b.oneWay(SMALL / 4, null);
   // Five windows for the short floods (a fraction of a second each, so one collection or
   // scheduling stall moves a window a lot); three for 64 KiB, whose ceiling windows take seconds.
   const windowsOf = quick ? 3 : 5;
-  await both('oneway_small_msgs_s', (w) => w.oneWay(SMALL, null), windowsOf);
-  await both('oneway_1k_msgs_s', (w) => w.oneWay(quick ? 10_000 : 50_000, 'x'.repeat(1024)), windowsOf);
-  await both('oneway_64k_msgs_s', (w) => w.oneWay(quick ? 200 : 1_000, 'y'.repeat(65536)));
-  for (const k of ['', 'ceiling_']) {
+  await oneWay('oneway_small_msgs_s', SMALL, null, windowsOf);
+  await oneWay('oneway_1k_msgs_s', quick ? 10_000 : 50_000, 'x'.repeat(1024), windowsOf);
+  await oneWay('oneway_64k_msgs_s', quick ? 200 : 1_000, 'y'.repeat(65536), 3);
+  for (const k of ['', 'ceiling_', 'bytes_ceiling_']) {
     r[`${k}oneway_1k_mb_s`] = (r[`${k}oneway_1k_msgs_s`]! * 1024) / 1e6;
     r[`${k}oneway_64k_mb_s`] = (r[`${k}oneway_64k_msgs_s`]! * 65536) / 1e6;
   }
@@ -238,10 +258,55 @@ async function rawWorkloads(): Promise<Workloads> {
   };
 }
 
+// ---------------------------------------------------------------- bytes-only ceiling
+interface OneWay {
+  oneWay(n: number, payload: unknown): Promise<number>;
+  close(): Promise<void>;
+}
+
+async function bytesWorkloads(sinkName: string): Promise<OneWay> {
+  const sock = connect({ host: '127.0.0.1', port: info.scan.port });
+  sock.setNoDelay(true);
+  await new Promise<void>((r) => sock.once('connect', () => r()));
+  const enc = new Encoder({ useRecords: false });
+  let answered: (count: number) => void = () => {};
+  let got = Buffer.alloc(0);
+  sock.on('data', (chunk: Buffer) => {
+    got = Buffer.concat([got, chunk]);
+    if (got.length < 4) return;
+    const count = got.readUInt32BE(0);
+    got = got.subarray(4);
+    answered(count);
+  });
+  const SLICE = 1 << 20;
+  const oneWay = async (n: number, payload: unknown): Promise<number> => {
+    // The frames aemp's sink receives (destination port, tag, counter, payload), encoded before
+    // the clock starts, then the end marker.
+    const frames = Buffer.concat([
+      ...Array.from({ length: n }, (_, i) => enc.encode([sinkName, 'ping', i, payload])),
+      Buffer.from([0xf7]),
+    ]);
+    const done = new Promise<number>((resolve) => (answered = resolve));
+    const t0 = now();
+    for (let at = 0; at < frames.length; at += SLICE) sock.write(frames.subarray(at, at + SLICE));
+    const count = await done;
+    if (count !== n) throw new Error(`bytes-only one-way lost messages: ${count}/${n}`);
+    return n / ((now() - t0) / 1e6);
+  };
+  return {
+    oneWay,
+    close: async () => {
+      sock.destroy();
+    },
+  };
+}
+
 const aemp = await aempWorkloads();
 const raw = await rawWorkloads();
-const out = await measure(aemp, raw);
+const bytes = await bytesWorkloads(info.aemp.sink);
+const out = await measure(aemp, raw, bytes);
 await aemp.close();
 await raw.close();
+await bytes.close();
 server.kill();
 process.stdout.write(`${JSON.stringify(out)}\n`);
