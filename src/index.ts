@@ -47,6 +47,13 @@ export { LOG_CATCH, LOG_CONNECT, type LogRecord } from './streams/log/log-catche
 export type { ConnectionStats, NodeStatus } from './streams/net/network.js';
 export type { NodeEvent, PortObservable } from './streams/node.js';
 export { Node } from './streams/node.js';
+/* Live dashboard (a read-only web page of the network) */
+export {
+  DASHBOARD_PORT,
+  type DashboardOptions,
+  type DashboardServer,
+  startDashboard,
+} from './streams/observe/dashboard-server.js';
 /* Observing the network: the stats request, network pictures, Prometheus metrics */
 export {
   type MetricsHandle,
