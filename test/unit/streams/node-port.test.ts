@@ -1,13 +1,14 @@
 import { lastValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { MAX_USED_FUNCTIONS } from '../../../src/streams/kernel/node-port.js';
+import { WAIT_MS, within } from '../../helpers/fake-peer.js';
 import { deferred, testNode, turn } from '../../helpers/node.js';
 
 describe('node port requests on the own node', () => {
   it('time replies with float seconds after the reply arguments', async () => {
     const n = testNode();
     const before = Date.now() / 1000;
-    const reply = await lastValueFrom(n.cal$(n.id, 'time'));
+    const reply = await within(lastValueFrom(n.cal$(n.id, 'time')), WAIT_MS, 'the time reply');
     expect(reply).toHaveLength(1);
     const t = reply[0] as number;
     expect(typeof t).toBe('number');
@@ -29,15 +30,19 @@ describe('node port requests on the own node', () => {
     n.snd(n.id, 'Test::f');
     n.snd(n.id, 'can', 'Test::f', reply.id, 'z');
     n.snd(n.id, 'can', 'nope', reply.id);
-    await done.promise;
+    await within(done.promise, WAIT_MS, 'the four can replies');
     expect(got).toEqual([['x', true], ['y', false], ['z', true], [false]]);
   });
 
   it('can remembers at most MAX_USED_FUNCTIONS used names, so peers cannot grow the set', async () => {
     const n = testNode({ logger: undefined });
     for (let i = 0; i <= MAX_USED_FUNCTIONS; i++) n.snd(n.id, `Junk::f${i}`);
-    const first = await lastValueFrom(n.cal$(n.id, 'can', 'Junk::f0'));
-    const over = await lastValueFrom(n.cal$(n.id, 'can', `Junk::f${MAX_USED_FUNCTIONS}`));
+    const first = await within(lastValueFrom(n.cal$(n.id, 'can', 'Junk::f0')), WAIT_MS, 'can Junk::f0');
+    const over = await within(
+      lastValueFrom(n.cal$(n.id, 'can', `Junk::f${MAX_USED_FUNCTIONS}`)),
+      WAIT_MS,
+      'can of the name past the cap',
+    );
     expect([first, over]).toEqual([[true], [false]]);
   });
 
@@ -46,22 +51,47 @@ describe('node port requests on the own node', () => {
     const got = deferred<unknown[]>();
     const p = n.port((...m: unknown[]) => got.resolve(m));
     n.sndOn(n.id, p, 'relayed', 1);
-    expect(await got.promise).toEqual(['relayed', 1]);
+    expect(await within(got.promise, WAIT_MS, 'the relayed message')).toEqual(['relayed', 1]);
   });
 
   it('eval runs JavaScript with the node API and replies error then results', async () => {
     const n = testNode();
-    expect(await lastValueFrom(n.cal$(n.id, 'eval', '1+1'))).toEqual(['', 2]);
-    expect(await lastValueFrom(n.cal$(n.id, 'eval', 'NODE'))).toEqual(['', n.id]);
-    expect(await lastValueFrom(n.cal$(n.id, 'eval', 'throw new Error("oops")'))).toEqual(['oops']);
-    expect(await lastValueFrom(n.cal$(n.id, 'eval', 'Promise.resolve(7)'))).toEqual(['', 7]);
-    expect(await lastValueFrom(n.cal$(n.id, 'eval', 'undefined'))).toEqual(['']);
-    expect(await lastValueFrom(n.cal$(n.id, 'eval', 'typeof process.pid'))).toEqual(['', 'number']);
+    expect(await within(lastValueFrom(n.cal$(n.id, 'eval', '1+1')), WAIT_MS, 'eval 1+1')).toEqual(['', 2]);
+    expect(await within(lastValueFrom(n.cal$(n.id, 'eval', 'NODE')), WAIT_MS, 'eval NODE')).toEqual([
+      '',
+      n.id,
+    ]);
+    expect(
+      await within(
+        lastValueFrom(n.cal$(n.id, 'eval', 'throw new Error("oops")')),
+        WAIT_MS,
+        'eval of a throw',
+      ),
+    ).toEqual(['oops']);
+    expect(
+      await within(lastValueFrom(n.cal$(n.id, 'eval', 'Promise.resolve(7)')), WAIT_MS, 'eval of a promise'),
+    ).toEqual(['', 7]);
+    expect(await within(lastValueFrom(n.cal$(n.id, 'eval', 'undefined')), WAIT_MS, 'eval undefined')).toEqual(
+      [''],
+    );
+    expect(
+      await within(
+        lastValueFrom(n.cal$(n.id, 'eval', 'typeof process.pid')),
+        WAIT_MS,
+        'eval typeof process.pid',
+      ),
+    ).toEqual(['', 'number']);
   });
 
   it('eval answers the Perl up_nodes expression as a list', async () => {
     const n = testNode();
-    expect(await lastValueFrom(n.cal$(n.id, 'eval', 'AnyEvent::MP::Kernel::up_nodes'))).toEqual(['']);
+    expect(
+      await within(
+        lastValueFrom(n.cal$(n.id, 'eval', 'AnyEvent::MP::Kernel::up_nodes')),
+        WAIT_MS,
+        'eval of a Perl function name',
+      ),
+    ).toEqual(['']);
   });
 
   it('eval is refused in secure mode; relay and time still work', async () => {
@@ -104,6 +134,6 @@ describe('node port requests on the own node', () => {
     const r = deferred<unknown[]>();
     n.mon(p, (...x: unknown[]) => r.resolve(x));
     n.snd(n.id, 'kil1', p.split('#')[1], 'remote', 'kill');
-    expect(await r.promise).toEqual(['remote', 'kill']);
+    expect(await within(r.promise, WAIT_MS, 'the kil1 reason at the monitor')).toEqual(['remote', 'kill']);
   });
 });
