@@ -2,7 +2,7 @@ import { firstValueFrom, lastValueFrom, TimeoutError as RxTimeoutError, timeout 
 import { describe, expect, it } from 'vitest';
 import type { KilledError } from '../../../src/index.js';
 import { VirtualClock } from '../../../src/streams/clock.js';
-import { within } from '../../helpers/fake-peer.js';
+import { WAIT_MS, within } from '../../helpers/fake-peer.js';
 import { deferred, testNode, turn } from '../../helpers/node.js';
 
 /** An offline node on a virtual clock, and the number of timers its clock holds at the start. */
@@ -109,9 +109,9 @@ describe('cal', () => {
     const got = deferred<unknown[]>();
     const reply = n.cal(server, 2, 3, (...r: unknown[]) => got.resolve(r), 5);
     expect(n.portIsLocal(reply)).toBe(true);
-    expect(await got.promise).toEqual([5, 'sum']);
+    expect(await within(got.promise, WAIT_MS, 'the reply')).toEqual([5, 'sum']);
     await turn();
-    const after = await firstValueFrom(n.mon$(reply));
+    const after = await within(firstValueFrom(n.mon$(reply)), WAIT_MS, 'the reply port to be gone');
     expect(after[0]).toBe('no_such_port');
   });
 
@@ -120,9 +120,11 @@ describe('cal', () => {
     const silent = n.port(() => {});
     const got = deferred<unknown[]>();
     const reply = n.cal(silent, 'hello', (...r: unknown[]) => got.resolve(r), 0.02);
-    expect(await got.promise).toEqual([]);
+    expect(await within(got.promise, WAIT_MS, 'the timeout callback')).toEqual([]);
     await turn();
-    expect((await firstValueFrom(n.mon$(reply)))[0]).toBe('no_such_port');
+    expect((await within(firstValueFrom(n.mon$(reply)), WAIT_MS, 'the reply port to be gone'))[0]).toBe(
+      'no_such_port',
+    );
   });
 
   it('without a timeout monitors the port and calls back without arguments when it dies', async () => {
@@ -130,7 +132,7 @@ describe('cal', () => {
     const doomed = n.port(() => n.kil(n.self!, 'nope'));
     const got = deferred<unknown[]>();
     n.cal(doomed, 'q', (...r: unknown[]) => got.resolve(r));
-    expect(await got.promise).toEqual([]);
+    expect(await within(got.promise, WAIT_MS, 'the callback on the death')).toEqual([]);
   });
 
   it('requires a callback', () => {
@@ -143,7 +145,7 @@ describe('cal$', () => {
   it('emits one reply then completes', async () => {
     const n = testNode();
     const echo = n.port((...m: unknown[]) => n.snd(m[m.length - 1] as string, ...m.slice(0, -1)));
-    expect(await lastValueFrom(n.cal$(echo, 'x', 1))).toEqual(['x', 1]);
+    expect(await within(lastValueFrom(n.cal$(echo, 'x', 1)), WAIT_MS, 'the cal$ reply')).toEqual(['x', 1]);
   });
 
   it('errors with KilledError when the port dies first', async () => {
@@ -151,7 +153,11 @@ describe('cal$', () => {
     const dies = n.port(() => {
       throw new Error('bad request');
     });
-    const err = (await firstValueFrom(n.cal$(dies, 'q')).catch((e: unknown) => e)) as KilledError;
+    const err = (await within(
+      firstValueFrom(n.cal$(dies, 'q')),
+      WAIT_MS,
+      'cal$ of a dying port to fail',
+    ).catch((e: unknown) => e)) as KilledError;
     expect(err.reason).toEqual(['die', 'bad request']);
   });
 
@@ -159,7 +165,11 @@ describe('cal$', () => {
     const n = testNode();
     const silent = n.port(() => {});
     const before = new Set(n.kernel.portIds());
-    const err = await firstValueFrom(n.cal$(silent, 'q').pipe(timeout(20))).catch((e: unknown) => e);
+    const err = await within(
+      firstValueFrom(n.cal$(silent, 'q').pipe(timeout(20))),
+      WAIT_MS,
+      'cal$ past its deadline to fail',
+    ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RxTimeoutError);
     await turn();
     expect(new Set(n.kernel.portIds())).toEqual(before);
@@ -174,8 +184,8 @@ describe('after', () => {
     const cb = deferred();
     n.after(0.01, () => cb.resolve());
     n.after(0.01, p, 'tick', 1);
-    await cb.promise;
-    expect(await got.promise).toEqual(['tick', 1]);
+    await within(cb.promise, WAIT_MS, 'the delayed callback');
+    expect(await within(got.promise, WAIT_MS, 'the delayed message')).toEqual(['tick', 1]);
   });
 });
 
@@ -190,7 +200,7 @@ describe('spawn and snd_to_func on the own node', () => {
     const p = n.spawn(n.id, 'Test::Echo::init', 'hi');
     expect(p.startsWith(`${n.id}#`)).toBe(true);
     n.snd(p, 'say', 'there');
-    expect(await got.promise).toEqual(['hi', 'there']);
+    expect(await within(got.promise, WAIT_MS, 'the messages at the spawned port')).toEqual(['hi', 'there']);
   });
 
   it('an init function that throws kills the new port with die (seen by a monitor)', async () => {
@@ -203,7 +213,10 @@ describe('spawn and snd_to_func on the own node', () => {
     const reason = deferred<unknown[]>();
     await turn();
     n.mon(p, (...r: unknown[]) => reason.resolve(r));
-    expect(await reason.promise).toEqual(['die', 'init failed']);
+    expect(await within(reason.promise, WAIT_MS, 'the die reason at the monitor')).toEqual([
+      'die',
+      'init failed',
+    ]);
   });
 
   it('an unresolvable function never creates the port', async () => {
@@ -211,7 +224,9 @@ describe('spawn and snd_to_func on the own node', () => {
     const p = n.spawn(n.id, 'No::Such::func');
     await turn();
     await turn();
-    expect((await firstValueFrom(n.mon$(p)))[0]).toBe('no_such_port');
+    expect((await within(firstValueFrom(n.mon$(p)), WAIT_MS, 'the port never created'))[0]).toBe(
+      'no_such_port',
+    );
   });
 
   it('requires a fully-qualified name', () => {
@@ -224,13 +239,13 @@ describe('spawn and snd_to_func on the own node', () => {
     const got = deferred<unknown[]>();
     n.register('Test::f', (...a: unknown[]) => got.resolve(a));
     n.sndToFunc(n.id, 'Test::f', 1, 'two');
-    expect(await got.promise).toEqual([1, 'two']);
+    expect(await within(got.promise, WAIT_MS, 'the call of the function')).toEqual([1, 'two']);
   });
 
   it('resolves module exports given as path::export', async () => {
     const n = testNode();
     const p = n.spawn(n.id, './test/fixtures/spawn-module.ts::init', 'from module');
-    const reply = await lastValueFrom(n.cal$(p, 'who'));
+    const reply = await within(lastValueFrom(n.cal$(p, 'who')), WAIT_MS, 'the reply of the resolved module');
     expect(reply).toEqual(['from module', p]);
   });
 
