@@ -1,6 +1,7 @@
 import { firstValueFrom, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { AempError, KilledError } from '../../../src/index.js';
+import { WAIT_MS, within } from '../../helpers/fake-peer.js';
 import { deferred, testNode, turn } from '../../helpers/node.js';
 
 describe('kil', () => {
@@ -14,7 +15,7 @@ describe('kil', () => {
     n.kil(p);
     n.snd(p, 'after');
     expect(got).toEqual([]);
-    expect(await reason.promise).toEqual([]);
+    expect(await within(reason.promise, WAIT_MS, 'the monitor of the killed port')).toEqual([]);
     expect(got).toEqual([['before']]);
     await turn();
     expect(got).toEqual([['before']]);
@@ -71,7 +72,7 @@ describe('mon', () => {
     });
     n.kil(a, 'crash');
     n.kil(b);
-    expect(await ra.promise).toEqual(['crash']);
+    expect(await within(ra.promise, WAIT_MS, 'the crash reason')).toEqual(['crash']);
     await turn();
     expect(bDied).toBe(false);
     expect(n.portIsLocal(watcherB)).toBe(true);
@@ -86,7 +87,7 @@ describe('mon', () => {
     n.mon(linked, (...x: unknown[]) => r.resolve(x));
     expect(() => n.mon(target)).toThrow(/port context/);
     n.kil(target, 'linked death');
-    expect(await r.promise).toEqual(['linked death']);
+    expect(await within(r.promise, WAIT_MS, 'the linked death')).toEqual(['linked death']);
   });
 
   it('message form sends msg plus reason, even for a normal kill', async () => {
@@ -129,7 +130,7 @@ describe('mon', () => {
     n.mon(p, (...r: unknown[]) => other.resolve(r));
     g.dispose();
     n.kil(p, 'x');
-    expect(await other.promise).toEqual(['x']);
+    expect(await within(other.promise, WAIT_MS, 'the other monitor')).toEqual(['x']);
     expect(fired).toBe(0);
   });
 
@@ -157,7 +158,11 @@ describe('mon', () => {
 
   it('a remote port on an unreachable node reports transport_error (offline node)', async () => {
     const n = testNode();
-    const reason = await firstValueFrom(n.mon$('elsewhere#x'));
+    const reason = await within(
+      firstValueFrom(n.mon$('elsewhere#x')),
+      WAIT_MS,
+      'transport_error for the unreachable node',
+    );
     expect(reason).toEqual(['transport_error', 'elsewhere', 'no known address']);
   });
 });
@@ -187,7 +192,11 @@ describe('observables', () => {
 
   it('port$ of a missing port errors at once with no_such_port', async () => {
     const n = testNode();
-    const err = await firstValueFrom(n.port$(`${n.id}#nope`)).catch((e: unknown) => e);
+    const err = await within(
+      firstValueFrom(n.port$(`${n.id}#nope`)),
+      WAIT_MS,
+      'port$ of a missing port to fail',
+    ).catch((e: unknown) => e);
     expect((err as KilledError).reason[0]).toBe('no_such_port');
   });
 
@@ -204,7 +213,7 @@ describe('observables', () => {
       'alive',
     );
     s2.unsubscribe();
-    expect(await r.promise).toEqual([]);
+    expect(await within(r.promise, WAIT_MS, 'the kill reason')).toEqual([]);
   });
 
   it('a borrowed port$ leaves the port alive when unsubscribed', async () => {
