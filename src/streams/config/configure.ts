@@ -5,9 +5,12 @@
 import { hostname } from 'node:os';
 import { UsageError } from '../../errors.js';
 import { makeRuniq } from '../../protocol/ids.js';
+import type { TransportFactory } from '../../protocol/transport.js';
 import type { Clock } from '../clock.js';
 import { LEVEL, type Logger, stderrLogger } from '../log/log.js';
 import { TcpNetwork } from '../net/tcp-network.js';
+import { serveMetrics } from '../observe/metrics.js';
+import { parseMetricsAddress } from '../observe/metrics-address.js';
 import { Node, type NodeSetup } from '../node.js';
 import {
   bindsFromEmbeddedSeed,
@@ -64,7 +67,14 @@ export interface ConfigureOptions {
  * or resolving listeners, services, `eval`) reject `node.ready`.
  */
 export function configure(profileOrOptions?: string | ConfigureOptions, options?: ConfigureOptions): Node {
-  const opts = configureArguments(profileOrOptions, options);
+  return configureNode(configureArguments(profileOrOptions, options));
+}
+
+/**
+ * @internal `configure` with the node's transports given (`aemp/testing`: nodes on an
+ * in-memory network). Default: TCP.
+ */
+export function configureNode(opts: ConfigureOptions, transports?: TransportFactory): Node {
   const logger = opts.logger ?? stderrLogger();
   delete opts.logger;
   const trace = opts.trace ?? envTrace();
@@ -115,6 +125,7 @@ export function configure(profileOrOptions?: string | ConfigureOptions, options?
         heartbeatInterval: cfg.heartbeat_interval,
         heartbeatMisses: cfg.heartbeat_misses,
         fallbackBinds: bindsFromEmbeddedSeed(resolved, host) ? ['127.0.0.1:*'] : undefined,
+        transports,
         logger,
       }),
   };
@@ -127,6 +138,8 @@ export function configure(profileOrOptions?: string | ConfigureOptions, options?
       loadModule: (name) => node.registry.loadModule(name),
     });
     if (cfg.eval !== undefined) await runEval(cfg.eval, node.evalScope());
+    // Closed with the node.
+    if (cfg.metrics !== undefined) await serveMetrics(node, parseMetricsAddress(cfg.metrics));
   });
 }
 
