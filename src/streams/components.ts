@@ -111,7 +111,7 @@ export function buildComponents(init: NodeComponentsInit): NodeComponents {
   registry.registerModule('AnyEvent::MP::Global', () => database.becomeGlobal());
 
   // Data connections: `AnyEvent::MP::DataConn::_expect` and incoming `aemp-dataconn`.
-  dataConns = new DataConns(node, network);
+  dataConns = new DataConns(node, network, clock);
   // Network-wide logs: `AnyEvent::MP::LogCatcher::connect` and `::catch`.
   installLogCatcher(node, logger);
   network.nodes$.subscribe((s) => emit(s));

@@ -22,6 +22,7 @@ import { KilledError, type KillReason } from '../../errors.js';
 import type { Greeting } from '../../protocol/greeting.js';
 import type { HandshakeSession } from '../../protocol/handshake.js';
 import { nodeOf } from '../../protocol/ids.js';
+import type { Clock, Timer } from '../clock.js';
 import type { NodeFunction } from '../kernel/registry.js';
 import { LEVEL, logText } from '../log/log.js';
 import type { Node } from '../node.js';
@@ -55,7 +56,7 @@ interface Expected {
   readonly callerPort: string;
   readonly initFunc: string;
   readonly initData: unknown[];
-  readonly timer: NodeJS.Timeout;
+  readonly timer: Timer;
 }
 
 type DataNetwork = Pick<TcpNetwork, 'dialDataConn'>;
@@ -94,6 +95,7 @@ export class DataConns {
   constructor(
     private readonly node: Node,
     private readonly network: Network,
+    private readonly clock: Clock,
   ) {
     node.requests.set(EXPECT_REQUEST, (src, args) => this.expect(src, args));
     node.requests.set(CONNECT_REQUEST, (src, [, callerPort]) => {
@@ -105,7 +107,7 @@ export class DataConns {
 
   /** Ends every expectation and destroys every data connection (the node is closing). */
   close(): void {
-    for (const e of this.expected.values()) clearTimeout(e.timer);
+    for (const e of this.expected.values()) e.timer.cancel();
     this.expected.clear();
     for (const s of [...this.live]) s.destroy();
     this.live.clear();
@@ -160,12 +162,16 @@ export class DataConns {
       return;
     }
     const seconds = typeof timeout === 'number' && timeout > 0 ? Math.min(timeout, MAX_DATACONN_TIMEOUT) : 0;
-    const timer = setTimeout(() => {
-      if (this.expected.get(id)?.timer !== timer) return;
-      this.expected.delete(id);
-      this.kill(callerPort, [DATACONN_KILL, null]);
-    }, seconds * 1000);
-    timer.unref();
+    // Not keeping the process alive: an expectation alone is no reason to stay.
+    const timer: Timer = this.clock.timeout(
+      () => {
+        if (this.expected.get(id)?.timer !== timer) return;
+        this.expected.delete(id);
+        this.kill(callerPort, [DATACONN_KILL, null]);
+      },
+      seconds * 1000,
+      false,
+    );
     this.expected.set(id, { src, callerPort, initFunc, initData, timer });
   }
 
@@ -191,7 +197,7 @@ export class DataConns {
       return;
     }
     this.expected.delete(id);
-    clearTimeout(e.timer);
+    e.timer.cancel();
     this.own(stream);
     const failed = (err: unknown) => {
       const text = err instanceof Error ? err.message : String(err);
@@ -238,12 +244,12 @@ export class DataConns {
       const held: Subscription[] = [];
       let cancelDial: (() => void) | undefined;
       let stream: Duplex | undefined;
-      const timer = setTimeout(
+      const timer = this.clock.timeout(
         () => fail([DATACONN_KILL, `${nodeId}: unable to establish connection within ${timeout} seconds`]),
         timeout * 1000,
       );
       const release = () => {
-        clearTimeout(timer);
+        timer.cancel();
         for (const s of held.splice(0)) s.unsubscribe();
       };
       // The other node kills the caller port when it gives up (timeout, refusal, init failure).
@@ -259,7 +265,7 @@ export class DataConns {
               this.own(s);
               // The caller port lives on with the stream: a kill from the other node (its init
               // function failed) still ends the observable with the reason.
-              clearTimeout(timer);
+              timer.cancel();
               s.on('error', () => {});
               s.once('close', () => sub.complete());
               flowOnData(s);
