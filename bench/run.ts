@@ -39,6 +39,7 @@ const results: Record<string, number> = {
   ...runWorker('memory.ts', ['--expose-gc']),
   ...runWorker('cluster.ts'),
   ...runWorker('dataconn.ts'),
+  ...runWorker('dashboard-overhead.ts'),
 };
 
 const fmt = (v: number | undefined) =>

@@ -1,0 +1,140 @@
+/**
+ * What the live dashboard costs the messaging it watches: one-way throughput of small messages
+ * from this process's node to a sink node in a child process, with the dashboard off and on,
+ * in alternating windows (off-on, on-off, …, so drifting machine speed affects both alike);
+ * each figure is the median over the windows.
+ *
+ *   off   the node alone
+ *   on    the node observed every 250 ms (four times the `aemp dashboard` rate: stats request
+ *         to the sink, DB families, a log tail) by a dashboard server with one event-stream
+ *         client reading every view
+ *
+ * Prints `dashboard on/off` to stderr and one JSON line: `dashboard_msgs_s` (on) with
+ * `ceiling_dashboard_msgs_s` (off), so `npm run bench` shows the ratio on/off (1.00 = free;
+ * the target is at least 0.95). On a busy machine the windows scatter by more than that, so it
+ * also reports what watching costs without traffic, which the load moves far less:
+ * `dashboard_idle_cpu_ms_s`, this process's CPU milliseconds per second on, less off.
+ */
+import { fork } from 'node:child_process';
+import { request } from 'node:http';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { filter, firstValueFrom } from 'rxjs';
+import { configure, memoryLogger, type Node, startDashboard } from '../src/index.js';
+import { observeNetwork } from '../src/streams/observe/network-view.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const quick = process.argv.includes('--quick');
+/** Messages per window (about half a second to a second each: several observation rounds). */
+const N = quick ? 200_000 : 500_000;
+/** Windows per side, run off-on-on-off-off-on… so that neither side always goes first. */
+const WINDOWS = quick ? 4 : 8;
+const OBSERVE_MS = 250;
+
+const child = fork(join(here, 'dashboard-sink.ts'), [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+const info = await new Promise<{ addr: string; sink: string }>((resolve) =>
+  child.once('message', (m) => resolve(m as { addr: string; sink: string })),
+);
+
+const node: Node = configure({
+  nodeid: 'bench-dash-client/',
+  norc: true,
+  binds: ['127.0.0.1:0'],
+  seeds: [info.addr],
+  secret: 'bench-secret',
+  logger: memoryLogger(),
+});
+await node.ready;
+await firstValueFrom(node.nodes$.pipe(filter((e) => e.type === 'up')));
+
+const now = () => Number(process.hrtime.bigint()) / 1e3; // µs
+
+/** Sends `n` small messages one way; messages per second from first send to the count's return. */
+async function oneWay(n: number): Promise<number> {
+  const done = node.port$();
+  const finished = firstValueFrom(done);
+  const t0 = now();
+  for (let i = 0; i < n; i++) node.snd(info.sink, 'ping', i, null);
+  node.snd(info.sink, 'done', n, done.id);
+  const [count] = await finished;
+  if (count !== n) throw new Error(`lost messages: ${count}/${n}`);
+  return n / ((now() - t0) / 1e6);
+}
+
+/** Starts the dashboard and a client reading its event stream; resolves at the first view. */
+async function dashboardOn(): Promise<() => Promise<void>> {
+  const dash = await startDashboard(
+    observeNetwork(node, { intervalMs: OBSERVE_MS, families: true, logs: true }),
+  );
+  let views = 0;
+  let firstView!: () => void;
+  const first = new Promise<void>((r) => (firstView = r));
+  const req = request(
+    { host: '127.0.0.1', port: dash.port, path: '/events', headers: { host: `127.0.0.1:${dash.port}` } },
+    (res) => {
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        views += chunk.split('event: view\n').length - 1;
+        if (views > 0) firstView();
+      });
+      res.on('error', () => {});
+    },
+  );
+  req.on('error', () => {});
+  req.end();
+  await first;
+  return async () => {
+    req.destroy();
+    await dash.close();
+  };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+
+await oneWay(N / 4); // warm-up
+const off: number[] = [];
+const on: number[] = [];
+const windowOff = async () => void off.push(await oneWay(N));
+const windowOn = async () => {
+  const stop = await dashboardOn();
+  on.push(await oneWay(N));
+  await stop();
+};
+for (let i = 0; i < WINDOWS; i++) {
+  if (i % 2 === 0) {
+    await windowOff();
+    await windowOn();
+  } else {
+    await windowOn();
+    await windowOff();
+  }
+}
+
+/** CPU milliseconds per second this process spends over `seconds` of no traffic. */
+async function idleCpu(seconds: number): Promise<number> {
+  const c0 = process.cpuUsage();
+  const t0 = now();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1e3 / ((now() - t0) / 1e6);
+}
+const IDLE_SECONDS = quick ? 1 : 3;
+const idleOff = await idleCpu(IDLE_SECONDS);
+const stopIdle = await dashboardOn();
+const idleOn = await idleCpu(IDLE_SECONDS);
+await stopIdle();
+
+const r = {
+  dashboard_msgs_s: median(on),
+  ceiling_dashboard_msgs_s: median(off),
+  /** What watching costs on its own: CPU ms per second with the dashboard on, less off, no traffic. */
+  dashboard_idle_cpu_ms_s: Math.max(0, idleOn - idleOff),
+};
+process.stderr.write(
+  `dashboard off ${Math.round(r.ceiling_dashboard_msgs_s)} msgs/s, on ${Math.round(r.dashboard_msgs_s)} msgs/s, ` +
+    `on/off ${(r.dashboard_msgs_s / r.ceiling_dashboard_msgs_s).toFixed(3)}; ` +
+    `idle CPU ${idleOff.toFixed(2)} ms/s off, ${idleOn.toFixed(2)} ms/s on\n`,
+);
+await node.close();
+child.kill();
+console.log(JSON.stringify(r));
