@@ -113,3 +113,22 @@ describe('metrics endpoint', () => {
     expect(reasonLabel('<script>attacker text')).toBe('other');
   });
 });
+
+describe('the metrics configuration key', () => {
+  it('serves the metrics of a configured node on loopback and closes with it', async () => {
+    const a = testNode({ nodeid: 'om-c', secret, metrics: '0' });
+    await within(a.ready, WAIT, 'the node with metrics to start');
+    const line = await within(a.logged(/^metrics at /), WAIT, 'the metrics address in the log');
+    const url = line.text.replace(/^metrics at /, '');
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    expect(value(await scrape(url), 'aemp_ports')).toBeGreaterThanOrEqual(0);
+    await a.close();
+    await expect(within(fetch(url), WAIT, 'GET after close')).rejects.toThrow();
+  });
+
+  it('refuses a value that is no address', () => {
+    expect(() => testNode({ nodeid: 'om-x', metrics: 'not an address' })).toThrow(
+      /key "metrics".*must be a port or host:port/,
+    );
+  });
+});

@@ -460,6 +460,7 @@ function typedView(
     max_pending_handshakes: v.max_pending_handshakes as number,
     max_pending_handshakes_per_address: v.max_pending_handshakes_per_address as number,
     max_connections: v.max_connections as number,
+    metrics: opt(v.metrics),
   };
 }
 

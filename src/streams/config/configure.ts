@@ -11,6 +11,8 @@ import { LEVEL, type Logger, stderrLogger } from '../log/log.js';
 import { TcpNetwork } from '../net/tcp-network.js';
 import { serveMetrics } from '../observe/metrics.js';
 import { parseMetricsAddress } from '../observe/metrics-address.js';
+import { serveMetrics } from '../observe/metrics.js';
+import { parseMetricsAddress } from '../observe/metrics-address.js';
 import { Node, type NodeSetup } from '../node.js';
 import {
   bindsFromEmbeddedSeed,
@@ -138,6 +140,11 @@ export function configureNode(opts: ConfigureOptions, transports?: TransportFact
       loadModule: (name) => node.registry.loadModule(name),
     });
     if (cfg.eval !== undefined) await runEval(cfg.eval, node.evalScope());
+    if (cfg.metrics !== undefined) {
+      // Closed with the node.
+      const metrics = await serveMetrics(node, parseMetricsAddress(cfg.metrics));
+      logger.log(LEVEL.info, `metrics at ${metrics.url}`);
+    }
     // Closed with the node.
     if (cfg.metrics !== undefined) await serveMetrics(node, parseMetricsAddress(cfg.metrics));
   });

@@ -19,6 +19,7 @@ import {
   DEFAULT_MAX_TOTAL_SEND_BUFFER_BYTES,
 } from '../../protocol/constants.js';
 import { splitItems, transportItemProblem } from '../net/binds.js';
+import { metricsAddressProblem } from '../observe/metrics-address.js';
 import { perlTruthy, toList, toNumber, toText } from './coerce.js';
 import { nodeIdProblem } from './nodeid.js';
 
@@ -83,13 +84,23 @@ export interface NodeConfig {
   readonly max_pending_handshakes_per_address: number;
   /** Extension: connections of all kinds (accepted, dialled, established). @default 4096 */
   readonly max_connections: number;
+  /** Extension: serve Prometheus metrics here (`PORT` = on 127.0.0.1, or `HOST:PORT`); unset = off. */
+  readonly metrics: string | undefined;
 }
 
 /** The keys of `NodeConfig` that can be configured (all but `profile`). */
 export type ConfigKey = Exclude<keyof NodeConfig, 'profile'>;
 
 /** How a key's value is coerced and validated; the CLI uses it for `set<key>` commands. */
-export type KeyKind = 'nodeid' | 'string' | 'descriptors' | 'list' | 'services' | 'bool' | 'number';
+export type KeyKind =
+  | 'nodeid'
+  | 'string'
+  | 'descriptors'
+  | 'list'
+  | 'services'
+  | 'bool'
+  | 'number'
+  | 'listen';
 
 /** Built-in defaults that `configure` overlays first (config-and-cli.md §3), in Perl order. */
 export function builtinDefaults(): Record<string, unknown> {
@@ -130,6 +141,7 @@ const checks: Record<KeyKind, Check> = {
       : 'must be a list of "Module::" names, function names or [function, args…] arrays',
   bool: () => undefined,
   number: () => undefined,
+  listen: (v) => (typeof v === 'string' ? metricsAddressProblem(v) : 'must be a port or host:port'),
 };
 
 /** How one configuration key is handled. */
@@ -284,6 +296,12 @@ export const CONFIG_KEYS: Readonly<Record<ConfigKey, KeySpec>> = {
     default: DEFAULT_MAX_CONNECTIONS,
     range: (n) => Number.isInteger(n) && n >= 1,
     rangeText: 'must be a positive integer',
+    extension: true,
+  },
+  metrics: {
+    kind: 'listen',
+    doc: 'serve Prometheus metrics on this port (127.0.0.1) or host:port; unset = off (extension)',
+    default: null,
     extension: true,
   },
 };

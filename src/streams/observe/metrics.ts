@@ -28,11 +28,8 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import type { Subscription } from 'rxjs';
 import { AempError } from '../../errors.js';
 import type { Node } from '../node.js';
+import { DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT } from './metrics-address.js';
 import { MAX_STATS_LINKS, MAX_STATS_NAME, type StatsSource, statsRequestCounts } from './stats-request.js';
-
-/** Where the metrics listen by default. */
-export const DEFAULT_METRICS_HOST = '127.0.0.1';
-export const DEFAULT_METRICS_PORT = 9464;
 
 export interface MetricsOptions {
   /** TCP port (default 9464; 0 = any free port). */
@@ -40,6 +37,8 @@ export interface MetricsOptions {
   /** Address to listen on (default 127.0.0.1: this machine only). */
   host?: string;
 }
+
+export { DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT, parseMetricsAddress } from './metrics-address.js';
 
 /** A running metrics endpoint. */
 export interface MetricsHandle {
@@ -256,21 +255,6 @@ export function nodeMetrics(node: Node): { registry: Registry; stop(): void } {
       loop = undefined;
     },
   };
-}
-
-/** Parses the `metrics` config value: `PORT`, `HOST:PORT` or `[V6]:PORT`. */
-export function parseMetricsAddress(text: string): { host: string; port: number } | undefined {
-  const m = /^(?:(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):)?(\d{1,5})$/.exec(text.trim());
-  if (!m) return undefined;
-  const port = Number(m[2]);
-  if (port > 65535) return undefined;
-  const host = m[1] === undefined ? DEFAULT_METRICS_HOST : m[1].replace(/^\[(.*)\]$/, '$1');
-  return { host, port };
-}
-
-/** Why a `metrics` config value is not acceptable, or undefined. */
-export function metricsAddressProblem(text: string): string | undefined {
-  return parseMetricsAddress(text) ? undefined : 'must be a port or host:port (e.g. "127.0.0.1:9464")';
 }
 
 /**
