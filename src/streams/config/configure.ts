@@ -11,8 +11,6 @@ import { LEVEL, type Logger, stderrLogger } from '../log/log.js';
 import { TcpNetwork } from '../net/tcp-network.js';
 import { serveMetrics } from '../observe/metrics.js';
 import { parseMetricsAddress } from '../observe/metrics-address.js';
-import { serveMetrics } from '../observe/metrics.js';
-import { parseMetricsAddress } from '../observe/metrics-address.js';
 import { Node, type NodeSetup } from '../node.js';
 import {
   bindsFromEmbeddedSeed,
@@ -145,8 +143,6 @@ export function configureNode(opts: ConfigureOptions, transports?: TransportFact
       const metrics = await serveMetrics(node, parseMetricsAddress(cfg.metrics));
       logger.log(LEVEL.info, `metrics at ${metrics.url}`);
     }
-    // Closed with the node.
-    if (cfg.metrics !== undefined) await serveMetrics(node, parseMetricsAddress(cfg.metrics));
   });
 }
 
