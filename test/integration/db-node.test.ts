@@ -47,14 +47,14 @@ function up(node: Node, id: string) {
 
 async function listening(nodeid: string, opts: Record<string, unknown> = {}) {
   const n = testNode({ nodeid, secret: SECRET, binds: ['127.0.0.1:0'], ...opts });
-  await n.ready;
+  await within(n.ready, 'the node to listen');
   return n;
 }
 
 describe('becoming global', () => {
   it('an offline node is not global and has no master; its entries stay local', async () => {
     const n = testNode();
-    await n.ready;
+    await within(n.ready, 'the offline node to start');
     expect(n.db.isGlobal).toBe(false);
     expect(n.db.master).toBeUndefined();
     n.db.set('f', 'k', [1, 'two']);
@@ -67,8 +67,10 @@ describe('becoming global', () => {
     const g = await listening('svc-g', { services: ['AnyEvent::MP::Global::'] });
     expect(g.db.isGlobal).toBe(true);
     expect(g.db.master).toBe('svc-g');
-    expect(await firstValueFrom(g.db.family$("'g"))).toEqual({ 'svc-g': null });
-    expect(await firstValueFrom(g.db.family$("'l"))).toEqual({ 'svc-g': [...g.binds] });
+    expect(await within(firstValueFrom(g.db.family$("'g")), "family 'g")).toEqual({ 'svc-g': null });
+    expect(await within(firstValueFrom(g.db.family$("'l")), "family 'l")).toEqual({
+      'svc-g': [...g.binds],
+    });
   });
 
   it('by finding itself in its own seed list', async () => {
@@ -150,14 +152,18 @@ describe('the node.db API', () => {
 
   it('close completes monitors and fails pending queries (ERR_NODE_CLOSED); later ones likewise at once', async () => {
     const n = testNode();
-    await n.ready;
+    await within(n.ready, 'the node to start');
     const mon = firstValueFrom(n.db.mon$('f').pipe(toArray()));
     const query = firstValueFrom(n.db.keys$('f').pipe(toArray())).catch((e: unknown) => e);
     await n.close();
     expect(await mon).toEqual([]);
     expect((await query) as AempError).toMatchObject({ code: 'ERR_NODE_CLOSED' });
-    expect(await firstValueFrom(n.db.mon$('f').pipe(toArray()))).toEqual([]);
-    const late = await firstValueFrom(n.db.family$('f')).catch((e: unknown) => e);
+    expect(
+      await within(firstValueFrom(n.db.mon$('f').pipe(toArray())), 'mon$ after close to complete'),
+    ).toEqual([]);
+    const late = await within(firstValueFrom(n.db.family$('f')), 'family$ after close to fail').catch(
+      (e: unknown) => e,
+    );
     expect(late as AempError).toMatchObject({ code: 'ERR_NODE_CLOSED' });
   });
 
@@ -165,9 +171,9 @@ describe('the node.db API', () => {
     const g = await listening('self-g', { services: ['AnyEvent::MP::Global::'] });
     g.db.set('f', 'a', 1);
     g.db.set('f', 'b', 2);
-    expect(await firstValueFrom(g.db.family$('f'))).toEqual({ a: 1, b: 2 });
-    expect((await firstValueFrom(g.db.keys$('f'))).sort()).toEqual(['a', 'b']);
-    expect(await firstValueFrom(g.db.values$('nothing'))).toEqual([]);
+    expect(await within(firstValueFrom(g.db.family$('f')), 'family f')).toEqual({ a: 1, b: 2 });
+    expect((await within(firstValueFrom(g.db.keys$('f')), 'keys of f')).sort()).toEqual(['a', 'b']);
+    expect(await within(firstValueFrom(g.db.values$('nothing')), 'values of an empty family')).toEqual([]);
     const changes: DbChange[] = [];
     const sub = g.db.mon$('f').subscribe((c) => changes.push(c));
     g.db.del('f', 'a');
