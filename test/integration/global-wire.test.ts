@@ -64,7 +64,7 @@ describe.each(['cbor', 'json'] as const)('our node as a global node, a Perl-styl
       binds: ['127.0.0.1:0'],
       services: ['AnyEvent::MP::Global::'],
     });
-    await node.ready;
+    await within(node.ready, WAIT_MS, 'the node to start');
     expect(node.db.isGlobal).toBe(true);
     expect(node.db.master).toBe(NODE_ID);
     const fake = await FakePeer.dial(node.binds[0]!);
@@ -155,7 +155,7 @@ describe('our node as a global node: connection loss and other globals', () => {
       binds: ['127.0.0.1:0'],
       services: ['AnyEvent::MP::Global::'],
     });
-    await node.ready;
+    await within(node.ready, WAIT_MS, 'the node to start');
     const svc = watch(node, 'svc');
     await svc.until((c) => c.added.length === 0, 'the first (empty) snapshot');
     const slave = await FakePeer.dial(node.binds[0]!);
@@ -175,7 +175,10 @@ describe('our node as a global node: connection loss and other globals', () => {
     slave.send(['', 'g_slave', { "'l": { slave: ['127.0.0.1:3'] }, svc: { mine: 2 } }]);
     expect(await other.next()).toEqual(['', 'g_upd', "'l", { slave: ['127.0.0.1:3'] }, []]);
     expect(await other.next()).toEqual(['', 'g_upd', 'svc', { mine: 2 }, []]);
-    expect(await firstValueFrom(node.db.family$('svc'))).toEqual({ remote: 1, mine: 2 });
+    expect(await within(firstValueFrom(node.db.family$('svc')), WAIT_MS, 'family svc')).toEqual({
+      remote: 1,
+      mine: 2,
+    });
 
     slave.destroy();
     const deletes = [await other.next(), await other.next()];
@@ -188,8 +191,8 @@ describe('our node as a global node: connection loss and other globals', () => {
     other.destroy();
     const g = await svc.until((c) => c.deleted.includes('remote'), 'the global entry deleted');
     expect({ ...g.entries }).toEqual({});
-    expect(await firstValueFrom(node.db.keys$("'g"))).toEqual([NODE_ID]);
-    expect(await firstValueFrom(node.db.keys$("'l"))).toEqual([NODE_ID]);
+    expect(await within(firstValueFrom(node.db.keys$("'g")), WAIT_MS, "keys of 'g")).toEqual([NODE_ID]);
+    expect(await within(firstValueFrom(node.db.keys$("'l")), WAIT_MS, "keys of 'l")).toEqual([NODE_ID]);
   });
 });
 
@@ -202,7 +205,7 @@ describe('our node as an ordinary node, a Perl-style master', () => {
       binds: ['127.0.0.1:0'],
       seeds: seeds.map((s) => s.addr),
     });
-    await node.ready;
+    await within(node.ready, WAIT_MS, 'the node to start');
     const fakes = await Promise.all(
       seeds.map(async (s, i) => {
         const f = await s.accept();
@@ -277,7 +280,7 @@ describe('our node as an ordinary node, a Perl-style master', () => {
     intruder.send(['', 'g_chg1', 'fam', {}]);
     await quiet(intruder, 'i');
     // A second subscriber: no traffic, the mirror on the next turn, everything added.
-    const b = await firstValueFrom(node.db.mon$('fam'));
+    const b = await within(firstValueFrom(node.db.mon$('fam')), WAIT_MS, 'the first mon$ snapshot of fam');
     expect(plain(b)).toEqual({ entries: { x: 3 }, added: ['x'], changed: [], deleted: [] });
     expect(a).toHaveLength(3);
     subA.unsubscribe();
