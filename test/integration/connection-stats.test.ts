@@ -4,6 +4,7 @@
  */
 import { filter, firstValueFrom, lastValueFrom, skip, take, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
+import { WAIT_MS, within } from '../helpers/fake-peer.js';
 import { deferred, testNode } from '../helpers/node.js';
 
 const secret = 'stats-test';
@@ -11,10 +12,14 @@ const secret = 'stats-test';
 describe('connection statistics', () => {
   it('count messages and bytes both ways on both nodes', async () => {
     const a = testNode({ nodeid: 'sa', secret, binds: ['127.0.0.1:0'] });
-    await a.ready;
+    await within(a.ready, WAIT_MS, 'sa to listen');
     const b = testNode({ nodeid: 'sb', secret, binds: ['127.0.0.1:0'], seeds: [...a.binds] });
-    await b.ready;
-    await firstValueFrom(a.nodes$.pipe(filter((e) => e.type === 'up' && e.node === 'sb')));
+    await within(b.ready, WAIT_MS, 'sb to listen');
+    await within(
+      firstValueFrom(a.nodes$.pipe(filter((e) => e.type === 'up' && e.node === 'sb'))),
+      WAIT_MS,
+      'sb to connect to sa',
+    );
     const before = a.connectionStats().find((s) => s.node === 'sb')!;
     expect(before.up).toBe(true);
 
@@ -24,7 +29,7 @@ describe('connection statistics', () => {
       if (++n === 10) all.resolve();
     });
     for (let i = 0; i < 10; i++) a.snd(p, 'payload', 'x'.repeat(100));
-    await all.promise;
+    await within(all.promise, WAIT_MS, 'the ten messages at sb');
 
     const sent = a.connectionStats().find((s) => s.node === 'sb')!;
     const got = b.connectionStats().find((s) => s.node === 'sa')!;
@@ -46,7 +51,7 @@ describe('connection statistics', () => {
 
   it('connectionStats$ emits at once, then per interval, and completes on close', async () => {
     const a = testNode({ nodeid: 'sp', secret });
-    const first = await firstValueFrom(a.connectionStats$(20));
+    const first = await within(firstValueFrom(a.connectionStats$(20)), WAIT_MS, 'the first stats');
     expect(first).toEqual([]);
     const twoMore = lastValueFrom(a.connectionStats$(20).pipe(skip(1), take(2), toArray()));
     expect(await twoMore).toHaveLength(2);
@@ -54,6 +59,12 @@ describe('connection statistics', () => {
     await a.close();
     expect((await untilClose).length).toBeGreaterThanOrEqual(1);
     // After close it completes at once.
-    expect(await lastValueFrom(a.connectionStats$(1000).pipe(toArray()))).toEqual([]);
+    expect(
+      await within(
+        lastValueFrom(a.connectionStats$(1000).pipe(toArray())),
+        WAIT_MS,
+        'connectionStats$ after close to complete',
+      ),
+    ).toEqual([]);
   });
 });
