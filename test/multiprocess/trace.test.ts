@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { filter, firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
+import { WAIT_MS, within } from '../helpers/fake-peer.js';
 import { deferred, testNode } from '../helpers/node.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/trace-main.ts', import.meta.url));
@@ -29,7 +30,7 @@ describe('tracing', () => {
     const got = deferred<unknown[]>();
     const p = n.port((...m: unknown[]) => got.resolve(m));
     n.snd(p, 'hello', 1, { big: 2n ** 64n });
-    await got.promise;
+    await within(got.promise, WAIT_MS, 'the local message');
     const name = p.slice(p.indexOf('#') + 1);
     expect(lines).toContain(`SND tr <- ["${name}","hello",1,{"big":"18446744073709551616"}]`);
     n.snd('tr', 'devnull', 'x');
@@ -40,7 +41,7 @@ describe('tracing', () => {
     const secret = 'trace-test';
     const lines: string[] = [];
     const a = testNode({ nodeid: 'tra', secret, binds: ['127.0.0.1:0'] });
-    await a.ready;
+    await within(a.ready, WAIT_MS, 'tra to listen');
     const b = testNode({
       nodeid: 'trb',
       secret,
@@ -50,10 +51,14 @@ describe('tracing', () => {
     });
     const got = deferred<unknown[]>();
     const p = b.port((...m: unknown[]) => got.resolve(m));
-    await b.ready;
-    await firstValueFrom(a.nodes$.pipe(filter((e) => e.type === 'up' && e.node === 'trb')));
+    await within(b.ready, WAIT_MS, 'trb to listen');
+    await within(
+      firstValueFrom(a.nodes$.pipe(filter((e) => e.type === 'up' && e.node === 'trb'))),
+      WAIT_MS,
+      'trb to connect to tra',
+    );
     a.snd(p, 'over', 'the wire');
-    await got.promise;
+    await within(got.promise, WAIT_MS, 'the message from trb');
     const name = p.slice(p.indexOf('#') + 1);
     expect(lines).toContain(`RCV tra -> ["${name}","over","the wire"]`);
   });
