@@ -4,10 +4,12 @@
  */
 import { type ArgQueue, asText, usage } from './args.js';
 import { CONFIG_COMMANDS, type Command } from './config-commands.js';
+import { dashboard } from './dashboard.js';
 import { logs } from './logs.js';
 import * as protocol from './node-commands.js';
 import type { Session } from './session.js';
 import { shell } from './shell.js';
+import { top } from './top.js';
 
 /** Perl's message for a missing subcommand, pointing at our help. */
 export const USAGE = 'Usage: aemp subcommand ... (try aemp --help)';
@@ -65,6 +67,30 @@ const NODE_COMMANDS: Command[] = [
       'and more severe; nodes that join later are asked too. Ctrl-C (SIGINT) or SIGTERM ends it with exit status 0.',
     group: 'node',
     run: logs,
+  },
+  {
+    name: 'dashboard',
+    synopsis: '[NODE] [--port N] [--host H]',
+    summary: 'serve a live web page of the network on 127.0.0.1:4080 until Ctrl-C',
+    details:
+      'Shows the nodes and links as a graph (global and Perl nodes marked), message and byte rates ' +
+      'each way, send backlog, ports, memory, event-loop delay, the DB families and a log tail, updated ' +
+      'every second. Read-only; answers only loopback names unless --host names another address. ' +
+      'With NODE, connects to that node first. Ctrl-C (SIGINT) or SIGTERM ends it with exit status 0.',
+    group: 'node',
+    run: dashboard,
+  },
+  {
+    name: 'top',
+    synopsis: '[NODE]',
+    summary: 'the nodes and their busiest links in the terminal, refreshed every second; q quits',
+    details:
+      'Per node: kind (G global, P Perl, ? no answer), ports, heap, event-loop delay (p50/max ms), ' +
+      'messages and KB per second in and out; then the busiest links with their send queues. ' +
+      'Busiest first, cut to the terminal size. q, Ctrl-C, SIGINT or SIGTERM end it with exit status 0; ' +
+      'when standard output is no terminal, one picture is printed. With NODE, connects to that node first.',
+    group: 'node',
+    run: top,
   },
   {
     name: 'trace',
