@@ -239,11 +239,8 @@ describe('stalling peers (monitor_timeout: 1)', () => {
     const n = await node({ monitor_timeout: 1 });
     const fake = await FakePeer.dial(n.binds[0]!);
     fake.write('aemp;1;slow;hmac_sha3');
-    const t0 = Date.now();
+    // The limit's timing is proven in virtual time (test/unit/net/handshake-timing.test.ts).
     await fake.waitClosed(4000);
-    const elapsed = Date.now() - t0;
-    expect(elapsed).toBeGreaterThanOrEqual(900);
-    expect(elapsed).toBeLessThan(3000);
     await handshakeFailure(n, fake, 'Connection timed out');
     await stillServes(n, fake);
   });
@@ -253,11 +250,9 @@ describe('stalling peers (monitor_timeout: 1)', () => {
     const fake = await FakePeer.dial(n.binds[0]!);
     fake.write(`${perlGreeting({ nodeId: 'slow', peeraddr: fake.peeraddr })}\n${perlNonce()}\n`);
     await ourGreeting(fake);
-    const t0 = Date.now();
     await fake.waitClosed(4000);
     // Our node (accepting) holds its auth line until the peer's verified.
     expect(fake.pending.length).toBe(0);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
     await handshakeFailure(n, fake, 'Connection timed out');
     await stillServes(n, fake);
   });

@@ -18,9 +18,8 @@ describe('heartbeat', () => {
     const fired = await hub.monFired(m, { timeoutMs: 5000 });
     const detectedMs = performance.now() - t0;
     console.log(`SIGSTOP of ${leaf.id} detected after ${detectedMs.toFixed(0)} ms (0.2 s × 3 beats)`);
+    // The timing itself is proven in virtual time (test/unit/net/heartbeat.test.ts).
     expect(fired.reason).toEqual(['transport_error', leaf.id, 'heartbeat timeout']);
-    expect(detectedMs).toBeGreaterThan(500);
-    expect(detectedMs).toBeLessThan(2000);
     const down = await hub.nodeEvent('down', leaf.id);
     expect(down.reason).toEqual(['transport_error', leaf.id, 'heartbeat timeout']);
   });
