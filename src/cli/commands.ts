@@ -9,6 +9,7 @@ import { logs } from './logs.js';
 import * as protocol from './node-commands.js';
 import type { Session } from './session.js';
 import { shell } from './shell.js';
+import { top } from './top.js';
 
 /** Perl's message for a missing subcommand, pointing at our help. */
 export const USAGE = 'Usage: aemp subcommand ... (try aemp --help)';
@@ -78,6 +79,18 @@ const NODE_COMMANDS: Command[] = [
       'With NODE, connects to that node first. Ctrl-C (SIGINT) or SIGTERM ends it with exit status 0.',
     group: 'node',
     run: dashboard,
+  },
+  {
+    name: 'top',
+    synopsis: '[NODE]',
+    summary: 'the nodes and their busiest links in the terminal, refreshed every second; q quits',
+    details:
+      'Per node: kind (G global, P Perl, ? no answer), ports, heap, event-loop delay (p50/max ms), ' +
+      'messages and KB per second in and out; then the busiest links with their send queues. ' +
+      'Busiest first, cut to the terminal size. q, Ctrl-C, SIGINT or SIGTERM end it with exit status 0; ' +
+      'when standard output is no terminal, one picture is printed. With NODE, connects to that node first.',
+    group: 'node',
+    run: top,
   },
   {
     name: 'trace',

@@ -1,0 +1,173 @@
+/**
+ * `aemp top` in a real pseudo-terminal (tmux, 80×24) against a node run by `aemp run`: the
+ * first screen shows the header and the nodes within 80×24, `q` ends it with exit status 0.
+ * Without tmux (and no way to install it) that test is skipped, saying so. The picture itself
+ * (sorting, cutting to size, escaping) is checked on `renderTop` directly.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { elide, renderTop, shortBytes } from '../../src/cli/top.js';
+import type { LinkStats, NetworkSnapshot, NodeStats } from '../../src/index.js';
+import { aempDone, cleanUpAfter, deadline, runNode, tempDir, WAIT_MS } from './helpers.js';
+
+cleanUpAfter('all');
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'aemp.js');
+
+/** tmux, installed with apt-get if missing and possible; undefined if not there. */
+function findTmux(): string | undefined {
+  const which = () => spawnSync('which', ['tmux'], { encoding: 'utf8' }).stdout.trim() || undefined;
+  let tmux = which();
+  if (!tmux && process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
+    spawnSync('apt-get', ['install', '-y', '-q', 'tmux'], { stdio: 'ignore', timeout: 120_000 });
+    tmux = which();
+  }
+  return tmux;
+}
+
+const tmux = findTmux();
+if (!tmux) console.warn('aemp top terminal test skipped: tmux is not installed and could not be installed');
+
+/** Polls `read` until `ok` holds (the screen of a terminal gives no event to wait for). */
+async function screenUntil(read: () => string, ok: (s: string) => boolean, what: string): Promise<string> {
+  const start = Date.now();
+  for (;;) {
+    const s = read();
+    if (ok(s)) return s;
+    if (Date.now() - start > WAIT_MS) throw new Error(`${what}: not within ${WAIT_MS} ms; screen:\n${s}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('aemp top', () => {
+  it.skipIf(!tmux)('shows the nodes in 80×24 in a terminal and ends on q with exit status 0', async () => {
+    const srv = await runNode();
+    const dir = tempDir();
+    const status = join(dir, 'status');
+    const sock = `aemp-top-${process.pid}`;
+    const t = (...args: string[]) => execFileSync(tmux!, ['-L', sock, ...args], { encoding: 'utf8' });
+    const cmd = `env AEMP_RC='${srv.rc}' AEMP_SECRET_FILE='${process.env.AEMP_SECRET_FILE ?? ''}' '${process.execPath}' '${BIN}' top; echo $? > '${status}'`;
+    t('new-session', '-d', '-s', 'top', '-x', '80', '-y', '24', cmd);
+    try {
+      const screen = await screenUntil(
+        () => t('capture-pane', '-p', '-t', 'top'),
+        (s) => s.includes(srv.id) && /^aemp top — \d+ nodes/m.test(s) && /\bG\b/.test(s),
+        'the first screen with the node',
+      );
+      const lines = screen.replace(/\n+$/, '').split('\n');
+      expect(lines.length).toBeLessThanOrEqual(24);
+      for (const l of lines) expect([...l].length).toBeLessThanOrEqual(80);
+      expect(lines[1]).toMatch(/^NODE\s+K\s+PORTS\s+HEAP/);
+      expect(screen).toMatch(/q or Ctrl-C quits/);
+      t('send-keys', '-t', 'top', 'q');
+      const code = await deadline(
+        (async () => {
+          while (!existsSync(status) || readFileSync(status, 'utf8').trim() === '')
+            await new Promise((r) => setTimeout(r, 50));
+          return readFileSync(status, 'utf8').trim();
+        })(),
+        WAIT_MS,
+        'aemp top to exit after q',
+      );
+      expect(code).toBe('0');
+    } finally {
+      spawnSync(tmux!, ['-L', sock, 'kill-server']);
+    }
+  });
+
+  it('prints one picture when standard output is no terminal', async () => {
+    const srv = await runNode();
+    const r = await srv.tool(['top']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^aemp top — \d+ nodes/);
+    expect(r.out).toContain(srv.id);
+    expect(r.out).not.toContain('\x1b');
+  });
+
+  it('refuses two nodes', async () => {
+    const r = await aempDone(['top', 'a', 'b']);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/only one NODE/);
+  });
+});
+
+const link = (from: string, to: string, rateOut: number): LinkStats => ({
+  from,
+  to,
+  up: true,
+  messagesIn: 0,
+  messagesOut: 0,
+  bytesIn: 0,
+  bytesOut: 0,
+  msgRateIn: 0,
+  msgRateOut: rateOut,
+  byteRateIn: 0,
+  byteRateOut: rateOut * 100,
+  queued: 0,
+  unsentBytes: 0,
+});
+
+const node = (id: string, rateOut: number, extra: Partial<NodeStats> = {}): NodeStats => ({
+  node: id,
+  kind: 'aemp',
+  global: false,
+  addresses: [],
+  at: 0,
+  ports: 3,
+  heapUsed: 5 * 1024 * 1024,
+  links: [link(id, 'other', rateOut)],
+  ...extra,
+});
+
+describe('the top picture', () => {
+  const snap = (nodes: NodeStats[]): NetworkSnapshot => ({
+    at: Date.UTC(2026, 0, 1, 12, 0, 1),
+    observer: 'me',
+    nodes,
+    links: nodes.flatMap((n) => n.links ?? []),
+    families: [],
+    logs: [],
+  });
+
+  it('sorts by traffic, marks kinds and fits the screen', () => {
+    const lines = renderTop(
+      snap([
+        node('quiet', 1),
+        node('busy', 900, { global: true }),
+        node('perl-node', 0, { kind: 'perl', links: [] }),
+        node('x'.repeat(200), 5),
+      ]),
+      80,
+      24,
+    );
+    expect(lines[0]).toMatch(/^aemp top — 4 nodes, 3 links — observed by me — 12:00:01/);
+    const rows = lines.slice(2, 6);
+    expect(rows[0]).toMatch(/^busy\s+G /);
+    expect(rows[1]).toMatch(/^x+… - /);
+    expect(rows[2]).toMatch(/^quiet\s+- /);
+    expect(rows[3]).toMatch(/^perl-node\s+P /);
+    expect(lines.length).toBeLessThanOrEqual(24);
+    for (const l of lines) expect([...l].length).toBeLessThanOrEqual(80);
+  });
+
+  it('cuts many nodes to the rows there are, and escapes control characters', () => {
+    const many = Array.from({ length: 60 }, (_, i) => node(`n${i}`, i));
+    many.push(node('evil\x1b[2Jnode', 1000));
+    const lines = renderTop(snap(many), 80, 24);
+    expect(lines).toHaveLength(24 - 1);
+    expect(lines.at(-2)).toMatch(/^… \d+ more lines$/);
+    expect(lines.at(-1)).toBe('q or Ctrl-C quits');
+    expect(lines.join('\n')).not.toContain('\x1b');
+    expect(lines[2]).toMatch(/^evil\\/);
+  });
+
+  it('writes sizes and cuts text short', () => {
+    expect(shortBytes(512)).toBe('512');
+    expect(shortBytes(14 * 1024)).toBe('14K');
+    expect(shortBytes(3.25 * 1024 * 1024)).toBe('3.3M');
+    expect(elide('abcdef', 4)).toBe('abc…');
+    expect(elide('abc', 4)).toBe('abc');
+  });
+});
