@@ -7,7 +7,7 @@ import { filter, firstValueFrom, type Observable } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { observeNetwork } from '../../src/streams/observe/network-view.js';
 import type { NetworkSnapshot } from '../../src/streams/observe/snapshot.js';
-import { within } from '../helpers/fake-peer.js';
+import { FakePeer, within } from '../helpers/fake-peer.js';
 import { testNode } from '../helpers/node.js';
 
 const secret = 'observe-network';
@@ -85,6 +85,32 @@ describe('observeNetwork', () => {
       'a picture without the closed node',
     );
     expect(gone.nodes.map((n) => n.node).sort()).toEqual(['ov-c', 'ov-g']);
+  });
+
+  it('shows a Perl node (greeting without aemp keys) without asking it for stats', async () => {
+    const c = testNode({ nodeid: 'ov-p-obs', secret, binds: ['127.0.0.1:0'] });
+    await within(c.ready, WAIT, 'the observer to start');
+    const up = firstValueFrom(c.nodes$.pipe(filter((e) => e.type === 'up' && e.node === 'perl-node')));
+    const perl = await within(FakePeer.dial(c.binds[0]!), WAIT, 'the Perl-style peer to connect');
+    const hs = await perl.handshake({ nodeId: 'perl-node', secret });
+    expect(hs.tokenOk).toBe(true);
+    await within(up, WAIT, 'the Perl-style peer to be up');
+    const view = observeNetwork(c, { intervalMs: 200, families: false });
+    const seen = await until(
+      view,
+      (s) => s.nodes.some((n) => n.node === 'perl-node' && n.kind === 'perl'),
+      'a picture with the Perl node',
+    );
+    expect(seen.links.some((l) => l.from === 'ov-p-obs' && l.to === 'perl-node' && l.up)).toBe(true);
+    // A few more pictures; the Perl node was never sent the stats request.
+    await until(view, () => true, 'one more picture');
+    const got: unknown[][] = [];
+    for (;;) {
+      const m = await perl.next(200).catch(() => undefined);
+      if (!m) break;
+      got.push(m);
+    }
+    expect(got.some((m) => m[0] === '' && m[1] === 'aemp::stats')).toBe(false);
   });
 
   it('keeps a tail of the log records when asked', async () => {
