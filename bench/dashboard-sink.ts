@@ -1,6 +1,8 @@
 /**
  * Child process of the dashboard overhead benchmark: an aemp node with a counting sink port
- * (`ping` counts, `done N REPLY` answers the count and starts over). It answers the dashboard's
+ * (`ping` counts, `done N REPLY` answers the count and the CPU microseconds this process used
+ * since the previous `done` or `mark`, and starts over; `mark REPLY` restarts the CPU count and
+ * answers). It answers the dashboard's
  * stats requests like any node. Reports its address and sink over IPC and runs until killed.
  */
 import { configure, memoryLogger } from '../src/index.js';
@@ -15,6 +17,7 @@ const node = configure({
 await node.ready;
 
 let count = 0;
+let cpu = process.cpuUsage();
 const sink = node.port();
 node.rcv(
   sink,
@@ -24,8 +27,15 @@ node.rcv(
   },
   'done',
   (expected: number, reply: string) => {
-    node.snd(reply, count === expected ? expected : count);
+    const used = process.cpuUsage(cpu);
+    cpu = process.cpuUsage();
+    node.snd(reply, count === expected ? expected : count, used.user + used.system);
     count = 0;
+  },
+  'mark',
+  (reply: string) => {
+    cpu = process.cpuUsage();
+    node.snd(reply);
   },
 );
 process.send?.({ addr: node.binds[0], sink });
