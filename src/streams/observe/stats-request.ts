@@ -56,6 +56,8 @@ export interface StatsSource {
   };
   readonly network: {
     stats(): readonly ConnCounters[];
+    /** Completes when the node closes (ends what the answers keep: the delay histogram). */
+    readonly nodes$?: { subscribe(o: { complete(): void }): unknown };
     counts?(): {
       readonly heartbeatTimeouts: number;
       readonly refused?: ReadonlyMap<string, number>;
@@ -123,6 +125,41 @@ class StatsLimits {
 
 const limits = new WeakMap<object, StatsLimits>();
 
+/** The event-loop delay histogram of this process, while a node that answered is open. */
+let loopDelay: IntervalHistogram | undefined;
+let loopUsers = 0;
+
+function useLoopDelay(node: StatsSource): void {
+  const ended = node.network.nodes$;
+  if (!ended) return;
+  if (loopUsers++ === 0) {
+    loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
+  }
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    if (--loopUsers === 0) {
+      loopDelay?.disable();
+      loopDelay = undefined;
+    }
+  };
+  ended.subscribe({ complete: release });
+}
+
+/** The rate limits of `node`'s answers, made (with the delay histogram) on first use. */
+function limitsOf(node: StatsSource): StatsLimits {
+  let l = limits.get(node);
+  if (!l) {
+    const clock = node.kernel.clock;
+    l = new StatsLimits(clock ? () => clock.now() : () => performance.now());
+    limits.set(node, l);
+    useLoopDelay(node);
+  }
+  return l;
+}
+
 /** Answered and refused stats requests of a node so far (for tests and metrics). */
 export function statsRequestCounts(node: object): { answered: number; refused: number } {
   const l = limits.get(node);
@@ -132,13 +169,7 @@ export function statsRequestCounts(node: object): { answered: number; refused: n
 /** Handles `["", "aemp::stats", REPLYPORT, …]` from node `src` on `node`. */
 export function answerStats(node: unknown, src: string, to: unknown[]): void {
   if (!isStatsSource(node) || typeof to[0] !== 'string') return;
-  let l = limits.get(node);
-  if (!l) {
-    const clock = node.kernel.clock;
-    l = new StatsLimits(clock ? () => clock.now() : () => performance.now());
-    limits.set(node, l);
-  }
-  if (!l.allow(src)) return;
+  if (!limitsOf(node).allow(src)) return;
   node.kernel.snd(to[0], [...to.slice(1), collectStats(node)]);
 }
 
@@ -149,16 +180,9 @@ function isStatsSource(v: unknown): v is StatsSource {
   );
 }
 
-/** The event-loop delay histogram of this process, made on first use. */
-let loopDelay: IntervalHistogram | undefined;
-
-/** Event-loop delay since the previous call (ms), from one histogram per process. */
+/** Event-loop delay since the previous call (ms; zeros while no histogram runs). */
 export function loopDelaySinceLast(): { p50: number; max: number } {
-  if (!loopDelay) {
-    loopDelay = monitorEventLoopDelay({ resolution: 10 });
-    loopDelay.enable();
-    return { p50: 0, max: 0 };
-  }
+  if (!loopDelay || loopDelay.count === 0) return { p50: 0, max: 0 };
   const out = {
     p50: round(loopDelay.percentile(50) / 1e6),
     max: round(loopDelay.max / 1e6),
@@ -171,6 +195,7 @@ const round = (x: number): number => (Number.isFinite(x) ? Math.round(x * 1000) 
 
 /** This node's own stats: what the stats request answers. */
 export function collectStats(node: StatsSource): StatsAnswer {
+  limitsOf(node);
   const clock = node.kernel.clock;
   const at = clock ? clock.epochMs() : Date.now();
   let truncated = false;
