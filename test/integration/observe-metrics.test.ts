@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { filter, firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { parseMetricsAddress, reasonLabel, serveMetrics } from '../../src/streams/observe/metrics.js';
-import { within } from '../helpers/fake-peer.js';
+import { FakePeer, within } from '../helpers/fake-peer.js';
 import { deferred, testNode } from '../helpers/node.js';
 
 interface Family {
@@ -111,6 +111,30 @@ describe('metrics endpoint', () => {
     expect(reasonLabel('heartbeat timeout')).toBe('heartbeat_timeout');
     expect(reasonLabel('connection closed by peer')).toBe('closed_by_peer');
     expect(reasonLabel('<script>attacker text')).toBe('other');
+  });
+});
+
+describe('refusals and failed handshakes', () => {
+  it('count a failed handshake by reason and a refused connection by kind', async () => {
+    const a = testNode({ nodeid: 'om-f', secret, binds: ['127.0.0.1:0'], max_pending_handshakes: 1 });
+    await within(a.ready, WAIT, 'the node to start');
+    const m = await serveMetrics(a, { port: 0 });
+
+    // Another secret: the handshake fails (auth).
+    const liar = await within(FakePeer.dial(a.binds[0]!), WAIT, 'a connection with the wrong secret');
+    const failed = within(a.logged(/handshake failed: /), WAIT, 'the handshake failure');
+    await liar.handshake({ nodeId: 'liar', secret: 'not-the-secret' });
+    await failed;
+    // One silent connection holds the only handshake place: the next one is refused.
+    const holder = await within(FakePeer.dial(a.binds[0]!), WAIT, 'a silent connection');
+    const refused = await within(FakePeer.dial(a.binds[0]!), WAIT, 'a connection over the cap');
+    await within(refused.closed, WAIT, 'the refused connection to close');
+
+    const families = await scrape(m.url);
+    expect(value(families, 'aemp_handshake_failures_total', { reason: 'auth' })).toBe(1);
+    expect(value(families, 'aemp_connections_refused_total', { kind: 'incoming' })).toBe(1);
+    holder.destroy();
+    await m.close();
   });
 });
 
