@@ -106,7 +106,11 @@ export class FamilyWatch {
   /** Applies an incremental change (`g_chg2`) and returns the change. */
   apply(set: unknown, del: unknown): DbChange {
     if (this.shared) {
-      this.data = Object.assign(newRecord(), this.data);
+      // A for-in copy: several times faster than Object.assign on these prototype-less
+      // dictionaries, and a large family is copied once per change while it is being read.
+      const copy = newRecord();
+      for (const k in this.data) copy[k] = this.data[k];
+      this.data = copy;
       this.shared = false;
     }
     const added: string[] = [];

@@ -125,6 +125,31 @@ describe('g_chg2: incremental change', () => {
     expect(Object.getPrototypeOf(second.entries)).toBeNull();
   });
 
+  it('every snapshot handed out keeps its entries through the copies of later changes', () => {
+    const w = new FamilyWatch();
+    const seen = [w.snapshot({ a: 1 })];
+    seen.push(w.apply({ ['__proto__']: 'p', b: 2 }, null));
+    seen.push(w.apply({ a: 3 }, ['b']));
+    seen.push(w.apply({ c: 4 }, ['__proto__']));
+    expect(seen.map((c) => Object.entries(c.entries))).toEqual([
+      [['a', 1]],
+      [
+        ['a', 1],
+        ['__proto__', 'p'],
+        ['b', 2],
+      ],
+      [
+        ['a', 3],
+        ['__proto__', 'p'],
+      ],
+      [
+        ['a', 3],
+        ['c', 4],
+      ],
+    ]);
+    for (const c of seen) expect(Object.getPrototypeOf(c.entries)).toBeNull();
+  });
+
   it('__proto__ is an ordinary subkey', () => {
     const w = new FamilyWatch();
     const c = w.snapshot(JSON.parse('{"__proto__": 1}'));
