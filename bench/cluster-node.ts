@@ -19,17 +19,22 @@
  * Both:
  *   report {on}             when on, event {seen, seq} once every node here (but the writer)
  *                           saw round seq (global processes stay silent: no IPC in their CPU)
- *   stats                   {msgs, bytes, cpuUs}: messages and bytes this process's nodes (or
- *                           relay sockets) wrote so far, CPU time of the process
+ *   stats                   {msgs, bytes, relayMsgs, relayBytes, cpuUs}: messages and bytes
+ *                           this process's nodes and relay sockets wrote so far, CPU time of
+ *                           the process
  *   mem                     {rss, heap} after two collections (run with --expose-gc)
+ *   profile {file?}         starts the CPU profiler; with `file`, stops it and writes the
+ *                           profile there
  *   samples                 {samples: [[seq, µs], …]}: every receipt but the writer's own,
  *                           receipt time − send time, since the last `samples`
  * Times are wall-clock (`performance.timeOrigin + performance.now()`), comparable between
  * processes of one machine. Exits when the IPC channel closes.
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { configure, memoryLogger, type Node } from '../src/index.js';
+import { configure, type LogLevel, memoryLogger, type Node, stderrLogger } from '../src/index.js';
 import { rawChannel, type WriteCounts } from './raw-cbor.js';
 
 const send = (m: unknown) => {
@@ -48,6 +53,7 @@ type Req = {
   id?: string;
   hubs?: string[];
   on?: boolean;
+  file?: string;
 };
 
 const SECRET = 'bench-secret';
@@ -62,6 +68,7 @@ const relayCounts: WriteCounts = { messages: 0, bytes: 0 };
 const relaySends: ((m: unknown[]) => void)[] = [];
 const relaySockets: Socket[] = [];
 let relayServer: Server | undefined;
+let profiler: Session | undefined;
 
 /** A receipt of round `seq`, written by `writer`, at `at`, sent at `t`. */
 function receipt(writer: string, seq: number, t: number, at: number): void {
@@ -94,7 +101,10 @@ async function handle(m: Req): Promise<Record<string, unknown>> {
           binds: ['127.0.0.1:0'],
           seeds: d.seeds,
           secret: SECRET,
-          logger: memoryLogger(),
+          // BENCH_LOG=<level>: the nodes' log lines up to that level on stderr.
+          logger: process.env.BENCH_LOG
+            ? stderrLogger(Number(process.env.BENCH_LOG) as LogLevel, `${d.nodeid} `)
+            : memoryLogger(),
           ...(d.global ? { services: ['AnyEvent::MP::Global::'] } : {}),
         }),
       );
@@ -157,15 +167,21 @@ async function handle(m: Req): Promise<Record<string, unknown>> {
       reporting = m.on === true;
       return {};
     case 'stats': {
-      let msgs = relayCounts.messages;
-      let bytes = relayCounts.bytes;
+      let msgs = 0;
+      let bytes = 0;
       for (const n of nodes)
         for (const c of n.connectionStats()) {
           msgs += c.messagesOut;
           bytes += c.bytesOut;
         }
       const cpu = process.cpuUsage();
-      return { msgs, bytes, cpuUs: cpu.user + cpu.system };
+      return {
+        msgs,
+        bytes,
+        relayMsgs: relayCounts.messages,
+        relayBytes: relayCounts.bytes,
+        cpuUs: cpu.user + cpu.system,
+      };
     }
     case 'mem': {
       const gc = (globalThis as { gc?: () => void }).gc;
@@ -174,6 +190,19 @@ async function handle(m: Req): Promise<Record<string, unknown>> {
       const u = process.memoryUsage();
       return { rss: u.rss, heap: u.heapUsed };
     }
+    case 'profile':
+      if (m.file === undefined) {
+        profiler = new Session();
+        profiler.connect();
+        await profiler.post('Profiler.enable');
+        await profiler.post('Profiler.start');
+      } else {
+        const { profile } = await profiler!.post('Profiler.stop');
+        writeFileSync(m.file, JSON.stringify(profile));
+        profiler!.disconnect();
+        profiler = undefined;
+      }
+      return {};
     case 'samples':
       return { samples: samples.splice(0) };
     default:

@@ -10,7 +10,9 @@
  *   global cpu per set  CPU time of a global node's process per db.set (µs, mean of globals)
  *   node heap/rss  memory per ordinary node (worker process deltas after two collections)
  * Rounds are closed-loop: one `db.set` (writers taking turns among 8 ordinary nodes), then the
- * next once every ordinary node saw it; the first rounds warm up and are not counted.
+ * next once every ordinary node saw it. After warm-up rounds on both sides, aemp and the relay
+ * take turns in blocks of rounds, so that drifting machine speed affects both alike (the aemp
+ * nodes stay up, idle, while the relay runs, and the other way round).
  *
  * The ceiling of every figure is a bare relay measured in the same run with the same processes
  * and the same number of hops: one hub per global node in the global node's process, one
@@ -22,7 +24,10 @@
  *
  * Prints a table, character plots and the path of an SVG plot (bench/out/cluster.svg), then
  * one JSON line: `db_n<N>_g<G>_<metric>` and `ceiling_…` for each network.
- * BENCH_SIZES=20,50 and BENCH_GLOBALS=1,3 override the sizes.
+ * BENCH_SIZES=20,50 and BENCH_GLOBALS=1,3 override the sizes, BENCH_ROUNDS the rounds;
+ * BENCH_PROFILE=<dir>: the first global node's process and the first worker write CPU profiles
+ * into <dir> of aemp's convergence and, after the counted rounds, of each side's rounds run
+ * once more.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -44,8 +49,10 @@ const SIZES = list(process.env.BENCH_SIZES, quick ? [20, 50] : [20, 50, 100, 200
 const GLOBALS = list(process.env.BENCH_GLOBALS, quick ? [1] : [1, 3]);
 const WORKERS = 4;
 const WRITERS = 8;
-const WARMUP = 10;
-const ROUNDS = quick ? 40 : 80;
+const WARMUP = 20;
+/** Counted rounds per side, in blocks of BLOCK alternating between aemp and the relay. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (quick ? 40 : 100));
+const BLOCK = 10;
 const DEADLINE_MS = 60_000;
 
 interface Reply {
@@ -64,9 +71,9 @@ class Proc {
   private rid = 0;
   private readonly waiting = new Map<number, (r: Reply) => void>();
   private readonly listeners = new Set<(r: Reply) => void>();
-  constructor() {
+  constructor(nodeFlags: string[] = []) {
     this.proc = fork(join(here, 'cluster-node.ts'), [], {
-      execArgv: ['--import', 'tsx', '--expose-gc'],
+      execArgv: ['--import', 'tsx', '--expose-gc', ...nodeFlags],
       stdio: 'inherit',
     });
     this.proc.on('message', (r: Reply) => {
@@ -132,58 +139,98 @@ interface Net {
   slaves: number;
 }
 
-/** Closed-loop rounds of `cmd` ('set' / 'relaySet'); figures of the rounds after warm-up. */
-async function rounds(
-  net: Net,
-  cmd: string,
-  nodes: number,
-): Promise<Omit<Figures, 'converge_ms' | `node_${string}`>> {
+type Side = 'aemp' | 'relay';
+type RoundFigures = Omit<Figures, 'converge_ms' | `node_${string}`>;
+
+/**
+ * Closed-loop rounds on both sides, alternating in blocks of BLOCK so that drifting machine
+ * speed affects both alike; the warm-up rounds of each side first. Returns each side's figures.
+ */
+async function rounds(net: Net, nodes: number): Promise<Record<Side, RoundFigures>> {
   const all = [...net.globals, ...net.workers];
+  const G = net.globals.length;
   for (const w of net.workers) await w.ask('report', { on: true });
-  const allSeen: number[] = [];
-  let before: Reply[] = [];
-  const t0 = performance.now();
-  for (let seq = 1; seq <= WARMUP + ROUNDS; seq++) {
-    if (seq === WARMUP + 1) before = await Promise.all(all.map((p) => p.ask('stats')));
+  const sideOf = new Map<number, Side>();
+  const acc = {
+    aemp: { msgs: 0, bytes: 0, cpuUs: 0, allSeen: [] as number[] },
+    relay: { msgs: 0, bytes: 0, cpuUs: 0, allSeen: [] as number[] },
+  };
+  let seq = 0;
+  const one = async (side: Side): Promise<number> => {
+    seq++;
     const [proc, index] = net.where((seq * 7) % Math.min(WRITERS, net.slaves));
+    const s = seq;
     const seen = net.workers.map((w) =>
-      w.event((r) => r.seen === true && r.seq === seq, `round ${seq} (${cmd})`),
+      w.event((r) => r.seen === true && r.seq === s, `round ${s} (${side})`),
     );
     const t = performance.now();
-    proc.tell(cmd, { index, seq });
+    proc.tell(side === 'aemp' ? 'set' : 'relaySet', { index, seq });
     await Promise.all(seen);
-    if (seq > WARMUP) allSeen.push(performance.now() - t);
+    return performance.now() - t;
+  };
+  for (let i = 0; i < WARMUP; i++) {
+    await one('aemp');
+    await one('relay');
   }
-  const after = await Promise.all(all.map((p) => p.ask('stats')));
-  if (process.env.BENCH_DEBUG) {
-    console.error(`${cmd}: ${Math.round(performance.now() - t0)} ms`);
-    const i0 = await Promise.all(net.globals.map((p) => p.ask('stats')));
-    await new Promise((r) => setTimeout(r, 500));
-    const i1 = await Promise.all(net.globals.map((p) => p.ask('stats')));
-    console.error(
-      `idle cpu µs per 500 ms: ${i1.map((r, i) => (r.cpuUs as number) - (i0[i]!.cpuUs as number))}`,
-    );
+  const stats = () => Promise.all(all.map((p) => p.ask('stats')));
+  const sum = (before: Reply[], after: Reply[], k: string, procs = all.length) =>
+    after.slice(0, procs).reduce((s, r, i) => s + (r[k] as number) - (before[i]![k] as number), 0);
+  for (let b = 0; b < ROUNDS / BLOCK; b++) {
+    for (const side of (b % 2 ? ['relay', 'aemp'] : ['aemp', 'relay']) as Side[]) {
+      const before = await stats();
+      for (let i = 0; i < BLOCK; i++) {
+        const ms = await one(side);
+        sideOf.set(seq, side);
+        acc[side].allSeen.push(ms);
+      }
+      const after = await stats();
+      const a = acc[side];
+      a.msgs += sum(before, after, side === 'aemp' ? 'msgs' : 'relayMsgs');
+      a.bytes += sum(before, after, side === 'aemp' ? 'bytes' : 'relayBytes');
+      a.cpuUs += sum(before, after, 'cpuUs', G);
+    }
+  }
+  const profile = process.env.BENCH_PROFILE;
+  if (profile) {
+    // Each side's rounds once more under the profiler of the first global and the first worker.
+    mkdirSync(profile, { recursive: true });
+    const profiled = [net.globals[0]!, net.workers[0]!];
+    for (const side of ['aemp', 'relay'] as Side[]) {
+      for (const p of profiled) await p.ask('profile');
+      for (let i = 0; i < ROUNDS; i++) await one(side);
+      for (const [i, p] of profiled.entries()) {
+        const file = join(profile, `${i ? 'worker' : 'global'}-${side}-n${nodes}-g${G}.cpuprofile`);
+        await p.ask('profile', { file });
+      }
+    }
   }
   for (const w of net.workers) await w.ask('report', { on: false });
-  const delta = (k: string, from = 0, to = all.length) =>
-    after.slice(from, to).reduce((s, r, i) => s + (r[k] as number) - (before[from + i]![k] as number), 0);
-  const receipts: number[] = [];
+  const receipts: Record<Side, number[]> = { aemp: [], relay: [] };
   for (const p of all) {
     const { samples } = (await p.ask('samples')) as unknown as { samples: [number, number][] };
-    for (const [seq, us] of samples) if (seq > WARMUP) receipts.push(us);
+    for (const [s, us] of samples) {
+      const side = sideOf.get(s);
+      if (side) receipts[side].push(us);
+    }
   }
-  receipts.sort((a, b) => a - b);
-  if (receipts.length !== ROUNDS * (nodes - 1))
-    throw new Error(`${cmd}: ${receipts.length} receipts, expected ${ROUNDS * (nodes - 1)}`);
-  allSeen.sort((a, b) => a - b);
-  return {
-    set_all_ms: percentile(allSeen, 0.5),
-    set_p50_us: percentile(receipts, 0.5),
-    set_p99_us: percentile(receipts, 0.99),
-    msgs_per_set: delta('msgs') / ROUNDS,
-    bytes_per_set: delta('bytes') / ROUNDS,
-    global_cpu_us_per_set: delta('cpuUs', 0, net.globals.length) / net.globals.length / ROUNDS,
-  };
+  const out = {} as Record<Side, RoundFigures>;
+  for (const side of ['aemp', 'relay'] as Side[]) {
+    const r = receipts[side].sort((x, y) => x - y);
+    const rounds = sideOf.size / 2;
+    if (r.length !== rounds * (nodes - 1))
+      throw new Error(`${side}: ${r.length} receipts, expected ${rounds * (nodes - 1)}`);
+    const a = acc[side];
+    a.allSeen.sort((x, y) => x - y);
+    out[side] = {
+      set_all_ms: percentile(a.allSeen, 0.5),
+      set_p50_us: percentile(r, 0.5),
+      set_p99_us: percentile(r, 0.99),
+      msgs_per_set: a.msgs / rounds,
+      bytes_per_set: a.bytes / rounds,
+      global_cpu_us_per_set: a.cpuUs / G / rounds,
+    };
+  }
+  return out;
 }
 
 /** The converge event of every process; the time of the last. */
@@ -224,6 +271,9 @@ async function network(nodes: number, g: number): Promise<{ aemp: Figures; relay
       gIds.push((r.ids as string[])[0]!);
       readyAt = Math.max(readyAt, r.readyAt as number);
     }
+    const profile = process.env.BENCH_PROFILE;
+    const profiled = [globals[0]!, workers[0]!];
+    if (profile) for (const p of profiled) await p.ask('profile');
     const wConverged = converged(workers, 'aemp converge');
     const started = await Promise.all(
       workers.map((w, k) =>
@@ -239,17 +289,18 @@ async function network(nodes: number, g: number): Promise<{ aemp: Figures; relay
     );
     readyAt = Math.max(readyAt, ...started.map((r) => r.readyAt as number));
     const convergedAt = Math.max(await gConverged, await wConverged);
+    if (profile) {
+      mkdirSync(profile, { recursive: true });
+      for (const [i, p] of profiled.entries())
+        await p.ask('profile', {
+          file: join(profile, `${i ? 'worker' : 'global'}-converge-n${nodes}-g${g}.cpuprofile`),
+        });
+    }
     const mem1 = await memory(workers);
     const masters = await Promise.all(workers.map((w) => w.ask('masters')));
-    const aemp: Figures = {
-      converge_ms: convergedAt - readyAt,
-      ...(await rounds(net, 'set', nodes)),
-      node_heap_bytes: (mem1.heap - mem0.heap) / slaves,
-      node_rss_bytes: (mem1.rss - mem0.rss) / slaves,
-    };
-    await Promise.all([...globals, ...workers].map((p) => p.ask('closeNodes')));
 
     // ---------------------------------------------------------------- relay
+    // Built beside the aemp nodes, which stay up (idle) so that the rounds can alternate.
     const hubs: string[] = [];
     for (const [i, p] of globals.entries()) {
       const { addr } = await p.ask('relayHub', { id: gIds[i] });
@@ -257,7 +308,6 @@ async function network(nodes: number, g: number): Promise<{ aemp: Figures; relay
       hubs.push(addr as string);
     }
     const hubOf = new Map(gIds.map((id, i) => [id, hubs[i]!]));
-    const mem2 = await memory(workers);
     const rConverged = converged(workers, 'relay converge');
     const joined = await Promise.all(
       workers.map((w, k) =>
@@ -272,12 +322,20 @@ async function network(nodes: number, g: number): Promise<{ aemp: Figures; relay
     );
     const relayReady = Math.max(...joined.map((r) => r.readyAt as number));
     const relayConverged = await rConverged;
-    const mem3 = await memory(workers);
+    const mem2 = await memory(workers);
+
+    const figures = await rounds(net, nodes);
+    const aemp: Figures = {
+      converge_ms: convergedAt - readyAt,
+      ...figures.aemp,
+      node_heap_bytes: (mem1.heap - mem0.heap) / slaves,
+      node_rss_bytes: (mem1.rss - mem0.rss) / slaves,
+    };
     const relay: Figures = {
       converge_ms: relayConverged - relayReady,
-      ...(await rounds(net, 'relaySet', nodes)),
-      node_heap_bytes: (mem3.heap - mem2.heap) / slaves,
-      node_rss_bytes: (mem3.rss - mem2.rss) / slaves,
+      ...figures.relay,
+      node_heap_bytes: (mem2.heap - mem1.heap) / slaves,
+      node_rss_bytes: (mem2.rss - mem1.rss) / slaves,
     };
     return { aemp, relay };
   } finally {

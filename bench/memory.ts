@@ -36,14 +36,17 @@ if (role === 'server') {
     logger: memoryLogger(),
   });
   await node.ready;
+  let rawUp = 0;
   const raw = createServer((s) => {
+    rawUp++;
     s.on('data', () => {});
     s.on('error', () => {});
+    s.on('close', () => rawUp--);
   });
   await new Promise<void>((r) => raw.listen({ host: '127.0.0.1', port: 0 }, () => r()));
   process.send!({ addr: node.binds[0], raw: (raw.address() as { port: number }).port });
   process.on('message', (m: { cmd: string; n?: number }) => {
-    if (m.cmd === 'measure') process.send!({ ...settle(), up: node.upNodes().length });
+    if (m.cmd === 'measure') process.send!({ ...settle(), up: node.upNodes().length, rawUp });
   });
   process.on('disconnect', () => process.exit(0));
 } else {
@@ -82,10 +85,34 @@ if (role === 'server') {
       server.once('message', (m) => r(m as never)),
     );
     const ask = () =>
-      new Promise<{ rss: number; heap: number; up: number }>((r) => {
+      new Promise<{ rss: number; heap: number; up: number; rawUp: number }>((r) => {
         server.once('message', (m) => r(m as never));
         server.send({ cmd: 'measure' });
       });
+    /** Measures once the server has accepted `n` bare sockets (a client's connect comes first). */
+    const askWhenAccepted = async (n: number) => {
+      for (let i = 0; i < 1000; i++) {
+        const m = await ask();
+        if (m.rawUp === n) return m;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      throw new Error(`the server never accepted ${n} bare sockets`);
+    };
+    // The bare sockets first: RSS freed by the other side's measurement would be reused without
+    // showing in the delta.
+    const base = await askWhenAccepted(0);
+    const socks = await Promise.all(
+      Array.from({ length: CONNS }, () => {
+        const s = connect({ host: '127.0.0.1', port: info.raw });
+        s.on('error', () => {});
+        return new Promise<typeof s>((r) => s.once('connect', () => r(s)));
+      }),
+    );
+    const full = await askWhenAccepted(CONNS);
+    result.ceiling_conn_rss_bytes = (full.rss - base.rss) / CONNS;
+    result.ceiling_conn_heap_bytes = (full.heap - base.heap) / CONNS;
+    for (const s of socks) s.destroy();
+    await askWhenAccepted(0);
     const before = await ask();
     const clients: Node[] = [];
     for (let i = 0; i < CONNS; i++) {
@@ -106,18 +133,6 @@ if (role === 'server') {
     result.conn_heap_bytes = (after.heap - before.heap) / CONNS;
     await Promise.all(clients.map((c) => c.close()));
 
-    const base = await ask();
-    const socks = await Promise.all(
-      Array.from({ length: CONNS }, () => {
-        const s = connect({ host: '127.0.0.1', port: info.raw });
-        s.on('error', () => {});
-        return new Promise<typeof s>((r) => s.once('connect', () => r(s)));
-      }),
-    );
-    const full = await ask();
-    result.ceiling_conn_rss_bytes = (full.rss - base.rss) / CONNS;
-    result.ceiling_conn_heap_bytes = (full.heap - base.heap) / CONNS;
-    for (const s of socks) s.destroy();
     server.kill();
   }
   process.stdout.write(`${JSON.stringify(result)}\n`);
