@@ -25,6 +25,7 @@ import {
   switchMap,
   timeout,
 } from 'rxjs';
+import { GREETING_KEY } from '../../protocol/constants.js';
 import type { Greeting } from '../../protocol/greeting.js';
 import { type Clock, realClock } from '../clock.js';
 import { LEVEL, type LogLevel } from '../log/log.js';
@@ -55,7 +56,7 @@ export const MAX_VIEW_LINKS = 5000;
 /** A DB value longer than this (as JSON) is shown cut short. */
 const MAX_VALUE_TEXT = 500;
 /** Greeting keys only aemp nodes send (Perl's greeting has none of them). */
-const AEMP_KEYS = ['tb', 'hb', 'role'];
+const AEMP_KEYS = [GREETING_KEY.TIEBREAK, GREETING_KEY.HEARTBEAT, GREETING_KEY.ROLE];
 
 /** What the view reads of the node beyond its public API (the same parts the node port uses). */
 interface ViewParts {
