@@ -5,9 +5,9 @@
  * each figure is the median over the windows.
  *
  *   off   the node alone
- *   on    the node observed every 250 ms (four times the `aemp dashboard` rate: stats request
- *         to the sink, DB families, a log tail) by a dashboard server with one event-stream
- *         client reading every view
+ *   on    the node observed as `aemp dashboard` does it (a picture a second: stats request to
+ *         the sink, DB families, a log tail) by a dashboard server with one event-stream client
+ *         reading every view, and its Prometheus metrics endpoint read once a second
  *
  * Prints `dashboard on/off` to stderr and one JSON line: `dashboard_msgs_s` (on) with
  * `ceiling_dashboard_msgs_s` (off), so `npm run bench` shows the ratio on/off (1.00 = free;
@@ -22,18 +22,28 @@ import { request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { filter, firstValueFrom } from 'rxjs';
-import { configure, memoryLogger, type Node, startDashboard } from '../src/index.js';
-import { observeNetwork } from '../src/streams/observe/network-view.js';
+import { DASHBOARD_INTERVAL_MS } from '../src/cli/dashboard.js';
+import {
+  configure,
+  memoryLogger,
+  type Node,
+  observeNetwork,
+  serveMetrics,
+  startDashboard,
+} from '../src/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes('--quick');
 /** Messages per window (about half a second to a second each: several observation rounds). */
 const N = quick ? 600_000 : 1_500_000;
+/** Milliseconds of quiet before each window. */
+const SETTLE_MS = 300;
 /** Messages sent per event-loop turn. */
 const BATCH = 5_000;
 /** Windows per side, run off-on-on-off-off-on… so that neither side always goes first. */
 const WINDOWS = quick ? 4 : 8;
-const OBSERVE_MS = 250;
+/** The metrics endpoint is read this often (a busy Prometheus scrapes every 10–15 s). */
+const SCRAPE_MS = 1000;
 
 const child = fork(join(here, 'dashboard-sink.ts'), [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
 const info = await new Promise<{ addr: string; sink: string }>((resolve) =>
@@ -89,42 +99,61 @@ async function oneWay(n: number): Promise<Window> {
   return { rate: n / (t / 1e6), cpuPerMsg: (cpu.user + cpu.system + sinkCpu) / n };
 }
 
-/** Starts the dashboard and a client reading its event stream; resolves at the first view. */
-async function dashboardOn(): Promise<() => Promise<void>> {
-  const dash = await startDashboard(
-    observeNetwork(node, { intervalMs: OBSERVE_MS, families: true, logs: true }),
-  );
-  let views = 0;
-  let firstView!: () => void;
-  const first = new Promise<void>((r) => (firstView = r));
-  const req = request(
-    { host: '127.0.0.1', port: dash.port, path: '/events', headers: { host: `127.0.0.1:${dash.port}` } },
-    (res) => {
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        views += chunk.split('event: view\n').length - 1;
-        if (views > 0) firstView();
-      });
-      res.on('error', () => {});
-    },
-  );
+/** GET of `path` on 127.0.0.1:`port`, the body read and dropped. */
+function get(port: number, path: string, onData?: (chunk: string) => void) {
+  const req = request({ host: '127.0.0.1', port, path, headers: { host: `127.0.0.1:${port}` } }, (res) => {
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => onData?.(chunk));
+    res.on('error', () => {});
+  });
   req.on('error', () => {});
   req.end();
+  return req;
+}
+
+/**
+ * Starts the dashboard with a client reading its event stream, and the metrics endpoint with a
+ * scraper; resolves at the first view.
+ */
+async function dashboardOn(): Promise<() => Promise<void>> {
+  const dash = await startDashboard(
+    observeNetwork(node, { intervalMs: DASHBOARD_INTERVAL_MS, families: true, logs: true }),
+  );
+  const metrics = await serveMetrics(node, { port: 0 });
+  const scraper = setInterval(() => get(metrics.port, '/metrics'), SCRAPE_MS);
+  let firstView!: () => void;
+  const first = new Promise<void>((r) => (firstView = r));
+  const events = get(dash.port, '/events', (chunk) => {
+    if (chunk.includes('event: view\n')) firstView();
+  });
   await first;
   return async () => {
-    req.destroy();
-    await dash.close();
+    clearInterval(scraper);
+    events.destroy();
+    await Promise.all([dash.close(), metrics.close()]);
   };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
-await oneWay(N / 4); // warm-up
+// Warm-up of both paths until the JIT has settled: two windows each way, not counted.
+for (let i = 0; i < 2; i++) {
+  await oneWay(N);
+  const stop = await dashboardOn();
+  await oneWay(N);
+  await stop();
+}
 const off: Window[] = [];
 const on: Window[] = [];
-const windowOff = async () => void off.push(await oneWay(N));
+/** The same pause before every window, so that both sides start from a settled process. */
+const settle = () => new Promise((r) => setTimeout(r, SETTLE_MS));
+const windowOff = async () => {
+  await settle();
+  off.push(await oneWay(N));
+};
 const windowOn = async () => {
   const stop = await dashboardOn();
+  await settle();
   on.push(await oneWay(N));
   await stop();
 };
