@@ -100,6 +100,18 @@ describe('observeNetwork (virtual time)', () => {
     expect(ids(pictures.at(-1))).toEqual(['vw-c', 'vw-g']);
   });
 
+  it('completes when the node closes', async () => {
+    const { c, clock } = await network();
+    let completed = false;
+    subs.push(observeNetwork(c, { intervalMs: 500 }).subscribe({ complete: () => (completed = true) }));
+    await advance(clock, 1000);
+    expect(completed).toBe(false);
+    const closed = c.close();
+    for (let i = 0; i < 20 && !completed; i++) await advance(clock, 100);
+    await closed;
+    expect(completed).toBe(true);
+  });
+
   it('stops polling when unsubscribed', async () => {
     const { c, clock } = await network();
     const pictures: NetworkSnapshot[] = [];

@@ -10,6 +10,7 @@
  *   families  family names from the global nodes' answers; entries by `db.family$`, bounded
  *   logs      a tail of `node.logs$` (bounded), when asked for
  * Cold: each subscriber polls on its own; unsubscribing stops the timer and every request.
+ * Completes when the node closes.
  */
 import {
   catchError,
@@ -140,6 +141,9 @@ export function observeNetwork(node: Node, opts: ObserveOptions = {}): Observabl
       );
     });
 
+    // The node's end is the view's end.
+    sub.add(node.nodes$.subscribe({ complete: () => sub.complete() }));
+    if (sub.closed) return;
     sub.add(
       interval(intervalMs, clock.scheduler)
         .pipe(
