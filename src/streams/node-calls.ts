@@ -1,12 +1,15 @@
 /**
- * Request/reply: `cal` (Perl's shape, a callback and an optional timeout in seconds) and
- * `cal$` (an Observable of the one reply). Both send `[...msg, replyPort]` from a private
- * reply port that lives until the reply, the end of the call or the node's close.
+ * Request/reply: `call` (a promise of the one reply), `cal$` (an Observable of it) and `cal`
+ * (Perl's shape: a callback and an optional timeout in seconds). Each sends `[...msg,
+ * replyPort]` from a private reply port that lives until the reply, the end of the call or the
+ * node's close, and watches the called port through the monitor all calls to it share.
  */
-import { Observable, type Subscriber, type Unsubscribable } from 'rxjs';
+import { Observable, type Subscriber, TimeoutError, type Unsubscribable } from 'rxjs';
 import { AempError, KilledError, type KillReason } from '../errors.js';
 import type { Timer } from './clock.js';
-import type { Kernel, MonEntry, PortSink, SinkHandle } from './kernel/kernel.js';
+import type { Watcher, WatchGroup } from './kernel/call-watches.js';
+import type { Kernel } from './kernel/kernel.js';
+import type { ReplyPort } from './kernel/reply-table.js';
 import { LEVEL, type Logger } from './log/log.js';
 import type { NodeTimers } from './node-timers.js';
 
@@ -17,6 +20,186 @@ export interface CallEnv {
   readonly logger: Logger;
   /** True once the node's `close()` started. */
   closed(): boolean;
+}
+
+/** Options of `node.call`. */
+export interface CallOptions {
+  /**
+   * Seconds to wait for the reply (on the node's clock); then the promise rejects with rxjs's
+   * `TimeoutError` and the reply port is gone. Default: no limit.
+   */
+  timeout?: number;
+}
+
+/**
+ * One call in flight: the reply port's sink, a member of its port's watch group and the owner
+ * of the timeout, in one object. Subclasses say where the outcome goes.
+ */
+abstract class Call implements ReplyPort, Watcher {
+  watchGroup: WatchGroup | undefined = undefined;
+  watchPrev: Watcher | undefined = undefined;
+  watchNext: Watcher | undefined = undefined;
+  replySeq = 0;
+  replyId = '';
+  replyRecord: object | undefined = undefined;
+  protected open = false;
+  protected timer: Timer | undefined = undefined;
+  protected done = false;
+
+  constructor(
+    protected readonly env: CallEnv,
+    protected readonly port: string,
+  ) {}
+
+  /** Sends the request (the message with the reply port appended) unless the call already ended. */
+  protected start(msg: readonly unknown[], timeout: number | undefined): void {
+    const { kernel } = this.env;
+    const id = kernel.openReply(this);
+    this.open = true;
+    kernel.callWatches.join(this.port, this);
+    if (this.done) return;
+    if (timeout !== undefined) this.timer = this.env.timers.after(timeout, () => this.timedOut());
+    kernel.sndAppend(this.port, msg, id);
+  }
+
+  protected abstract replied(reply: unknown[]): void;
+  protected abstract failed(err: unknown): void;
+
+  /** The reply. */
+  next(reply: unknown[]): void {
+    if (this.done) return;
+    this.done = true;
+    // The outcome first, then the cleanup: a caller awaiting this reply and calling the same
+    // port again then finds the port's monitor still set.
+    this.replied(reply);
+    this.end();
+  }
+
+  /** The reply port was killed: by `close()`, or by someone who got its ID. */
+  complete(): void {
+    this.error(new KilledError(this.replyId, []));
+  }
+
+  error(err: unknown): void {
+    if (this.done) return;
+    this.done = true;
+    this.failed(
+      this.env.closed()
+        ? new AempError('ERR_NODE_CLOSED', `node ${this.env.kernel.nodeId} closed before the reply`)
+        : err,
+    );
+    this.end();
+  }
+
+  /** The called port died. */
+  fire(reason: KillReason): void {
+    // While the node closes, the called port's end is the node's (its ports die with `[]`,
+    // remote monitors with `node shutting down`).
+    this.error(new KilledError(this.port, reason));
+  }
+
+  protected timedOut(): void {
+    this.timer = undefined;
+    this.error(new TimeoutError());
+  }
+
+  /** Drops the reply port, the watch and the timer. */
+  protected end(): void {
+    this.done = true;
+    const { kernel } = this.env;
+    kernel.callWatches.leave(this);
+    if (this.open) {
+      this.open = false;
+      kernel.closeReply(this);
+    }
+    if (this.timer !== undefined) {
+      this.env.timers.cancel(this.timer);
+      this.timer = undefined;
+    }
+  }
+}
+
+/** The call whose promise is being made (one executor for all, instead of a closure each). */
+let making: PromiseCall | undefined;
+function settleWith(resolve: (reply: unknown[]) => void, reject: (err: unknown) => void): void {
+  making!.resolve = resolve;
+  making!.reject = reject;
+}
+
+/** A call whose outcome settles a promise. */
+class PromiseCall extends Call {
+  resolve!: (reply: unknown[]) => void;
+  reject!: (err: unknown) => void;
+
+  run(msg: readonly unknown[], timeout: number | undefined): Promise<unknown[]> {
+    making = this;
+    const p = new Promise<unknown[]>(settleWith);
+    making = undefined;
+    this.start(msg, timeout);
+    return p;
+  }
+
+  protected replied(reply: unknown[]): void {
+    this.resolve(reply);
+  }
+
+  protected failed(err: unknown): void {
+    this.reject(err);
+  }
+}
+
+/** A call of one `cal$` subscription; unsubscribing ends it. */
+class SubscriberCall extends Call implements Unsubscribable {
+  constructor(
+    env: CallEnv,
+    port: string,
+    private readonly sub: Subscriber<unknown[]>,
+  ) {
+    super(env, port);
+  }
+
+  run(msg: readonly unknown[]): this {
+    this.start(msg, undefined);
+    return this;
+  }
+
+  protected replied(reply: unknown[]): void {
+    this.sub.next(reply);
+    this.sub.complete();
+  }
+
+  protected failed(err: unknown): void {
+    this.sub.error(err);
+  }
+
+  /** Before the outcome, ends the call; during it (rxjs's teardown), the call ends itself. */
+  unsubscribe(): void {
+    if (!this.done) this.end();
+  }
+}
+
+/** `call(port, msg, options)`: see `Node.call`. */
+export function call(
+  env: CallEnv,
+  port: string,
+  msg: readonly unknown[],
+  options: CallOptions | undefined,
+): Promise<unknown[]> {
+  if (env.closed())
+    return Promise.reject(new AempError('ERR_NODE_CLOSED', `call: node ${env.kernel.nodeId} is closed`));
+  const t = options?.timeout;
+  return new PromiseCall(env, port).run(msg, t === undefined || t === null ? undefined : Number(t));
+}
+
+/** `cal$(port, ...msg)`: see `Node.cal$`. */
+export function cal$(env: CallEnv, port: string, msg: unknown[]): Observable<unknown[]> {
+  return new Observable<unknown[]>((sub) => {
+    if (env.closed()) {
+      sub.error(new AempError('ERR_NODE_CLOSED', `cal$: node ${env.kernel.nodeId} is closed`));
+      return;
+    }
+    return new SubscriberCall(env, port, sub).run(msg);
+  });
 }
 
 /** `cal(port, ...msg, cb[, timeout])`: see `Node.cal`. Returns the reply port ID. */
@@ -53,71 +236,4 @@ export function cal(env: CallEnv, port: string, args: unknown[]): string {
   if (done) unwatch?.();
   else kernel.snd(port, [...args, handle.id]);
   return handle.id;
-}
-
-/** `cal$(port, ...msg)`: see `Node.cal$`. */
-export function cal$(env: CallEnv, port: string, msg: unknown[]): Observable<unknown[]> {
-  return new Observable<unknown[]>((sub) => {
-    if (env.closed()) {
-      sub.error(new AempError('ERR_NODE_CLOSED', `cal$: node ${env.kernel.nodeId} is closed`));
-      return;
-    }
-    return new CallRun(env, port, msg, sub);
-  });
-}
-
-/**
- * One subscription of `cal$`: it is at once the reply port's sink, the monitor of the called
- * port and the teardown, so a call allocates one object rather than a set of closures.
- */
-class CallRun implements PortSink, MonEntry, Unsubscribable {
-  private readonly reply: SinkHandle;
-  private readonly cancel: () => void;
-  private done = false;
-
-  constructor(
-    private readonly env: CallEnv,
-    private readonly port: string,
-    msg: readonly unknown[],
-    private readonly sub: Subscriber<unknown[]>,
-  ) {
-    const { kernel } = env;
-    this.reply = kernel.createSinkPort(this);
-    this.cancel = kernel.watch(port, this);
-    if (!this.done) kernel.snd(port, [...msg, this.reply.id]);
-  }
-
-  next(reply: unknown[]): void {
-    if (this.done) return;
-    this.done = true;
-    this.sub.next(reply);
-    this.sub.complete();
-  }
-
-  /** The reply port was killed: by `close()`, or by someone who got its ID. */
-  complete(): void {
-    this.error(new KilledError(this.reply.id, []));
-  }
-
-  error(err: unknown): void {
-    if (this.done) return;
-    this.done = true;
-    this.sub.error(
-      this.env.closed()
-        ? new AempError('ERR_NODE_CLOSED', `cal$: node ${this.env.kernel.nodeId} closed before the reply`)
-        : err,
-    );
-  }
-
-  fire(reason: KillReason): void {
-    // While the node closes, the called port's end is the node's (its ports die with `[]`,
-    // remote monitors with `node shutting down`).
-    this.error(new KilledError(this.port, reason));
-  }
-
-  unsubscribe(): void {
-    this.done = true;
-    this.cancel();
-    this.env.kernel.removeSink(this.reply);
-  }
 }

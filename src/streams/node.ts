@@ -24,7 +24,7 @@ import { LEVEL, type Logger, type LogLevel } from './log/log.js';
 import { LogHub, type LogRecord, logs$ } from './log/log-catcher.js';
 import type { DataConnOptions, DataConns } from './net/dataconn.js';
 import type { ConnectionStats, Network, NetworkEnv, NodeStatus } from './net/network.js';
-import { type CallEnv, cal, cal$ } from './node-calls.js';
+import { type CallEnv, type CallOptions, cal, cal$, call } from './node-calls.js';
 import { evalScope, evaluator } from './node-eval.js';
 import { observedPort$, ownedPort$, type PortObservable } from './node-ports.js';
 import { NodeTimers } from './node-timers.js';
@@ -272,6 +272,17 @@ export class Node extends Observable<NodeEvent> {
    */
   cal$(port: string, ...msg: unknown[]): Observable<unknown[]> {
     return cal$(this.calls, port, msg);
+  }
+
+  /**
+   * Request/reply as a promise: sends `[...msg, replyPort]` and resolves with the reply (an
+   * array). Rejects with `KilledError` if `port` dies first, with rxjs's `TimeoutError` after
+   * `options.timeout` seconds, and with `AempError` `ERR_NODE_CLOSED` if the node is closed or
+   * closes before the reply; the reply port and the monitor are gone by then. The cheapest
+   * way to await a reply: no Observable is made.
+   */
+  call(port: string, msg: readonly unknown[] = [], options?: CallOptions): Promise<unknown[]> {
+    return call(this.calls, port, msg, options);
   }
 
   /** After `seconds`, calls `cb` or sends `msg` to `port` (`after`). Cleared by `close()`. */

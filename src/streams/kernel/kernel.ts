@@ -13,17 +13,11 @@
 import { dieReason, formatReason, KilledError, type KillReason } from '../../errors.js';
 import { type Clock, realClock } from '../clock.js';
 import { LEVEL, type Logger, type LogLevel, LogLimiter, logText } from '../log/log.js';
+import { CallWatches } from './call-watches.js';
 import { DeliveryQueue } from './delivery-queue.js';
 import type { MAX_VALUES } from './fifo.js';
 import { errText, tagText, traceJson } from './message-text.js';
-import {
-  Guard,
-  type Handler,
-  type MonEntry,
-  PortRecord,
-  type PortSink,
-  type SinkHandle,
-} from './port-record.js';
+import { Guard, type Handler, type MonEntry, PortRecord } from './port-record.js';
 import { PortTable } from './port-table.js';
 import { type Remote, type RemoteDest, wireMessage } from './remote.js';
 import { RemoteMonitors } from './remote-monitors.js';
@@ -75,6 +69,8 @@ export class Kernel extends PortTable {
    * a few per source and interval, then a count. Stopped by `close()`.
    */
   readonly logLimit = new LogLimiter(() => this.logger);
+  /** The monitors of called ports, one per port however many calls wait on it. */
+  readonly callWatches = new CallWatches((portId, entry) => this.watch(portId, entry));
 
   /** The local ports each remote node monitors (`mon1`), to forget them when it goes away. */
   private readonly rmons = new RemoteMonitors();
@@ -194,6 +190,29 @@ export class Kernel extends PortTable {
   }
 
   /**
+   * `snd(dest, [...msg, last])` (a request with its reply port), making only the one array the
+   * destination needs: a remote port gets the wire message `[PORTNAME, ...msg, last]` at once.
+   */
+  sndAppend(dest: string, msg: readonly unknown[], last: unknown): void {
+    const n = msg.length;
+    if (this.trace === undefined && !this.byId.has(dest)) {
+      const to = this.remoteDest(dest);
+      if (to !== undefined) {
+        const wire = new Array<unknown>(n + 2);
+        wire[0] = to.name;
+        for (let i = 0; i < n; i++) wire[i + 1] = msg[i];
+        wire[n + 1] = last;
+        this.remote.send(to.node, wire);
+        return;
+      }
+    }
+    const local = new Array<unknown>(n + 1);
+    for (let i = 0; i < n; i++) local[i] = msg[i];
+    local[n] = last;
+    this.snd(dest, local);
+  }
+
+  /**
    * The node and port name of `dest` when it is on another node, else undefined. The last
    * destination is remembered, so that a stream of messages to one port cuts and hashes no new
    * strings (the node ID string is then the very one the peer table was last searched with).
@@ -224,43 +243,15 @@ export class Kernel extends PortTable {
     }
   }
 
-  /**
-   * Creates a private local port whose messages all go to `sink` (no handlers; used for
-   * replies). The handle carries the port ID and is what `removeSink` takes back.
-   */
-  createSinkPort(sink: PortSink): SinkHandle {
-    // Found by name only (not in `byId`); a local send to it takes the by-name path.
-    const name = this.uniq + this.nextCounter();
-    const r = new PortRecord(name, this.prefix + name, null);
-    r.sinks = [sink];
-    this.ports.set(name, r);
-    return r;
-  }
-
-  /** Removes a port made by `createSinkPort` now, without telling its sink. */
-  removeSink(handle: SinkHandle): void {
-    const r = handle as PortRecord;
-    if (r.dead) return;
-    r.sinks = null;
-    if (r.mons === null && r.rmons === null) {
-      // Nobody watches it: drop it quietly (no kill event for a private port). Its name is
-      // the very string it was stored under, so no new hash is computed.
-      this.ports.delete(r.name);
-      r.dead = true;
-      return;
-    }
-    this.killNow(r.name, []);
-  }
-
   /** Kills a local port by name right now (the `kil1` request; spec §9). */
   killNow(name: string, reason: KillReason): void {
-    const r = this.ports.get(name);
+    const r = this.find(name);
     if (!r) return;
     this.ports.delete(name);
     this.byId.delete(r.id);
     r.dead = true;
-    const { mons, sinks, rmons } = r;
-    r.mons = r.sinks = r.rmons = null;
+    const { mons, sinks, rmons, reply } = r;
+    r.mons = r.sinks = r.rmons = r.reply = null;
     r.tags = null;
     if (mons) {
       for (const m of mons) {
@@ -277,11 +268,12 @@ export class Kernel extends PortTable {
         this.rmons.forget(r, node);
       }
     }
-    if (sinks) {
+    if (sinks || reply) {
       const err = reason.length ? new KilledError(r.id, reason) : undefined;
-      for (const s of sinks) err ? s.error(err) : s.complete();
+      if (reply) err ? reply.error(err) : reply.complete();
+      if (sinks) for (const s of sinks) err ? s.error(err) : s.complete();
     }
-    if (!mons && !sinks && !rmons && reason.length) {
+    if (!mons && !sinks && !rmons && !reply && reason.length) {
       // The reason may come from a peer (`kil1`): escaped and cut short.
       this.logger.log(
         LEVEL.error,
@@ -306,7 +298,7 @@ export class Kernel extends PortTable {
     const hash = portId.indexOf('#');
     const name = hash < 0 ? '' : portId.slice(hash + 1);
     if (name === '') return NOOP;
-    const r = this.ports.get(name);
+    const r = this.find(name);
     if (r) {
       (r.mons ??= []).push(entry);
       return () => this.unmonitor(r, entry);
@@ -321,7 +313,7 @@ export class Kernel extends PortTable {
     let later: PortRecord | undefined;
     this.push(TASK, () => {
       if (cancelled) return;
-      later = this.ports.get(name);
+      later = this.find(name);
       if (later) (later.mons ??= []).push(entry);
       else entry.fire(reason);
     });
@@ -340,7 +332,7 @@ export class Kernel extends PortTable {
 
   /** Registers (or with `false` drops) a remote node's monitor of a local port (`mon1`/`mon0`). */
   remoteMonitor(src: string, name: string, on: boolean): boolean {
-    const r = this.ports.get(name);
+    const r = on ? this.find(name) : this.ports.get(name);
     if (!r) return false;
     if (on) this.rmons.add(r, src);
     else this.rmons.drop(r, src);
@@ -377,8 +369,7 @@ export class Kernel extends PortTable {
       this.runNodePort(src, msg);
       return;
     }
-    const r = this.ports.get(name as string);
-    if (r) this.deliver(r, msg, src);
+    if (typeof name === 'string') this.deliverNamed(name, msg, src);
   }
 
   /** Queues a task behind pending deliveries. */
@@ -392,6 +383,7 @@ export class Kernel extends PortTable {
     this.logLimit.close();
     this.queue.close();
     for (const name of [...this.ports.keys()]) this.killNow(name, []);
+    for (const p of this.replies.all()) this.killNow(this.uniq + p.replySeq, []);
   }
 
   private enqueue(name: string, msg: unknown[]): void {
@@ -408,10 +400,7 @@ export class Kernel extends PortTable {
     } else if (typeof t === 'string') {
       // Addressed by name before the port existed (e.g. right after a local spawn).
       if (t === '') this.runNodePort(this.nodeId, payload as unknown[]);
-      else {
-        const r = this.ports.get(t);
-        if (r) this.deliver(r, payload as unknown[], this.nodeId);
-      }
+      else this.deliverNamed(t, payload as unknown[], this.nodeId);
     } else if (t === KILL) {
       const k = payload as KillOp;
       this.killNow(k.name, k.reason);
@@ -420,6 +409,28 @@ export class Kernel extends PortTable {
     }
     return this.closed;
   };
+
+  /** Delivers to the port named `name`: a reply port in the table or a port record. */
+  private deliverNamed(name: string, msg: unknown[], src: string): void {
+    const p = this.replyOf(name);
+    if (p === undefined) {
+      const r = this.ports.get(name);
+      if (r !== undefined) this.deliver(r, msg, src);
+      return;
+    }
+    const prevSelf = this.self;
+    const prevSrc = this.srcNode;
+    this.self = p.replyId;
+    this.srcNode = src;
+    try {
+      p.next(msg);
+    } catch (err) {
+      this.kil(p.replyId, dieReason(err));
+    } finally {
+      this.self = prevSelf;
+      this.srcNode = prevSrc;
+    }
+  }
 
   private deliver(r: PortRecord, msg: unknown[], src: string): void {
     const prevSelf = this.self;
@@ -435,6 +446,7 @@ export class Kernel extends PortTable {
           return;
         }
       }
+      if (r.reply !== null) r.reply.next(msg);
       if (r.sinks !== null) {
         const sinks = r.sinks;
         if (sinks.length === 1) sinks[0]!.next(msg);
@@ -442,7 +454,7 @@ export class Kernel extends PortTable {
         if (r.dflt !== null) r.dflt(...msg);
       } else if (r.dflt !== null) {
         r.dflt(...msg);
-      } else {
+      } else if (r.reply === null) {
         this.kil(r.id, ['unhandled_message', `no callback found for message '${tagText(msg[0])}'`]);
       }
     } catch (err) {

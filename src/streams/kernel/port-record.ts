@@ -43,6 +43,8 @@ export class PortRecord {
   dead = false;
   tags: Map<string, Handler> | null = null;
   sinks: PortSink[] | null = null;
+  /** The one receiver of a reply port's messages (`createSinkPort`). */
+  reply: PortSink | null = null;
   mons: MonEntry[] | null = null;
   /** Nodes that sent `mon1` for this port. */
   rmons: Set<string> | null = null;

@@ -3,17 +3,22 @@
  * the node ID has one), lookup by name (wire messages carry names) and by full ID (local
  * sends), handlers and stream sinks. The kernel builds delivery, kills and monitors on it.
  */
+
+import type { KillReason } from '../../errors.js';
 import { magicIncrement, makeUniq, nodeOf } from '../../protocol/ids.js';
-import { type Handler, PortRecord, type PortSink } from './port-record.js';
+import { type Handler, PortRecord, type PortSink, type SinkHandle } from './port-record.js';
+import { type ReplyPort, ReplyTable, replySeqOf } from './reply-table.js';
 
 /** @internal */
-export class PortTable {
+export abstract class PortTable {
   readonly prefix: string;
   readonly uniq: string;
   /** Live ports by name and by full ID. */
   protected readonly ports = new Map<string, PortRecord>();
   protected readonly byId = new Map<string, PortRecord>();
   private counter = 'a';
+  /** The reply ports of calls in flight (outside `ports` until something needs their record). */
+  protected readonly replies = new ReplyTable();
 
   /**
    * @param nodeId This node's ID.
@@ -30,7 +35,7 @@ export class PortTable {
 
   /** Number of live local ports. */
   get portCount(): number {
-    return this.ports.size;
+    return this.ports.size + this.replies.count;
   }
 
   /** @internal Number of monitors set on this node for a local port (for tests and diagnostics). */
@@ -52,12 +57,13 @@ export class PortTable {
 
   /** True if the local port (ID or name) exists. */
   hasPort(portId: string): boolean {
-    return this.ports.has(this.localName(portId));
+    const name = this.localName(portId);
+    return this.ports.has(name) || this.replyOf(name) !== undefined;
   }
 
   /** Port IDs of all live local ports. */
   portIds(): string[] {
-    return [...this.ports.values()].map((r) => r.id);
+    return [...[...this.ports.values()].map((r) => r.id), ...this.replies.all().map((p) => p.replyId)];
   }
 
   /** Creates the local port if it does not exist (`rcv` on a missing port re-creates it). */
@@ -82,7 +88,7 @@ export class PortTable {
 
   /** Attaches a receiver of the messages no tag handler takes; returns the detach function. */
   attachSink(portId: string, sink: PortSink): (() => void) | undefined {
-    const r = this.ports.get(this.localName(portId));
+    const r = this.find(this.localName(portId));
     if (!r) return undefined;
     (r.sinks ??= []).push(sink);
     return () => {
@@ -117,6 +123,81 @@ export class PortTable {
       throw new TypeError(`rcv can only be called on local ports ('${portId}')`);
     const name = this.localName(portId);
     if (name === '') throw new TypeError('rcv: the node port cannot be changed');
-    return this.ports.get(name) ?? this.addPort(name, null);
+    return this.find(name) ?? this.addPort(name, null);
   }
+
+  /** The reply port in the table named `name`, if any. */
+  protected replyOf(name: string): ReplyPort | undefined {
+    const seq = replySeqOf(name, this.uniq);
+    return seq < 0 ? undefined : this.replies.get(seq);
+  }
+
+  /**
+   * The record of the live local port `name`: a reply port in the table moves into the port
+   * map for it (it is to be monitored, killed, streamed or given handlers).
+   */
+  protected find(name: string): PortRecord | undefined {
+    const r = this.ports.get(name);
+    if (r !== undefined) return r;
+    const p = this.replyOf(name);
+    if (p === undefined) return undefined;
+    this.replies.remove(p);
+    const rec = new PortRecord(name, p.replyId, null);
+    rec.reply = p;
+    p.replyRecord = rec;
+    this.ports.set(name, rec);
+    return rec;
+  }
+
+  /**
+   * Opens a reply port whose messages all go to `p` (a call in flight) and returns its ID.
+   * `closeReply` removes it; until then `p` also learns of its death (`complete`/`error`).
+   */
+  openReply(p: ReplyPort): string {
+    const seq = this.replies.add(p);
+    p.replyRecord = undefined;
+    p.replyId = this.prefix + this.uniq + seq;
+    return p.replyId;
+  }
+
+  /** Removes the reply port of `p` now, without telling `p`. */
+  closeReply(p: ReplyPort): void {
+    if (p.replyRecord === undefined) this.replies.remove(p);
+    else this.removeSink(p.replyRecord as PortRecord);
+  }
+
+  /**
+   * Creates a private local port whose messages all go to `sink` (no handlers; used for
+   * replies). The handle carries the port ID and is what `removeSink` takes back.
+   *
+   * Its name is the node's random part and a number, as a reply port's in the table: it ends
+   * in a digit, where the names of ports and spawns end in a letter of the shared counter, so
+   * none is ever reused.
+   */
+  createSinkPort(sink: PortSink): SinkHandle {
+    // Found by name only (not in `byId`); a local send to it takes the by-name path.
+    const name = this.uniq + this.replies.take();
+    const r = new PortRecord(name, this.prefix + name, null);
+    r.reply = sink;
+    this.ports.set(name, r);
+    return r;
+  }
+
+  /** Removes a port made by `createSinkPort` now, without telling its sink. */
+  removeSink(handle: SinkHandle): void {
+    const r = handle as PortRecord;
+    if (r.dead) return;
+    r.reply = null;
+    if (r.mons === null && r.rmons === null && r.sinks === null) {
+      // Nobody watches it: drop it quietly (no kill event for a private port). Its name is
+      // the very string it was stored under, so no new hash is computed.
+      this.ports.delete(r.name);
+      r.dead = true;
+      return;
+    }
+    this.killNow(r.name, []);
+  }
+
+  /** Kills a local port by name right now. */
+  abstract killNow(name: string, reason: KillReason): void;
 }

@@ -1,6 +1,6 @@
 import { firstValueFrom, lastValueFrom, TimeoutError as RxTimeoutError, timeout } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import type { KilledError } from '../../../src/index.js';
+import type { AempError, KilledError } from '../../../src/index.js';
 import { VirtualClock } from '../../../src/streams/clock.js';
 import { WAIT_MS, within } from '../../helpers/fake-peer.js';
 import { deferred, testNode, turn } from '../../helpers/node.js';
@@ -173,6 +173,133 @@ describe('cal$', () => {
     expect(err).toBeInstanceOf(RxTimeoutError);
     await turn();
     expect(new Set(n.kernel.portIds())).toEqual(before);
+  });
+});
+
+describe('call', () => {
+  it('resolves with the reply; the reply port is gone by the time the caller runs', async () => {
+    const n = testNode();
+    const server = n.port((a: number, b: number, reply: string) => n.snd(reply, a + b, 'sum'));
+    const before = n.kernel.portCount;
+    let replyPort = '';
+    const spy = n.port((...m: unknown[]) => {
+      replyPort = m[m.length - 1] as string;
+      n.snd(server, ...m);
+    });
+    const reply = await within(n.call(spy, [2, 3]), 2000, 'the reply');
+    expect(reply).toEqual([5, 'sum']);
+    expect(replyPort.startsWith(`${n.id}#`)).toBe(true);
+    expect(n.kernel.hasPort(replyPort)).toBe(false);
+    expect(n.kernel.portCount).toBe(before + 1);
+  });
+
+  it('rejects with KilledError when the called port dies first', async () => {
+    const n = testNode();
+    const dies = n.port(() => {
+      throw new Error('bad request');
+    });
+    const err = (await within(
+      n.call(dies, ['q']).catch((e: unknown) => e),
+      2000,
+      'the rejection',
+    )) as KilledError;
+    expect(err.port).toBe(dies);
+    expect(err.reason).toEqual(['die', 'bad request']);
+  });
+
+  it('rejects with no_such_port for a local port that does not exist', async () => {
+    const n = testNode();
+    const err = (await within(
+      n.call(`${n.id}#nope`).catch((e: unknown) => e),
+      2000,
+      'the rejection',
+    )) as KilledError;
+    expect(err.reason[0]).toBe('no_such_port');
+    expect(n.kernel.portCount).toBe(0);
+  });
+
+  it('rejects with TimeoutError at the timeout in virtual time; a late reply is dropped', async () => {
+    const { n, clock, base } = virtualNode();
+    let replyTo = '';
+    const slow = n.port((reply: string) => {
+      replyTo = reply;
+    });
+    let outcome: unknown;
+    n.call(slow, [], { timeout: 1.5 }).then(
+      (v) => (outcome = v),
+      (e: unknown) => (outcome = e),
+    );
+    await turn();
+    expect(n.kernel.hasPort(replyTo)).toBe(true);
+    await clock.run(1499);
+    expect(outcome).toBeUndefined();
+    await clock.run(1);
+    expect(outcome).toBeInstanceOf(RxTimeoutError);
+    expect(n.kernel.hasPort(replyTo)).toBe(false);
+    expect(clock.size).toBe(base);
+    expect((await within(firstValueFrom(n.mon$(replyTo)), 2000, 'the monitor'))[0]).toBe('no_such_port');
+  });
+
+  it('rejects with ERR_NODE_CLOSED when the node is closed or closes before the reply', async () => {
+    const n = testNode();
+    const silent = n.port(() => {});
+    const pending = n.call(silent, ['q']).catch((e: unknown) => e);
+    await turn();
+    await n.close();
+    expect(((await within(pending, 2000, 'the rejection')) as AempError).code).toBe('ERR_NODE_CLOSED');
+    const after = await within(
+      n.call(silent).catch((e: unknown) => e),
+      2000,
+      'the rejection after close',
+    );
+    expect((after as AempError).code).toBe('ERR_NODE_CLOSED');
+  });
+
+  it('many calls in flight to one port share one monitor, gone after the last reply', async () => {
+    const n = testNode();
+    const held: string[] = [];
+    const server = n.port((reply: string) => held.push(reply));
+    const calls = Array.from({ length: 50 }, () => n.call(server));
+    await turn();
+    expect(held).toHaveLength(50);
+    expect(n.kernel.monitorCount(server)).toBe(1);
+    for (const [i, r] of held.entries()) n.snd(r, i);
+    const replies = await within(Promise.all(calls), 2000, 'fifty replies');
+    expect(replies).toEqual(held.map((_, i) => [i]));
+    await turn();
+    expect(n.kernel.monitorCount(server)).toBe(0);
+    expect(n.kernel.callWatches.size).toBe(0);
+  });
+
+  it('its reply port is a real port: it can be monitored and killed, which ends the call', async () => {
+    const n = testNode();
+    let replyTo = '';
+    const server = n.port((reply: string) => {
+      replyTo = reply;
+    });
+    const pending = n.call(server).catch((e: unknown) => e);
+    await turn();
+    const watched = firstValueFrom(n.mon$(replyTo));
+    n.kil(replyTo, 'stop');
+    const err = (await within(pending, 2000, 'the rejection')) as KilledError;
+    expect(err.port).toBe(replyTo);
+    expect(err.reason).toEqual(['stop']);
+    expect(await within(watched, 2000, 'the monitor')).toEqual(['stop']);
+    expect(n.kernel.hasPort(replyTo)).toBe(false);
+  });
+
+  it('a monitor on the reply port fires with a normal kill when the reply ends the call', async () => {
+    const n = testNode();
+    let replyTo = '';
+    const server = n.port((reply: string) => {
+      replyTo = reply;
+    });
+    const pending = n.call(server);
+    await turn();
+    const watched = firstValueFrom(n.mon$(replyTo));
+    n.snd(replyTo, 'ok');
+    expect(await within(pending, 2000, 'the reply')).toEqual(['ok']);
+    expect(await within(watched, 2000, 'the monitor')).toEqual([]);
   });
 });
 

@@ -1,0 +1,175 @@
+/**
+ * The cost of one call between two processes, against the ceiling (a bare `net` socket with
+ * cbor-x and batched writes, calls routed back by an ID):
+ *
+ *   node --expose-gc --max-semi-space-size=128 --min-semi-space-size=128 --import tsx \
+ *     bench/calls-cost.ts [--quick] [--depth 64] [--n 20000] [--rounds 3] [--only call]
+ *
+ * Forks the wire benchmarks' server (`bench/wire-server.ts`: an aemp echo port and a bare echo
+ * server) and measures sequential calls (depth 1) and 64 callers each awaiting its own reply,
+ * with `cal$` (awaited with `lastValueFrom`), with `call` (a promise) and with the ceiling:
+ * calls per second, CPU microseconds per call in this process (`process.cpuUsage`) and in the
+ * server (`/proc/PID/stat`, Linux only), and bytes allocated per call here (heap growth over a
+ * run without a collection; `-1` when one ran, e.g. without the semi-space flags). Rounds
+ * alternate between the variants; figures are medians. Prints a table and one JSON line.
+ */
+import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { dirname, join } from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { getHeapStatistics } from 'node:v8';
+import { filter, firstValueFrom, lastValueFrom } from 'rxjs';
+import { configure, memoryLogger, type Node } from '../src/index.js';
+import { rawChannel } from './raw-cbor.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const quick = process.argv.includes('--quick');
+const arg = (name: string) => {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? undefined : process.argv[i + 1];
+};
+const N = Number(arg('--n') ?? (quick ? 5_000 : 20_000));
+const ROUNDS = Number(arg('--rounds') ?? (quick ? 1 : 3));
+const DEPTHS = arg('--depth') ? [Number(arg('--depth'))] : [1, 64];
+const gc = (globalThis as { gc?: () => void }).gc;
+
+const server = fork(join(here, 'wire-server.ts'), [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+const info = await new Promise<{ aemp: { addr: string; echo: string }; raw: { port: number } }>((resolve) =>
+  server.once('message', (m) =>
+    resolve(m as { aemp: { addr: string; echo: string }; raw: { port: number } }),
+  ),
+);
+
+/** CPU time of the server process so far in microseconds (0 where /proc is missing). */
+function serverCpuUs(): number {
+  try {
+    const stat = readFileSync(`/proc/${server.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+const node: Node = configure({
+  nodeid: 'calls-client/',
+  norc: true,
+  binds: ['127.0.0.1:0'],
+  seeds: [info.aemp.addr],
+  secret: 'bench-secret',
+  logger: memoryLogger(),
+});
+await node.ready;
+await firstValueFrom(node.nodes$.pipe(filter((e) => e.type === 'up')));
+const { echo } = info.aemp;
+
+type Caller = () => Promise<unknown>;
+const viaCal$: Caller = () => lastValueFrom(node.cal$(echo, 'x'));
+const callable = node as unknown as { call?: (p: string, m: unknown[]) => Promise<unknown[]> };
+const viaCall: Caller = () => callable.call!(echo, ['x']);
+
+// The ceiling: one socket, cbor-x, calls routed back by an ID (as wire.ts's in-flight ceiling).
+const sock = connect({ host: '127.0.0.1', port: info.raw.port });
+sock.setNoDelay(true);
+await new Promise<void>((r) => sock.once('connect', () => r()));
+const waiting = new Map<number, (m: unknown[]) => void>();
+const send = rawChannel(sock, (m) => {
+  const resolve = waiting.get(m[0] as number);
+  if (resolve === undefined) return;
+  waiting.delete(m[0] as number);
+  resolve(m);
+});
+let nextId = 0;
+const viaRaw: Caller = () =>
+  new Promise<unknown[]>((resolve) => {
+    const id = nextId++;
+    waiting.set(id, resolve);
+    send(['echo', 'x', id]);
+  });
+
+async function run(caller: Caller, depth: number, n: number): Promise<void> {
+  let left = n;
+  const worker = async () => {
+    while (left > 0) {
+      left--;
+      await caller();
+    }
+  };
+  await Promise.all(Array.from({ length: depth }, worker));
+}
+
+/** Start times of the collections seen. */
+const collections: number[] = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) collections.push(e.startTime);
+}).observe({ entryTypes: ['gc'] });
+
+interface Cost {
+  calls_s: number;
+  client_cpu_us: number;
+  server_cpu_us: number;
+  bytes: number;
+}
+
+async function measure(caller: Caller, depth: number): Promise<Cost> {
+  await run(caller, depth, N >> 1); // warm-up
+  gc?.();
+  await new Promise((r) => setImmediate(r));
+  const s0 = serverCpuUs();
+  const h0 = getHeapStatistics().used_heap_size;
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  await run(caller, depth, N);
+  const ms = performance.now() - t0;
+  const c1 = process.cpuUsage(c0);
+  const h1 = getHeapStatistics().used_heap_size;
+  const s1 = serverCpuUs();
+  // The observer reports collections asynchronously: let it run before looking.
+  await new Promise((r) => setTimeout(r, 10));
+  const clean = !collections.some((at) => at >= t0 && at <= t0 + ms);
+  return {
+    calls_s: N / (ms / 1000),
+    client_cpu_us: (c1.user + c1.system) / N,
+    server_cpu_us: (s1 - s0) / N,
+    bytes: clean ? (h1 - h0) / N : -1,
+  };
+}
+
+const only = arg('--only');
+const variants: [string, Caller][] = [['cal', viaCal$]];
+if (typeof callable.call === 'function') variants.push(['call', viaCall]);
+variants.push(['ceiling', viaRaw]);
+if (only !== undefined)
+  variants.splice(0, variants.length, ...variants.filter(([name]) => name === only || name === 'ceiling'));
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+const out: Record<string, number> = {};
+const rows: string[] = [];
+for (const depth of DEPTHS) {
+  const got = new Map<string, Cost[]>(variants.map(([name]) => [name, []]));
+  for (let r = 0; r < ROUNDS; r++)
+    for (const [name, caller] of variants) got.get(name)!.push(await measure(caller, depth));
+  for (const [name] of variants) {
+    const cs = got.get(name)!;
+    const c: Cost = {
+      calls_s: median(cs.map((x) => x.calls_s)),
+      client_cpu_us: median(cs.map((x) => x.client_cpu_us)),
+      server_cpu_us: median(cs.map((x) => x.server_cpu_us)),
+      bytes: median(cs.map((x) => x.bytes)),
+    };
+    for (const [k, v] of Object.entries(c)) out[`${name}_d${depth}_${k}`] = v;
+    const ratio = c.calls_s / median(got.get('ceiling')!.map((x) => x.calls_s));
+    rows.push(
+      `${name.padEnd(7)} depth ${String(depth).padStart(2)}  ${Math.round(c.calls_s).toLocaleString('en').padStart(9)} calls/s` +
+        ` (${ratio.toFixed(2)}× ceiling)  client ${c.client_cpu_us.toFixed(2).padStart(5)} µs` +
+        `  server ${c.server_cpu_us.toFixed(2).padStart(5)} µs  ${c.bytes < 0 ? 'gc ran' : `${Math.round(c.bytes)} B`}/call`,
+    );
+  }
+}
+console.log(rows.join('\n'));
+await node.close();
+sock.destroy();
+server.kill();
+process.stdout.write(`${JSON.stringify(out)}\n`);
