@@ -7,6 +7,8 @@
  *   start {nodes: [{nodeid, seeds, global}], expect}  configure the nodes; every node monitors
  *        `'l` and `lat`; answers {ids, binds, readyAt} (readyAt: when the last one listened);
  *        event {converged, at} once every node's `'l` holds `expect` entries
+ *   warm                    starts and closes one node (its code compiled and loaded, so
+ *                           that memory measured afterwards counts the nodes, not the code)
  *   set {index, seq}        db.set('lat', <node's id>, {seq, t: now}) on that node
  *   masters                 {masters: [master of each node]}
  *   closeNodes              closes them all
@@ -129,6 +131,14 @@ async function handle(m: Req): Promise<Record<string, unknown>> {
         });
       }
       return { ids, binds: nodes.map((n) => n.binds[0]), readyAt };
+    }
+    case 'warm': {
+      const n = configure({ nodeid: 'warm/', norc: true, binds: ['127.0.0.1:0'], logger: memoryLogger() });
+      await n.ready;
+      n.db.mon$('lat').subscribe();
+      n.db.set('lat', n.id, 0);
+      await n.close();
+      return {};
     }
     case 'set': {
       const n = nodes[m.index!]!;

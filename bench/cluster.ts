@@ -257,6 +257,7 @@ async function network(nodes: number, g: number): Promise<{ aemp: Figures; relay
     await Promise.all([...globals, ...workers].map((p) => p.event((r) => r.forked === true, 'fork')));
 
     // ---------------------------------------------------------------- aemp
+    await Promise.all(workers.map((w) => w.ask('warm')));
     const mem0 = await memory(workers);
     const gConverged = converged(globals, 'aemp converge (globals)');
     const addrs: string[] = [];
