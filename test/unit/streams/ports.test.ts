@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { nodeOf, portNameOf } from '../../../src/index.js';
+import { WAIT_MS, within } from '../../helpers/fake-peer.js';
 import { deferred, testNode, turn } from '../../helpers/node.js';
 
 describe('ids', () => {
@@ -97,7 +98,7 @@ describe('snd and rcv', () => {
     const d = deferred<unknown[]>();
     n.rcv(id, (...m: unknown[]) => d.resolve(m));
     n.snd(id, 'hi');
-    expect(await d.promise).toEqual(['hi']);
+    expect(await within(d.promise, WAIT_MS, 'the message at the port')).toEqual(['hi']);
     expect(() => n.rcv('elsewhere#x', () => {})).toThrow(/local ports/);
   });
 
@@ -115,7 +116,7 @@ describe('snd and rcv', () => {
     const reason = deferred<unknown[]>();
     n.mon(p, (...r: unknown[]) => reason.resolve(r));
     n.snd(p, `weird\ttag\u00e9${'x'.repeat(40)}`, 1);
-    expect(await reason.promise).toEqual([
+    expect(await within(reason.promise, WAIT_MS, 'the kill reason')).toEqual([
       'unhandled_message',
       `no callback found for message 'weird.tag.${'x'.repeat(20)}'`,
     ]);
@@ -129,7 +130,10 @@ describe('snd and rcv', () => {
     n.mon(p, (...r: unknown[]) => reason.resolve(r));
     n.snd(p, 'ok');
     n.snd(p, 'other');
-    expect(await reason.promise).toEqual(['unhandled_message', "no callback found for message 'other'"]);
+    expect(await within(reason.promise, WAIT_MS, 'the unhandled_message kill')).toEqual([
+      'unhandled_message',
+      "no callback found for message 'other'",
+    ]);
   });
 
   it('delivers a burst of 1,000,000 messages complete and in order', async () => {
@@ -144,7 +148,7 @@ describe('snd and rcv', () => {
       if (next === total) done.resolve();
     });
     for (let i = 0; i < total; i++) n.snd(p, 'm', i);
-    await done.promise;
+    await within(done.promise, WAIT_MS, 'the handler to run');
     expect(next).toBe(total);
     expect(bad).toBe(0);
   });
@@ -167,7 +171,7 @@ describe('port context', () => {
     });
     n.snd(bad, 'x');
     n.snd(good, 'y');
-    expect(await badReason.promise).toEqual(['die', 'oops']);
+    expect(await within(badReason.promise, WAIT_MS, 'the die reason')).toEqual(['die', 'oops']);
     expect(seenSelf).toBe(bad);
     expect(n.self).toBeUndefined();
     n.snd(good, 'still alive');
@@ -190,6 +194,9 @@ describe('port context', () => {
     });
     expect(() => n.psub(() => {})).toThrow(/port context/);
     wrapped!();
-    expect(await reason.promise).toEqual(['die', 'string failure']);
+    expect(await within(reason.promise, WAIT_MS, 'the die reason of a string throw')).toEqual([
+      'die',
+      'string failure',
+    ]);
   });
 });
