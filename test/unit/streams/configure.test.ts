@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AempError, envLogLevel, LEVEL } from '../../../src/index.js';
+import { WAIT_MS, within } from '../../helpers/fake-peer.js';
 import { testNode } from '../../helpers/node.js';
 
 describe('configure', () => {
@@ -22,14 +23,14 @@ describe('configure', () => {
       // eval runs in its own context: it leaves a mark through the node API.
       eval: 'node.register("Evaled::mark", () => NODE)',
     });
-    await n.ready;
+    await within(n.ready, WAIT_MS, 'the node to start');
     expect(calls).toEqual([['first'], ['second', 1, 'b']]);
     expect(n.registry.lookup('Evaled::mark')?.()).toBe(n.id);
   });
 
   it('a failing service rejects ready with a message naming the service', async () => {
     const n = testNode({ services: ['No::Such::service'] });
-    const err = await n.ready.catch((e: unknown) => e);
+    const err = await within(n.ready, WAIT_MS, 'ready to fail').catch((e: unknown) => e);
     expect(AempError.is(err) && err.code).toBe('ERR_CONFIG_INVALID');
     expect((err as Error).message).toBe(
       `service "No::Such::service" failed: unable to resolve function 'No::Such::service'`,
@@ -38,7 +39,13 @@ describe('configure', () => {
 
   it('a failing eval rejects ready', async () => {
     const n = testNode({ eval: 'throw new Error("bad setup")' });
-    expect(((await n.ready.catch((e: unknown) => e)) as Error).message).toBe('eval failed: bad setup');
+    expect(
+      (
+        (await within(n.ready, WAIT_MS, 'ready to fail with the eval error').catch(
+          (e: unknown) => e,
+        )) as Error
+      ).message,
+    ).toBe('eval failed: bad setup');
   });
 
   it('invalid configuration throws a ConfigError naming the key', () => {
