@@ -61,7 +61,7 @@ function lines(buf: Buffer, n: number): { lines: string[]; rest: Buffer } {
 /** Node `b` listens; node `a` dials it through a relay that records the bytes (as its seed). */
 async function pairThroughProxy(aOpts: Record<string, unknown>, bOpts: Record<string, unknown>) {
   const b = testNode({ nodeid: 'tls-b', binds: ['127.0.0.1:0'], ...bOpts });
-  await b.ready;
+  await within(b.ready, WAIT_MS, 'b to listen');
   const proxy = await RecordingProxy.open(b.binds[0]!, {});
   const a = testNode({ nodeid: 'tls-a', binds: ['127.0.0.1:0'], seeds: [proxy.addr], ...aOpts });
   return { a, b, proxy };
@@ -78,7 +78,7 @@ describe('two of our nodes', () => {
   it('connect directly over TLS whichever side becomes the TLS client (8 pairs)', async () => {
     for (let i = 0; i < 8; i++) {
       const b = testNode({ nodeid: `tls-direct-b${i}`, binds: ['127.0.0.1:0'], cert: PEM });
-      await b.ready;
+      await within(b.ready, WAIT_MS, 'b to listen');
       const a = testNode({
         nodeid: `tls-direct-a${i}`,
         binds: ['127.0.0.1:0'],
@@ -168,7 +168,7 @@ describe('our node against a Perl-style peer with a certificate', () => {
   /** Runs the fake's TLS handshake against our node (directly or through a relay). */
   async function tlsSession(nonce: string, via: 'direct' | 'relay', greetLate = false) {
     const node = testNode({ nodeid: 'ts-node', secret: SECRET, cert: PEM, binds: ['127.0.0.1:0'] });
-    await node.ready;
+    await within(node.ready, WAIT_MS, 'the node to start');
     const up = status(node, 'up', 'tfake');
     const addr =
       via === 'relay'
@@ -214,7 +214,7 @@ describe('our node against a Perl-style peer with a certificate', () => {
     'a peer with a foreign certificate (as TLS %s) is refused; one with the right certificate still connects',
     async (_role, via, nonce) => {
       const node = testNode({ nodeid: 'ts-node', secret: SECRET, cert: PEM, binds: ['127.0.0.1:0'] });
-      await node.ready;
+      await within(node.ready, WAIT_MS, 'the node to start');
       const addr =
         via === 'relay'
           ? (await RecordingProxy.open(node.binds[0]!, { separateGreeting: true })).addr
@@ -238,7 +238,7 @@ describe('our node against a Perl-style peer with a certificate', () => {
 
   it('a peer without a certificate talks HMAC to our node that has one', async () => {
     const node = testNode({ nodeid: 'ts-node', secret: SECRET, cert: PEM, binds: ['127.0.0.1:0'] });
-    await node.ready;
+    await within(node.ready, WAIT_MS, 'the node to start');
     const fake = await FakePeer.dial(node.binds[0]!);
     const hs = await fake.handshake({ nodeId: 'plain', secret: SECRET });
     expect(hs.theirGreeting.keys.get('tls')).toBe('1.0');
@@ -275,7 +275,7 @@ describe('the TLS upgrade of a socket (src/protocol/tcp-transport.ts)', () => {
       checkServerIdentity: () => undefined,
     });
     client.on('error', () => {});
-    const s = await accepted.promise;
+    const s = await within(accepted.promise, WAIT_MS, 'the accepted TLS connection');
     await turns(2);
     const chunk = await new Promise<Buffer>((resolve) => {
       s.once('data', resolve);
