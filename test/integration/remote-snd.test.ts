@@ -5,7 +5,7 @@
  */
 import { filter, firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { FakePeer, SECRET } from '../helpers/fake-peer.js';
+import { FakePeer, SECRET, WAIT_MS, within } from '../helpers/fake-peer.js';
 import { testNode } from '../helpers/node.js';
 
 async function connectedPeer(n: ReturnType<typeof testNode>, id: string): Promise<FakePeer> {
@@ -19,7 +19,7 @@ async function connectedPeer(n: ReturnType<typeof testNode>, id: string): Promis
 describe('snd to remote ports', () => {
   it('sends [PORTNAME, …message] for every arity, to ports and to the node port, in order', async () => {
     const n = testNode({ nodeid: 'sender', secret: SECRET, binds: ['127.0.0.1:0'] });
-    await n.ready;
+    await within(n.ready, WAIT_MS, 'the node to listen');
     const a = await connectedPeer(n, 'peer-a');
     const b = await connectedPeer(n, 'peer-b');
     const expectA: unknown[][] = [];
@@ -57,7 +57,7 @@ describe('snd to remote ports', () => {
 
   it('a turn of sends bigger than one write chunk arrives whole and in order', async () => {
     const n = testNode({ nodeid: 'sender', secret: SECRET, binds: ['127.0.0.1:0'] });
-    await n.ready;
+    await within(n.ready, WAIT_MS, 'the node to listen');
     const peer = await connectedPeer(n, 'peer');
     const before = n.connectionStats().find((s) => s.node === 'peer')!.bytesOut;
     // About 3 MiB in one turn: a dozen 256 KiB chunks, one frame larger than a chunk among them.
