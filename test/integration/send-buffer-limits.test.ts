@@ -8,7 +8,7 @@
 import { filter, firstValueFrom, type Subscription } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NodeStatus } from '../../src/index.js';
-import { FakePeer, SECRET } from '../helpers/fake-peer.js';
+import { FakePeer, SECRET, WAIT_MS, within } from '../helpers/fake-peer.js';
 import { testNode, turn } from '../helpers/node.js';
 
 const MiB = 1024 * 1024;
@@ -23,7 +23,7 @@ async function flooder(limits: Record<string, number>) {
   const n = testNode({ nodeid: 'flooder', secret: SECRET, binds: ['127.0.0.1:0'], ...limits });
   const downs: Extract<NodeStatus, { type: 'down' }>[] = [];
   subs.push(n.nodes$.subscribe((e) => e.type === 'down' && downs.push(e)));
-  await n.ready;
+  await within(n.ready, WAIT_MS, 'the node to listen');
   return Object.assign(n, { downs });
 }
 
