@@ -19,7 +19,7 @@ afterEach(async () => {
 async function echoSetup(framings: string): Promise<{ fake: FakePeer; echo: string }> {
   const node = testNode({ nodeid: 'relay-node', secret: SECRET, binds: ['127.0.0.1:0'] });
   nodes.push(node);
-  await node.ready;
+  await within(node.ready, WAIT_MS, 'the node to listen');
   const echo = node.port((replyTo: string, ...values: unknown[]) => node.snd(replyTo, ...values));
   const up = within(
     firstValueFrom(node.nodes$.pipe(filter((s) => s.type === 'up' && s.node === 'perl'))),
