@@ -30,7 +30,7 @@ type TestNode = ReturnType<typeof testNode>;
 
 async function listeningNode(opts: Parameters<typeof testNode>[0] = {}): Promise<TestNode> {
   const node = testNode({ nodeid: NODE_ID, secret: SECRET, binds: ['127.0.0.1:0'], ...opts });
-  await node.ready;
+  await within(node.ready, WAIT_MS, 'the node to listen');
   return node;
 }
 
