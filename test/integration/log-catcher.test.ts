@@ -25,7 +25,7 @@ afterEach(() => {
 
 async function listening(nodeid: string, opts: Record<string, unknown> = {}) {
   const n = testNode({ nodeid, secret: SECRET, binds: ['127.0.0.1:0'], ...opts });
-  await n.ready;
+  await within(n.ready, WAIT_MS, 'the node to listen');
   return n;
 }
 
