@@ -49,7 +49,7 @@ describe('data connections against a Perl-like node', () => {
     expect(hs.theirGreeting.keys.get('dataconn_id')).toBe(id);
     expect(hs.theirGreeting.keys.has('mproto')).toBe(false);
     expect(hs.theirGreeting.keys.has('gproto')).toBe(false);
-    const stream = await got.promise;
+    const stream = await within(got.promise, WAIT_MS, 'the data connection stream');
     const first = await new Promise<string>((r) => stream.once('data', (c: Buffer) => r(c.toString())));
     expect(first).toBe('dc_echo ready\n');
     stream.write(Buffer.from([0x00, 0xff, 0x80, 0x0a]));
