@@ -89,10 +89,11 @@ describe('stats request flood', () => {
 
 describe('metrics endpoint', () => {
   /** A raw HTTP request: status and body. */
-  const send = (port: number, method: string, path: string, host = '127.0.0.1') =>
+  const send = (port: number, method: string, path: string, host = '127.0.0.1', hostHeader?: string) =>
     within(
       new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = request({ host, port, method, path }, (res) => {
+        const headers = hostHeader === undefined ? {} : { Host: hostHeader };
+        const req = request({ host, port, method, path, headers }, (res) => {
           let body = '';
           res.on('data', (d: Buffer) => (body += d.toString()));
           res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
@@ -115,6 +116,18 @@ describe('metrics endpoint', () => {
     expect((await send(m.port, 'GET', '/metrics?x=1')).status).toBe(200);
     // Nothing is served on another address of this machine.
     await expect(send(m.port, 'GET', '/metrics', '::1')).rejects.toThrow();
+    await m.close();
+  });
+
+  it('on loopback answers only loopback Host names (no DNS rebinding)', async () => {
+    const a = testNode({ nodeid: 'om-d' });
+    const m = await serveMetrics(a, { port: 0 });
+    const get = (name: string) => send(m.port, 'GET', '/metrics', '127.0.0.1', name);
+    expect((await get('attacker.example')).status).toBe(421);
+    expect((await get(`attacker.example:${m.port}`)).status).toBe(421);
+    expect((await get(`localhost:${m.port}`)).status).toBe(200);
+    expect((await get(`127.0.0.1:${m.port}`)).status).toBe(200);
+    expect((await get(`[::1]:${m.port}`)).status).toBe(200);
     await m.close();
   });
 

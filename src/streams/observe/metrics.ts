@@ -4,6 +4,7 @@
  * done per message. Each node has a registry of its own (never prom-client's global one).
  *
  *   GET /metrics   the metrics          other paths → 404      other methods → 405
+ *   on loopback, a Host header that is no loopback name → 421 (DNS rebinding)
  *
  * Metric names (all prefixed `aemp_`; `peer` is the other node's ID):
  *   link_messages_in_total / link_messages_out_total / link_bytes_in_total /
@@ -265,7 +266,8 @@ export async function serveMetrics(node: Node, opts: MetricsOptions = {}): Promi
   const host = opts.host ?? DEFAULT_METRICS_HOST;
   const wanted = opts.port ?? DEFAULT_METRICS_PORT;
   const metrics = nodeMetrics(node);
-  const server = createServer((req, res) => void answer(metrics.registry, req, res));
+  const hostOk = loopbackHost(host) ? allowedHosts(host) : undefined;
+  const server = createServer((req, res) => void answer(metrics.registry, hostOk, req, res));
   server.maxConnections = 64;
   server.headersTimeout = 10_000;
   server.requestTimeout = 10_000;
@@ -302,9 +304,36 @@ export async function serveMetrics(node: Node, opts: MetricsOptions = {}): Promi
   return { url: `http://${shown}:${port}/metrics`, host, port, close };
 }
 
-async function answer(registry: Registry, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** True for an address only this machine reaches. */
+function loopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * The Host headers a loopback endpoint answers: loopback names only, so that a web page whose
+ * name a DNS server points at 127.0.0.1 (DNS rebinding) cannot read the metrics.
+ */
+function allowedHosts(host: string): (header: string | undefined) => boolean {
+  const names = new Set(['localhost', '127.0.0.1', '[::1]', host.includes(':') ? `[${host}]` : host]);
+  return (header) => {
+    if (header === undefined) return true;
+    const name = header.trim().toLowerCase().replace(/:\d+$/, '');
+    return names.has(name);
+  };
+}
+
+async function answer(
+  registry: Registry,
+  hostOk: ((header: string | undefined) => boolean) | undefined,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   res.setHeader('X-Content-Type-Options', 'nosniff');
   const path = (req.url ?? '').split('?')[0];
+  if (hostOk && !hostOk(req.headers.host)) {
+    res.writeHead(421, { 'Content-Type': 'text/plain' }).end('unknown host\n');
+    return;
+  }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' }).end('method not allowed\n');
     return;
