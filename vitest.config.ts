@@ -7,8 +7,9 @@ import { defineConfig } from 'vitest/config';
  * - integration: nodes and fake peers over loopback TCP, in the test's own process;
  * - multiprocess: child processes: node clusters, the CLI, examples, docs snippets, the packed package;
  * - hostile: attacks, fuzzing and load.
- * The tiers share one pool of workers; most of their time is spent waiting on sockets and child
- * processes, not on a CPU, so they run side by side with more workers than cores.
+ * The tiers run side by side in one pool of workers (AEMP_TEST_WORKERS, default 3): much of their
+ * time is spent waiting on sockets and child processes, so one worker more than the two cores of
+ * the development machines keeps them busy without starving the child processes of CPU.
  */
 export default defineConfig({
   // `import … from 'aemp'` in a test means the sources (as tsconfig.json's paths say), not dist/
@@ -18,7 +19,7 @@ export default defineConfig({
   test: {
     setupFiles: ['test/setup-secret-file.ts'],
     pool: 'forks',
-    maxWorkers: 4,
+    maxWorkers: Number(process.env.AEMP_TEST_WORKERS) || 3,
     testTimeout: 20_000,
     hookTimeout: 20_000,
     projects: [
