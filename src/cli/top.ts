@@ -73,8 +73,8 @@ export function renderTop(s: NetworkSnapshot, cols: number, rows: number): strin
   lines.push(
     `aemp top — ${s.nodes.length} nodes, ${s.links.length} links — observed by ${escapeControls(s.observer)} — ${time}`,
   );
-  // Fixed columns take 54 characters; the node ID gets the rest (at least 10).
-  const idw = Math.max(10, width - 56);
+  // The fixed columns take 58 characters; the node ID gets the rest (at least 10).
+  const idw = Math.max(10, width - 58);
   lines.push(
     `${pad('NODE', idw)} K ${num('PORTS', 6)} ${num('HEAP', 5)} ${num('LOOP ms', 9)} ${num('MSG/s IN', 9)} ${num('OUT', 6)} ${num('KB/s IN', 8)} ${num('OUT', 6)}`,
   );

@@ -150,6 +150,9 @@ describe('the top picture', () => {
     expect(rows[3]).toMatch(/^perl-node\s+P /);
     expect(lines.length).toBeLessThanOrEqual(24);
     for (const l of lines) expect([...l].length).toBeLessThanOrEqual(80);
+    // Every column fits: nothing is cut but the long node ID.
+    expect(lines[1]).toMatch(/KB\/s IN\s+OUT$/);
+    expect(lines.filter((l) => l.endsWith('…'))).toEqual([]);
   });
 
   it('cuts many nodes to the rows there are, and escapes control characters', () => {
