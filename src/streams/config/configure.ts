@@ -9,9 +9,10 @@ import type { TransportFactory } from '../../protocol/transport.js';
 import type { Clock } from '../clock.js';
 import { LEVEL, type Logger, stderrLogger } from '../log/log.js';
 import { TcpNetwork } from '../net/tcp-network.js';
+import { Node, type NodeSetup } from '../node.js';
+import { installDashboardService } from '../observe/dashboard-service.js';
 import { serveMetrics } from '../observe/metrics.js';
 import { parseMetricsAddress } from '../observe/metrics-address.js';
-import { Node, type NodeSetup } from '../node.js';
 import {
   bindsFromEmbeddedSeed,
   expandNodeId,
@@ -130,6 +131,7 @@ export function configureNode(opts: ConfigureOptions, transports?: TransportFact
       }),
   };
   return new Node(setup, async (node) => {
+    installDashboardService(node);
     await runServices(cfg.services, {
       resolveFunction: async (name) => {
         const fn = await node.registry.resolve(name);
