@@ -51,3 +51,19 @@ export function growthText(k: number, variable = 'N'): string {
   if (Math.abs(k) < 0.15) return `flat (∝ ${variable}^${k.toFixed(2)})`;
   return `∝ ${variable}^${k.toFixed(2)}`;
 }
+
+/** Least-squares line y = a + b·x through the points ({a: NaN, b: NaN} with fewer than two x). */
+export function linearFit(points: readonly (readonly [number, number])[]): { a: number; b: number } {
+  const n = points.length;
+  const mx = points.reduce((s, [x]) => s + x, 0) / n;
+  const my = points.reduce((s, [, y]) => s + y, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  for (const [x, y] of points) {
+    sxy += (x - mx) * (y - my);
+    sxx += (x - mx) ** 2;
+  }
+  if (n < 2 || sxx === 0) return { a: Number.NaN, b: Number.NaN };
+  const b = sxy / sxx;
+  return { a: my - b * mx, b };
+}

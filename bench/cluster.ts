@@ -38,6 +38,7 @@ import {
   expectedMessagesPerSet,
   growthExponent,
   growthText,
+  linearFit,
   percentile,
 } from './cluster-model.js';
 import { asciiPlot, type Series, svgPlot } from './plot.js';
@@ -390,6 +391,16 @@ out.push(head.map((h, i) => h.padStart(widths[i]!)).join('  '));
 for (const b of body) out.push(b.map((c, i) => c.padStart(widths[i]!)).join('  '));
 out.push('');
 
+const perMessage = (rs: typeof results) =>
+  (rs.reduce((s, r) => s + r.aemp.bytes_per_set / r.aemp.msgs_per_set, 0) / rs.length).toFixed(1);
+/** The fit CPU = a + b·(N/G) for both sides. */
+function cpuLine(rs: typeof results, g: number): string {
+  const line = (side: 'aemp' | 'relay') => {
+    const { a, b } = linearFit(rs.map((r) => [r.nodes / g, r[side].global_cpu_us_per_set]));
+    return `${a.toFixed(0)} µs + ${b.toFixed(1)} µs × N/G`;
+  };
+  return `aemp ${line('aemp')}, relay ${line('relay')}`;
+}
 const growth: string[] = [];
 for (const g of GLOBALS) {
   const rs = results.filter((r) => r.globals === g);
@@ -399,8 +410,9 @@ for (const g of GLOBALS) {
   growth.push(
     `G=${g}: messages per set ${growthOf('msgs_per_set')} (measured ${rs.map((r) => r.aemp.msgs_per_set.toFixed(1)).join(', ')}; ` +
       `the algorithm: 1 + (G−1) + (N−G) = N: ${rs.map((r) => expectedMessagesPerSet(r.nodes, g)).join(', ')})`,
-    `G=${g}: bytes per set ${growthOf('bytes_per_set')}; global CPU per set ${growthOf('global_cpu_us_per_set')} ` +
-      `(relay ${growthOf('global_cpu_us_per_set', 'relay')}; the algorithm: ∝ N/G sends per global)`,
+    `G=${g}: bytes per set ${growthOf('bytes_per_set')} (${perMessage(rs)} bytes per message)`,
+    `G=${g}: global CPU per set ${growthOf('global_cpu_us_per_set')} (relay ${growthOf('global_cpu_us_per_set', 'relay')}); ` +
+      `the algorithm: a fixed cost plus one send per monitor, ∝ N/G: ${cpuLine(rs, g)}`,
     `G=${g}: converge ${growthOf('converge_ms')} (relay ${growthOf('converge_ms', 'relay')}; N joins each told to N monitors: ` +
       `N² messages); p50 ${growthOf('set_p50_us')}; memory per node ${growthOf('node_heap_bytes')}`,
   );

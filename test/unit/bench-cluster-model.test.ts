@@ -5,6 +5,7 @@ import {
   expectedMessagesPerSet,
   growthExponent,
   growthText,
+  linearFit,
   percentile,
 } from '../../bench/cluster-model.js';
 import { asciiPlot, svgPlot } from '../../bench/plot.js';
@@ -101,4 +102,13 @@ describe('bytes-only scanner', () => {
       expect(firsts).toEqual(frames.map((f) => f[0]));
     });
   }
+});
+
+describe('linear fit', () => {
+  it('recovers intercept and slope', () => {
+    const fit = linearFit([20, 50, 100, 200].map((x) => [x, 700 + 9.5 * x] as [number, number]));
+    expect(fit.a).toBeCloseTo(700, 6);
+    expect(fit.b).toBeCloseTo(9.5, 6);
+    expect(linearFit([[1, 2]]).b).toBeNaN();
+  });
 });
