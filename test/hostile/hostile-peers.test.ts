@@ -19,7 +19,7 @@ type TestNode = ReturnType<typeof testNode>;
 
 async function listening(opts: Parameters<typeof testNode>[0] = {}): Promise<TestNode> {
   const n = testNode({ nodeid: 'target', secret: SECRET, binds: ['127.0.0.1:0'], ...opts });
-  await n.ready;
+  await within(n.ready, WAIT_MS, 'the node to listen');
   return n;
 }
 
