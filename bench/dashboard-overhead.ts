@@ -13,9 +13,10 @@
  * `ceiling_dashboard_msgs_s` (off), so `npm run bench` shows the ratio on/off (1.00 = free;
  * the target is at least 0.95). On a busy machine wall-clock windows scatter by more than that,
  * so it also reports figures the load moves far less: messages per CPU second of both processes
- * (`dashboard_msgs_cpu_s`, on and off, the throughput where the CPU is the limit), and what
- * watching costs without traffic (`dashboard_idle_cpu_ms_s`, this process's CPU milliseconds
- * per second on, less off).
+ * (`dashboard_msgs_cpu_s`, on and off, the throughput where the CPU is the limit), the median
+ * of that ratio over neighbouring off/on windows (`dashboard_on_off_paired`), and what watching
+ * costs without traffic (`dashboard_idle_cpu_ms_s`, this process's CPU milliseconds per second
+ * on, less off).
  */
 import { fork } from 'node:child_process';
 import { request } from 'node:http';
@@ -41,7 +42,7 @@ const SETTLE_MS = 300;
 /** Messages sent per event-loop turn. */
 const BATCH = 5_000;
 /** Windows per side, run off-on-on-off-off-on… so that neither side always goes first. */
-const WINDOWS = quick ? 4 : 8;
+const WINDOWS = quick ? 5 : 10;
 /** The metrics endpoint is read this often (a busy Prometheus scrapes every 10–15 s). */
 const SCRAPE_MS = 1000;
 
@@ -192,6 +193,11 @@ const r = {
    */
   dashboard_msgs_cpu_s: 1e6 / cpu(on),
   ceiling_dashboard_msgs_cpu_s: 1e6 / cpu(off),
+  /**
+   * The median over the window pairs (each an off and an on window side by side) of on/off in
+   * messages per CPU second: a slow drift of the machine's speed cancels within a pair.
+   */
+  dashboard_on_off_paired: median(on.map((w, i) => off[i]!.cpuPerMsg / w.cpuPerMsg)),
   /** What watching costs on its own: CPU ms per second with the dashboard on, less off, no traffic. */
   dashboard_idle_cpu_ms_s: Math.max(0, idleOn - idleOff),
 };
@@ -199,7 +205,8 @@ process.stderr.write(
   `dashboard off ${Math.round(r.ceiling_dashboard_msgs_s)} msgs/s, on ${Math.round(r.dashboard_msgs_s)} msgs/s, ` +
     `on/off ${(r.dashboard_msgs_s / r.ceiling_dashboard_msgs_s).toFixed(3)}; per CPU second off ` +
     `${Math.round(r.ceiling_dashboard_msgs_cpu_s)}, on ${Math.round(r.dashboard_msgs_cpu_s)}, on/off ` +
-    `${(r.dashboard_msgs_cpu_s / r.ceiling_dashboard_msgs_cpu_s).toFixed(3)}; ` +
+    `${(r.dashboard_msgs_cpu_s / r.ceiling_dashboard_msgs_cpu_s).toFixed(3)} (paired windows ` +
+    `${r.dashboard_on_off_paired.toFixed(3)}); ` +
     `idle CPU ${idleOff.toFixed(2)} ms/s off, ${idleOn.toFixed(2)} ms/s on\n`,
 );
 await node.close();
