@@ -22,7 +22,10 @@
 import { Observable, type Subscription } from 'rxjs';
 import { nodeOf } from '../../protocol/ids.js';
 import { type Clock, realClock, type Timer } from '../clock.js';
-import type { Node } from '../node.js';
+import type { NodeDb } from '../db/node-db.js';
+import type { Kernel } from '../kernel/kernel.js';
+import type { NodeFunction } from '../kernel/registry.js';
+import type { NodeStatus } from '../net/network.js';
 import { LEVEL, type Logger, type LogLevel, logText } from './log.js';
 
 /** The function a catcher calls on each source. */
@@ -104,9 +107,25 @@ export class LogHub implements Logger {
   }
 }
 
+/**
+ * What the log machinery uses of its node (a `Node`; named here so that this module does not
+ * import node.ts, which imports it).
+ * @internal
+ */
+export interface LogNode {
+  readonly id: string;
+  readonly clock: Clock;
+  readonly kernel: Kernel;
+  readonly nodes$: Observable<NodeStatus>;
+  readonly db: Pick<NodeDb, 'mon$'>;
+  backlog$(node: string): Observable<number>;
+  register(name: string, fn: NodeFunction): void;
+  sndToFunc(node: string, func: string, ...args: unknown[]): void;
+}
+
 /** Per-node state. */
 interface CatcherState {
-  readonly node: Node;
+  readonly node: LogNode;
   readonly hub: LogHub;
   /** The node's clock: sink refill and notices, reconnect delays, record times. */
   readonly clock: Clock;
@@ -118,13 +137,13 @@ interface CatcherState {
   service: Subscription | undefined;
 }
 
-const states = new WeakMap<Node, CatcherState>();
+const states = new WeakMap<LogNode, CatcherState>();
 
 /**
  * Test hook: counts of the log machinery of `node`.
  * @internal
  */
-export function logCatcherCounts(node: Node): { sinks: number; catcherPorts: number; localSinks: number } {
+export function logCatcherCounts(node: LogNode): { sinks: number; catcherPorts: number; localSinks: number } {
   const s = states.get(node);
   return { sinks: s?.sinks.size ?? 0, catcherPorts: s?.catcherPorts ?? 0, localSinks: s?.hub.sinkCount ?? 0 };
 }
@@ -133,7 +152,7 @@ export function logCatcherCounts(node: Node): { sinks: number; catcherPorts: num
  * Test hook: the catcher ports this node sends records to.
  * @internal
  */
-export function logSinkPorts(node: Node): string[] {
+export function logSinkPorts(node: LogNode): string[] {
   return [...(states.get(node)?.sinks.keys() ?? [])];
 }
 
@@ -245,7 +264,7 @@ class RemoteSink {
  * Installs the log machinery of `node`: the `connect` and `catch` functions.
  * @internal
  */
-export function installLogCatcher(node: Node, hub: LogHub): void {
+export function installLogCatcher(node: LogNode, hub: LogHub): void {
   const state: CatcherState = {
     node,
     hub,
@@ -313,7 +332,7 @@ export interface LogsOptions {
  * more severe. See the module comment.
  * @internal Use `node.logs$`.
  */
-export function logs$(node: Node, level: LogLevel, options: LogsOptions = {}): Observable<LogRecord> {
+export function logs$(node: LogNode, level: LogLevel, options: LogsOptions = {}): Observable<LogRecord> {
   if (!isLevel(level)) throw new TypeError(`logs$: ${String(level)} is not a logging level (1…9)`);
   return new Observable<LogRecord>((sub) => {
     const state = states.get(node);
