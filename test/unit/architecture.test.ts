@@ -67,7 +67,8 @@ function violations(inLayer: string, allowed: (to: string, from: string) => bool
 
 /**
  * The import cycles of `g`: one path per strongly connected component of more than one file (or
- * a file importing itself), found with Tarjan's algorithm, as "a → b → … → a".
+ * a file importing itself), found with Tarjan's algorithm, as "a → b → … → a", followed by the
+ * component's other files if the path does not pass them all.
  */
 function cycles(g: Map<string, string[]>): string[] {
   let index = 0;
@@ -100,7 +101,11 @@ function cycles(g: Map<string, string[]>): string[] {
     }
   };
   for (const v of [...g.keys()].sort()) if (!idx.has(v)) connect(v);
-  return components.map((c) => cyclePath(g, new Set(c)));
+  return components.map((c) => {
+    const path = cyclePath(g, new Set(c));
+    const others = c.filter((f) => !path.split(' → ').includes(f)).sort();
+    return others.length > 0 ? `${path} (and through ${others.join(', ')})` : path;
+  });
 }
 
 /** One cycle through the first (sorted) file of a component, by breadth-first search inside it. */
@@ -211,6 +216,13 @@ describe('architecture', () => {
         ]),
       ),
     ).toEqual([]);
+    // Two cycles sharing a file form one component: one path, the other files named.
+    const twin = new Map([
+      ['p', ['q', 'r']],
+      ['q', ['p']],
+      ['r', ['p']],
+    ]);
+    expect(cycles(twin)).toEqual(['p → q → p (and through r)']);
   });
 
   it('no source file is over 500 lines', () => {
