@@ -7,9 +7,10 @@
  *   turns peer-chosen reason texts into a fixed set of labels.
  */
 import { request } from 'node:http';
-import { firstValueFrom } from 'rxjs';
+import { filter, firstValueFrom, skip } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { serveMetrics } from '../../src/streams/observe/metrics.js';
+import { observeNetwork } from '../../src/streams/observe/network-view.js';
 import {
   collectStats,
   MAX_STATS_LINKS,
@@ -19,7 +20,7 @@ import {
   type StatsSource,
 } from '../../src/streams/observe/stats-request.js';
 import { MemoryNetwork, VirtualClock } from '../../src/testing.js';
-import { within } from '../helpers/fake-peer.js';
+import { FakePeer, within } from '../helpers/fake-peer.js';
 import { testNode } from '../helpers/node.js';
 import { network, node, nodeEvent } from '../unit/net/memory-nodes.js';
 
@@ -84,6 +85,52 @@ describe('stats request flood', () => {
     expect(s.db).toEqual({ families: 1000, keys: 1000 });
     expect(s.truncated).toBe(true);
     expect(JSON.stringify(s).length).toBeLessThan(200_000);
+  });
+});
+
+describe('a hostile node answering the stats request', () => {
+  it('with malformed answers: the view goes on and shows only checked numbers', async () => {
+    const obs = testNode({ nodeid: 'oh-obs', secret: 'oh-secret', binds: ['127.0.0.1:0'] });
+    await within(obs.ready, 10_000, 'the observer to start');
+    const up = firstValueFrom(obs.nodes$.pipe(filter((e) => e.type === 'up' && e.node === 'evil')));
+    const evil = await within(FakePeer.dial(obs.binds[0]!), 10_000, 'the hostile peer to connect');
+    // The role key makes it look like one of our nodes: it gets asked.
+    await evil.handshake({ nodeId: 'evil', secret: 'oh-secret', role: 'd' });
+    await within(up, 10_000, 'the hostile peer to be up');
+    const answers: unknown[] = [
+      { node: 'evil', links: 'not a list', loopDelayMs: 'slow', db: 7, ports: -5, heapUsed: 'x' },
+      { node: 'evil', links: [{ from: 'evil', to: 42 }, { from: 'someone-else', to: 'x' }, null], at: 'now' },
+      { node: 'evil', familyKeys: [[1, 2], 'x', ['f'.repeat(10_000), 1]], addresses: [1, {}, 'a:1'] },
+      [1, 2, 3],
+      null,
+    ];
+    let i = 0;
+    void (async () => {
+      for (;;) {
+        const m = await evil.next(60_000).catch(() => undefined);
+        if (!m) return;
+        const reply = m[0] === '' && m[1] === 'aemp::stats' ? String(m[2]) : undefined;
+        if (reply) evil.send([reply.slice(reply.indexOf('#') + 1), answers[i++ % answers.length]]);
+      }
+    })();
+    const view = observeNetwork(obs, { intervalMs: 100, families: false });
+    const later = await within(
+      firstValueFrom(
+        view.pipe(
+          filter(() => i >= answers.length * 2),
+          skip(1),
+        ),
+      ),
+      20_000,
+      'pictures after every malformed answer twice',
+    );
+    const shown = later.nodes.find((n) => n.node === 'evil')!;
+    for (const v of [shown.ports, shown.heapUsed, shown.loopDelayMs?.p50])
+      expect(['number', 'undefined']).toContain(typeof v);
+    expect(Array.isArray(shown.links)).toBe(true);
+    for (const l of shown.links ?? []) expect(l.from).toBe('evil');
+    expect(shown.addresses.every((a) => typeof a === 'string')).toBe(true);
+    evil.destroy();
   });
 });
 

@@ -32,7 +32,15 @@ import { type Clock, realClock } from '../clock.js';
 import { LEVEL, type LogLevel } from '../log/log.js';
 import type { Node } from '../node.js';
 import type { DbFamilyView, LinkStats, NetworkSnapshot, NodeStats } from './snapshot.js';
-import { collectStats, STATS_REQUEST, type StatsAnswer, type StatsSource } from './stats-request.js';
+import {
+  collectStats,
+  MAX_STATS_FAMILIES,
+  MAX_STATS_LINKS,
+  MAX_STATS_NAME,
+  STATS_REQUEST,
+  type StatsAnswer,
+  type StatsSource,
+} from './stats-request.js';
 
 export interface ObserveOptions {
   /** Milliseconds between two pictures (default 1000, at least 100). */
@@ -162,12 +170,68 @@ interface Answer {
   kind?: NodeStats['kind'];
 }
 
-/** A stats answer, if it looks like one and names the node asked. */
+/** A stats answer, if it looks like one and names the node asked: the peer's numbers, checked. */
 function statsOf(v: unknown, id: string): StatsAnswer | undefined {
-  if (typeof v !== 'object' || v === null) return undefined;
-  const s = v as Partial<StatsAnswer>;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const s = v as Record<string, unknown>;
   if (s.node !== id) return undefined;
-  return { ...(s as StatsAnswer), kind: 'aemp' };
+  const loop = s.loopDelayMs as Record<string, unknown> | undefined;
+  const db = s.db as Record<string, unknown> | undefined;
+  const links = Array.isArray(s.links) ? s.links.slice(0, MAX_STATS_LINKS) : [];
+  const familyKeys = Array.isArray(s.familyKeys) ? s.familyKeys.slice(0, MAX_STATS_FAMILIES) : [];
+  return {
+    node: id,
+    kind: 'aemp',
+    global: s.global === true,
+    addresses: addressesOf(s.addresses),
+    at: count(s.at) ?? Date.now(),
+    ports: count(s.ports),
+    monitors: count(s.monitors),
+    heapUsed: count(s.heapUsed),
+    rss: count(s.rss),
+    ...(typeof loop === 'object' && loop !== null
+      ? { loopDelayMs: { p50: count(loop.p50) ?? 0, max: count(loop.max) ?? 0 } }
+      : {}),
+    ...(typeof db === 'object' && db !== null
+      ? { db: { families: count(db.families) ?? 0, keys: count(db.keys) ?? 0 } }
+      : {}),
+    heartbeatMisses: count(s.heartbeatMisses),
+    links: links.flatMap((l) => linkFrom(l, id)),
+    familyKeys: familyKeys.flatMap((f): [string, number][] =>
+      Array.isArray(f) && typeof f[0] === 'string' && f[0].length <= MAX_STATS_NAME
+        ? [[f[0], count(f[1]) ?? 0]]
+        : [],
+    ),
+  };
+}
+
+/** A non-negative finite number, or undefined. */
+function count(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined;
+}
+
+/** One link of node `from`'s answer, checked (none if it is no link of that node). */
+function linkFrom(v: unknown, from: string): LinkStats[] {
+  if (typeof v !== 'object' || v === null) return [];
+  const l = v as Record<string, unknown>;
+  if (l.from !== from || typeof l.to !== 'string' || l.to.length > MAX_STATS_NAME) return [];
+  return [
+    {
+      from,
+      to: l.to,
+      up: l.up === true,
+      messagesIn: count(l.messagesIn) ?? 0,
+      messagesOut: count(l.messagesOut) ?? 0,
+      bytesIn: count(l.bytesIn) ?? 0,
+      bytesOut: count(l.bytesOut) ?? 0,
+      msgRateIn: 0,
+      msgRateOut: 0,
+      byteRateIn: 0,
+      byteRateOut: 0,
+      queued: count(l.queued) ?? 0,
+      unsentBytes: count(l.unsentBytes) ?? 0,
+    },
+  ];
 }
 
 /** A family's entries, bounded, values cut short when long. */
