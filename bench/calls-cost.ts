@@ -11,7 +11,9 @@
  * calls per second, CPU microseconds per call in this process (`process.cpuUsage`) and in the
  * server (`/proc/PID/stat`, Linux only), and bytes allocated per call here (heap growth over a
  * run without a collection; `-1` when one ran, e.g. without the semi-space flags). Rounds
- * alternate between the variants; figures are medians. Prints a table and one JSON line.
+ * alternate between the variants; figures are medians. Prints a table (not with `--json-only`)
+ * and one JSON line whose keys `<variant>_rtt<depth>_…` pair with `ceiling_<variant>_rtt<depth>_…`
+ * (the same ceiling runs for every variant) for `npm run bench`.
  */
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -159,8 +161,22 @@ for (const depth of DEPTHS) {
       server_cpu_us: median(cs.map((x) => x.server_cpu_us)),
       bytes: median(cs.map((x) => x.bytes)),
     };
-    for (const [k, v] of Object.entries(c)) out[`${name}_d${depth}_${k}`] = v;
-    const ratio = c.calls_s / median(got.get('ceiling')!.map((x) => x.calls_s));
+    const ceiling = got.get('ceiling')!;
+    if (name !== 'ceiling') {
+      // Keys as run.ts pairs them: `<metric>` and `ceiling_<metric>`.
+      const metric = `${name}_rtt${depth}`;
+      out[`${metric}_s`] = c.calls_s;
+      out[`ceiling_${metric}_s`] = median(ceiling.map((x) => x.calls_s));
+      out[`${metric}_client_cpu_us`] = c.client_cpu_us;
+      out[`ceiling_${metric}_client_cpu_us`] = median(ceiling.map((x) => x.client_cpu_us));
+      out[`${metric}_server_cpu_us`] = c.server_cpu_us;
+      out[`ceiling_${metric}_server_cpu_us`] = median(ceiling.map((x) => x.server_cpu_us));
+      if (c.bytes >= 0) {
+        out[`${metric}_bytes`] = c.bytes;
+        out[`ceiling_${metric}_bytes`] = median(ceiling.map((x) => x.bytes));
+      }
+    }
+    const ratio = c.calls_s / median(ceiling.map((x) => x.calls_s));
     rows.push(
       `${name.padEnd(7)} depth ${String(depth).padStart(2)}  ${Math.round(c.calls_s).toLocaleString('en').padStart(9)} calls/s` +
         ` (${ratio.toFixed(2)}× ceiling)  client ${c.client_cpu_us.toFixed(2).padStart(5)} µs` +
@@ -168,7 +184,7 @@ for (const depth of DEPTHS) {
     );
   }
 }
-console.log(rows.join('\n'));
+if (!process.argv.includes('--json-only')) console.log(rows.join('\n'));
 await node.close();
 sock.destroy();
 server.kill();

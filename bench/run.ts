@@ -35,7 +35,10 @@ function runWorker(file: string, nodeFlags: string[] = []): Record<string, numbe
 
 const results: Record<string, number> = {
   ...runWorker('local.ts'),
+  ...runWorker('local-cold.ts'),
   ...runWorker('wire.ts'),
+  // Heap growth per call is read over runs without a collection: a young generation that holds them.
+  ...runWorker('calls-cost.ts', ['--expose-gc', '--max-semi-space-size=128', '--min-semi-space-size=128']),
   ...runWorker('memory.ts', ['--expose-gc']),
   ...runWorker('cluster.ts'),
   ...runWorker('dataconn.ts'),

@@ -19,6 +19,7 @@ export { configure } from './streams/config/configure.js';
 export type { ConnectionStats, NodeStatus } from './streams/net/network.js';
 export type { NodeEvent, PortObservable } from './streams/node.js';
 export { Node } from './streams/node.js';
+export type { CallOptions } from './streams/node-calls.js';
 
 /* Ports and monitors */
 

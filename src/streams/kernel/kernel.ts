@@ -19,7 +19,7 @@ import type { MAX_VALUES } from './fifo.js';
 import { errText, tagText, traceJson } from './message-text.js';
 import { Guard, type Handler, type MonEntry, PortRecord } from './port-record.js';
 import { PortTable } from './port-table.js';
-import { type Remote, type RemoteDest, wireMessage } from './remote.js';
+import { type Remote, type RemoteDest, wireAppend, wireMessage, wireValues } from './remote.js';
 import { RemoteMonitors } from './remote-monitors.js';
 
 export { errText } from './message-text.js';
@@ -151,7 +151,7 @@ export class Kernel extends PortTable {
     const d = this.remoteDest(dest);
     if (d === undefined) {
       const hash = dest.indexOf('#');
-      this.enqueue(hash < 0 ? '' : dest.slice(hash + 1), msg);
+      this.push(hash < 0 ? '' : dest.slice(hash + 1), msg);
     } else {
       this.remote.send(d.node, wireMessage(d.name, msg));
     }
@@ -171,22 +171,11 @@ export class Kernel extends PortTable {
       }
       const to = this.remoteDest(dest);
       if (to !== undefined) {
-        const { name } = to;
-        const wire =
-          n === 0
-            ? [name]
-            : n === 1
-              ? [name, a]
-              : n === 2
-                ? [name, a, b]
-                : n === 3
-                  ? [name, a, b, c]
-                  : [name, a, b, c, d];
-        this.remote.send(to.node, wire);
+        this.remote.send(to.node, wireValues(to.name, n, a, b, c, d));
         return;
       }
     }
-    this.snd(dest, n === 0 ? [] : n === 1 ? [a] : n === 2 ? [a, b] : n === 3 ? [a, b, c] : [a, b, c, d]);
+    this.snd(dest, wireValues(undefined, n, a, b, c, d));
   }
 
   /**
@@ -194,22 +183,14 @@ export class Kernel extends PortTable {
    * destination needs: a remote port gets the wire message `[PORTNAME, ...msg, last]` at once.
    */
   sndAppend(dest: string, msg: readonly unknown[], last: unknown): void {
-    const n = msg.length;
     if (this.trace === undefined && !this.byId.has(dest)) {
       const to = this.remoteDest(dest);
       if (to !== undefined) {
-        const wire = new Array<unknown>(n + 2);
-        wire[0] = to.name;
-        for (let i = 0; i < n; i++) wire[i + 1] = msg[i];
-        wire[n + 1] = last;
-        this.remote.send(to.node, wire);
+        this.remote.send(to.node, wireAppend(to.name, msg, last));
         return;
       }
     }
-    const local = new Array<unknown>(n + 1);
-    for (let i = 0; i < n; i++) local[i] = msg[i];
-    local[n] = last;
-    this.snd(dest, local);
+    this.snd(dest, wireAppend(undefined, msg, last));
   }
 
   /**
@@ -217,13 +198,19 @@ export class Kernel extends PortTable {
    * destination is remembered, so that a stream of messages to one port cuts and hashes no new
    * strings (the node ID string is then the very one the peer table was last searched with).
    * Only the last: a table of many would cost more for what mostly goes to a new port each
-   * time (replies to `cal` reply ports) than it saves.
+   * time (replies to `cal` reply ports) than it saves; those still find their node ID string
+   * when it is the last one's.
    */
   private remoteDest(dest: string): RemoteDest | undefined {
     if (dest === this.lastDest) return this.lastRemote;
     const hash = dest.indexOf('#');
-    const node = hash < 0 ? dest : dest.slice(0, hash);
-    if (node === this.nodeId) return undefined;
+    const last = this.lastRemote;
+    let node: string;
+    if (last !== undefined && hash === last.node.length && dest.startsWith(last.node)) node = last.node;
+    else {
+      node = hash < 0 ? dest : dest.slice(0, hash);
+      if (node === this.nodeId) return undefined;
+    }
     const d: RemoteDest = { node, name: hash < 0 ? '' : dest.slice(hash + 1) };
     this.lastDest = dest;
     this.lastRemote = d;
@@ -384,10 +371,6 @@ export class Kernel extends PortTable {
     this.queue.close();
     for (const name of [...this.ports.keys()]) this.killNow(name, []);
     for (const p of this.replies.all()) this.killNow(this.uniq + p.replySeq, []);
-  }
-
-  private enqueue(name: string, msg: unknown[]): void {
-    this.push(name, msg);
   }
 
   private push(target: unknown, payload: unknown): void {

@@ -1,4 +1,4 @@
-/** What the kernel needs from the network layer, and the wire form of a remote message. */
+/** What the kernel needs from the network layer, and the wire forms of remote messages. */
 import type { MonEntry } from './port-record.js';
 
 /** @internal What the kernel needs from the network layer. */
@@ -24,4 +24,40 @@ export function wireMessage(name: string, msg: readonly unknown[]): unknown[] {
   wire[0] = name;
   for (let i = 0; i < n; i++) wire[i + 1] = msg[i];
   return wire;
+}
+
+/**
+ * The first `n` of `a`…`d` as a message, after the port name `name` for the wire form (none
+ * for the local form).
+ */
+export function wireValues(
+  name: string | undefined,
+  n: number,
+  a: unknown,
+  b: unknown,
+  c: unknown,
+  d: unknown,
+): unknown[] {
+  if (name === undefined)
+    return n === 0 ? [] : n === 1 ? [a] : n === 2 ? [a, b] : n === 3 ? [a, b, c] : [a, b, c, d];
+  return n === 0
+    ? [name]
+    : n === 1
+      ? [name, a]
+      : n === 2
+        ? [name, a, b]
+        : n === 3
+          ? [name, a, b, c]
+          : [name, a, b, c, d];
+}
+
+/** `[...msg, last]`, after the port name `name` for the wire form (none for the local form). */
+export function wireAppend(name: string | undefined, msg: readonly unknown[], last: unknown): unknown[] {
+  const n = msg.length;
+  const at = name === undefined ? 0 : 1;
+  const out = new Array<unknown>(n + 1 + at);
+  if (name !== undefined) out[0] = name;
+  for (let i = 0; i < n; i++) out[i + at] = msg[i];
+  out[n + at] = last;
+  return out;
 }
