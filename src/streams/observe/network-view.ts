@@ -62,6 +62,8 @@ export const MAX_VIEW_LOGS = 200;
 /** Nodes polled per picture, links per picture. */
 export const MAX_VIEW_NODES = 256;
 export const MAX_VIEW_LINKS = 5000;
+/** A log message longer than this is kept cut short. */
+const MAX_LOG_TEXT = 2000;
 /** A DB value longer than this (as JSON) is shown cut short. */
 const MAX_VALUE_TEXT = 500;
 /** Greeting keys only aemp nodes send (Perl's greeting has none of them). */
@@ -103,7 +105,12 @@ export function observeNetwork(node: Node, opts: ObserveOptions = {}): Observabl
     if (opts.logs)
       sub.add(
         node.logs$(opts.logLevel ?? LEVEL.info).subscribe((r) => {
-          logs.push({ time: Math.round(r.time * 1000), node: r.node, level: r.level, message: r.message });
+          logs.push({
+            time: Math.round(r.time * 1000),
+            node: r.node.slice(0, MAX_STATS_NAME),
+            level: r.level,
+            message: r.message.length > MAX_LOG_TEXT ? `${r.message.slice(0, MAX_LOG_TEXT)}…` : r.message,
+          });
           if (logs.length > MAX_VIEW_LOGS) logs.splice(0, logs.length - MAX_VIEW_LOGS);
         }),
       );
@@ -263,8 +270,8 @@ class ViewState {
   /** The nodes to poll: this one, then the listed and the connected ones (bounded). */
   nodeList(listed: Record<string, unknown>, up: readonly string[]): string[] {
     const ids = new Set<string>([this.observer]);
-    for (const id of Object.keys(listed)) if (ids.size < MAX_VIEW_NODES) ids.add(id);
-    for (const id of up) if (ids.size < MAX_VIEW_NODES) ids.add(id);
+    for (const id of [...Object.keys(listed), ...up])
+      if (ids.size < MAX_VIEW_NODES && id.length <= MAX_STATS_NAME) ids.add(id);
     return [...ids];
   }
 
