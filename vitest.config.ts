@@ -7,9 +7,12 @@ import { defineConfig } from 'vitest/config';
  * - integration: nodes and fake peers over loopback TCP, in the test's own process;
  * - multiprocess: child processes: node clusters, the CLI, examples, docs snippets, the packed package;
  * - hostile: attacks, fuzzing and load.
- * The tiers run side by side in one pool of workers (AEMP_TEST_WORKERS, default 3): much of their
- * time is spent waiting on sockets and child processes, so one worker more than the two cores of
- * the development machines keeps them busy without starving the child processes of CPU.
+ * Test files run side by side (AEMP_TEST_WORKERS at once, default 3: much of their time is spent
+ * waiting on sockets and child processes, so one more than the two cores of the development
+ * machines keeps them busy). unit, integration and hostile run together first; multiprocess
+ * follows on its own, so that its child processes, which start with deadlines, do not share the
+ * CPU with fuzzing and load, and so that its `aemp run` on the default 127.0.0.1:4040 never meets
+ * the hostile tier's seed on that port.
  */
 export default defineConfig({
   // `import … from 'aemp'` in a test means the sources (as tsconfig.json's paths say), not dist/
@@ -39,6 +42,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'multiprocess',
+          sequence: { groupOrder: 1 },
           include: [
             'test/multiprocess/**/*.test.ts',
             'test/cli/**/*.test.ts',
