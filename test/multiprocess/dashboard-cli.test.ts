@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { aemp, cleanUpAfter, runNode, WAIT_MS } from '../cli/helpers.js';
 import { EventStream, fetchText } from '../helpers/dashboard.js';
+import { listening } from '../helpers/ports.js';
 
 cleanUpAfter('all');
 
@@ -37,6 +38,20 @@ describe('aemp dashboard', () => {
     proc.child.kill('SIGINT');
     expect(await proc.exited(WAIT_MS)).toBe(0);
     expect(proc.err()).toBe('');
+  });
+
+  it('says so when the port is in use (exit status 255)', async () => {
+    const srv = await runNode();
+    const { server, port } = await listening();
+    try {
+      const proc = aemp(['dashboard', '--port', String(port)], { AEMP_RC: srv.rc });
+      expect(await proc.exited(WAIT_MS)).toBe(255);
+      expect(proc.err()).toMatch(
+        new RegExp(`aemp dashboard: cannot listen on 127\\.0\\.0\\.1 port ${port}: .*EADDRINUSE`),
+      );
+    } finally {
+      server.close();
+    }
   });
 
   it('refuses unknown options and bad ports', async () => {
