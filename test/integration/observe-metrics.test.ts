@@ -51,6 +51,8 @@ describe('metrics endpoint', () => {
     const out0 = value(before, 'aemp_link_messages_out_total', { peer: 'om-b' }) ?? 0;
     const bytes0 = value(before, 'aemp_link_bytes_out_total', { peer: 'om-b' }) ?? 0;
     expect(value(before, 'aemp_link_up', { peer: 'om-b' })).toBe(1);
+    // b was up before the metrics started: no connection came up since.
+    expect(value(before, 'aemp_connections_up_total')).toBe(0);
     expect(before.find((f) => f.name === 'aemp_link_messages_out_total')?.type).toBe('COUNTER');
 
     const all = deferred();

@@ -91,13 +91,17 @@ export function nodeMetrics(node: Node): { registry: Registry; stop(): void } {
   const registers = [registry];
   const ups = { n: 0 };
   const downs = new Map<string, number>();
+  // nodes$ first replays the nodes connected now: those came up before the metrics started.
+  let live = false;
   const updown: Subscription = node.nodes$.subscribe((e) => {
+    if (!live) return;
     if (e.type === 'up') ups.n++;
     else {
       const label = reasonLabel(String(e.reason[2] ?? e.reason[0] ?? ''));
       downs.set(label, (downs.get(label) ?? 0) + 1);
     }
   });
+  live = true;
   let loop: IntervalHistogram | undefined = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
 
