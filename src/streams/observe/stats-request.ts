@@ -16,7 +16,10 @@ import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Clock } from '../clock.js';
 import type { LinkStats, NodeStats } from './snapshot.js';
 
-/** The tag of the stats request (a Perl function name cannot contain `aemp::stats` by accident). */
+/**
+ * The tag of the stats request: shaped like a function name in the lower-case package `aemp`,
+ * which no Perl module uses, so it names no function a node could be asked to call.
+ */
 export const STATS_REQUEST = 'aemp::stats';
 /** Links listed in one answer at most (the busiest are not chosen: the first ones found). */
 export const MAX_STATS_LINKS = 1000;
