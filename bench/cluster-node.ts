@@ -107,7 +107,12 @@ async function handle(m: Req): Promise<Record<string, unknown>> {
           logger: process.env.BENCH_LOG
             ? stderrLogger(Number(process.env.BENCH_LOG) as LogLevel, `${d.nodeid} `)
             : memoryLogger(),
-          ...(d.global ? { services: ['AnyEvent::MP::Global::'] } : {}),
+          // All nodes dial from 127.0.0.1: a global node would refuse joins beyond the
+          // per-address handshake cap (64), which N nodes on N hosts never reach. Only the
+          // node-wide cap (256) applies here, as it would there.
+          ...(d.global
+            ? { services: ['AnyEvent::MP::Global::'], max_pending_handshakes_per_address: 256 }
+            : {}),
         }),
       );
       await Promise.all(nodes.map((n) => n.ready));
