@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { filter, firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { parseMetricsAddress, reasonLabel, serveMetrics } from '../../src/streams/observe/metrics.js';
+import { aempHere, cleanUpAfter, readRc, tempRc } from '../cli/helpers.js';
 import { FakePeer, within } from '../helpers/fake-peer.js';
 import { deferred, testNode } from '../helpers/node.js';
 
@@ -15,6 +16,8 @@ interface Family {
   metrics: { value?: string; labels?: Record<string, string> }[];
 }
 const parse = createRequire(import.meta.url)('parse-prometheus-text-format') as (text: string) => Family[];
+
+cleanUpAfter('all');
 
 const secret = 'observe-metrics';
 const WAIT = 10_000;
@@ -150,6 +153,16 @@ describe('the metrics configuration key', () => {
     expect(value(await scrape(url), 'aemp_ports')).toBeGreaterThanOrEqual(0);
     await a.close();
     await expect(within(fetch(url), WAIT, 'GET after close')).rejects.toThrow();
+  });
+
+  it('aemp setmetrics stores a valid address and refuses another', async () => {
+    const rc = tempRc({ version: 1 });
+    expect((await aempHere(rc, ['setmetrics', '9464'])).code).toBe(0);
+    expect(readRc(rc).metrics).toBe('9464');
+    const bad = await aempHere(rc, ['setmetrics', 'not an address']);
+    expect(bad.code).toBe(255);
+    expect(bad.err).toMatch(/metrics.*must be a port or host:port/);
+    expect(readRc(rc).metrics).toBe('9464');
   });
 
   it('refuses a value that is no address', () => {
