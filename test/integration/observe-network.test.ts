@@ -36,7 +36,7 @@ describe('observeNetwork', () => {
   it('lists every node with its stats, rates that follow traffic, and the DB families', async () => {
     const { g, b, c } = await threeNodes();
     b.db.set('ov-family', 'key-1', { v: 1 });
-    const view = observeNetwork(c, { intervalMs: 200 });
+    const view = observeNetwork(c, { intervalMs: 300 });
 
     const all = await until(
       view,
@@ -95,7 +95,7 @@ describe('observeNetwork', () => {
     const hs = await perl.handshake({ nodeId: 'perl-node', secret });
     expect(hs.tokenOk).toBe(true);
     await within(up, WAIT, 'the Perl-style peer to be up');
-    const view = observeNetwork(c, { intervalMs: 200, families: false });
+    const view = observeNetwork(c, { intervalMs: 300, families: false });
     const seen = await until(
       view,
       (s) => s.nodes.some((n) => n.node === 'perl-node' && n.kind === 'perl'),
@@ -115,7 +115,7 @@ describe('observeNetwork', () => {
 
   it('keeps a tail of the log records when asked', async () => {
     const { b, c } = await threeNodes();
-    const view = observeNetwork(c, { intervalMs: 200, logs: true, families: false });
+    const view = observeNetwork(c, { intervalMs: 300, logs: true, families: false });
     const sub = view.subscribe();
     try {
       // The log catcher of c connects to b once b is listed; log until a picture shows it.
