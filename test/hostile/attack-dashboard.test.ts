@@ -92,6 +92,34 @@ describe('dashboard attacks', () => {
     for (const c of clients) c.close();
   });
 
+  it('bounds idle connections that never send a request', async () => {
+    const { d } = await dashboard({ maxClients: 4 });
+    const limit = 4 * 2 + 16;
+    const sockets = Array.from({ length: limit + 10 }, () => {
+      const s = createConnection({ host: '127.0.0.1', port: d.port });
+      s.on('error', () => {});
+      return s;
+    });
+    const closed = sockets.map(
+      (s) => new Promise<boolean>((resolve) => s.once('close', () => resolve(true))),
+    );
+    // The ones past the bound are closed by the server at once, the others stay open.
+    const refused = await within(
+      new Promise<number>((resolve) => {
+        let n = 0;
+        for (const c of closed)
+          void c.then(() => {
+            if (++n === 10) resolve(n);
+          });
+      }),
+      5000,
+      'the connections past the bound to be closed',
+    );
+    expect(refused).toBe(10);
+    expect(sockets.filter((s) => !s.destroyed && s.readyState === 'open')).toHaveLength(limit);
+    for (const s of sockets) s.destroy();
+  });
+
   it('closes a connection that sends garbage and goes on serving', async () => {
     const { d } = await dashboard();
     const closed = await within(

@@ -15,8 +15,9 @@
  * styles and event stream, and `X-Content-Type-Options: nosniff`. The page puts peer-supplied
  * text (node IDs, DB keys and values, log lines) into the document as text only.
  *
- * At most `maxClients` event streams are open at once (more get 503), and a client that does
- * not read falls behind by at most `maxBacklogBytes` before it is disconnected, so a stuck
+ * At most `maxClients` event streams are open at once (more get 503), at most twice as many
+ * connections plus a few exist at all, a request must arrive within 10 s, and a client that
+ * does not read falls behind by at most `maxBacklogBytes` before it is disconnected, so a stuck
  * browser cannot make the node buffer without bound.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -220,6 +221,11 @@ export async function startDashboard(
   };
 
   const server: Server = createServer(handle);
+  // Connections of all kinds are bounded too (event streams plus as many page loads), and one
+  // that does not finish its request soon is closed: idle sockets cannot pile up.
+  server.maxConnections = maxClients * 2 + 16;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 10_000;
   server.on('connection', (s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
