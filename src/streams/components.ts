@@ -14,28 +14,58 @@
  * when every part exists.
  */
 
+import type { KillReason } from '../errors.js';
 import { type Clock, realClock } from './clock.js';
+import type { DbChange } from './db/family-watch.js';
 import { NodeDb } from './db/node-db.js';
 import { Kernel } from './kernel/kernel.js';
 import { createNodePort, type RequestHandler } from './kernel/node-port.js';
 import type { Registry } from './kernel/registry.js';
 import type { Logger } from './log/log.js';
-import { installLogCatcher, type LogHub } from './log/log-catcher.js';
-import { DataConns } from './net/dataconn.js';
-import type { Network } from './net/network.js';
-import type { Node, NodeEvent, NodeSetup } from './node.js';
+import { type DataConnHost, DataConns } from './net/dataconn.js';
+import type { Network, NetworkEnv, NodeStatus } from './net/network.js';
+
+/**
+ * Everything a node is built from (`configure` produces it from the configuration).
+ * @internal
+ */
+export interface NodeSetup {
+  nodeId: string;
+  randomisedId: boolean;
+  runiq: string;
+  secure: boolean;
+  logger: Logger;
+  /** Where trace lines go (`AEMP_TRACE`); none = no tracing. */
+  trace?: ((line: string) => void) | undefined;
+  /** Builds the network layer (handed the node's side, `NetworkEnv`). */
+  network: (env: NetworkEnv) => Network;
+  /** The clock of every timer of the node (default: real time). */
+  clock?: Clock | undefined;
+}
+
+/** An event the parts report on the node stream (the node's `NodeEvent`). */
+export type PartEvent =
+  | { type: 'kill'; port: string; reason: KillReason }
+  | NodeStatus
+  | ({ type: 'db'; family: string } & DbChange);
+
+/** The node as its parts see it. */
+export interface NodeHandle extends DataConnHost {
+  /** Called on a restart request (`aemp restart`). */
+  readonly onRestart: (() => void) | undefined;
+}
 
 /** What the node itself contributes to its parts. */
 export interface NodeComponentsInit {
-  readonly node: Node;
+  readonly node: NodeHandle;
   readonly setup: NodeSetup;
-  /** The node's logger (every part logs through it; log catchers read it). */
-  readonly logger: LogHub;
+  /** The node's logger (every part logs through it). */
+  readonly logger: Logger;
   readonly registry: Registry;
   /** The node port's handlers beyond the built-in catalogue (the `g_*` requests). */
   readonly requests: Map<string, RequestHandler>;
   /** Emits an event on the node stream. */
-  emit(event: NodeEvent): void;
+  emit(event: PartEvent): void;
   /** Runs an `eval` request's code. */
   evalJs(code: string): unknown;
 }
@@ -112,8 +142,6 @@ export function buildComponents(init: NodeComponentsInit): NodeComponents {
 
   // Data connections: `AnyEvent::MP::DataConn::_expect` and incoming `aemp-dataconn`.
   dataConns = new DataConns(node, network, clock);
-  // Network-wide logs: `AnyEvent::MP::LogCatcher::connect` and `::catch`.
-  installLogCatcher(node, logger);
   network.nodes$.subscribe((s) => emit(s));
 
   return { clock, kernel, network, db: database, dataConns };

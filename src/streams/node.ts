@@ -13,7 +13,7 @@ import { first, interval, Observable, Subject } from 'rxjs';
 import type { KillReason } from '../errors.js';
 import { nodeOf } from '../protocol/ids.js';
 import { type Clock, realClock } from './clock.js';
-import { buildComponents } from './components.js';
+import { buildComponents, type NodeSetup } from './components.js';
 import type { DbChange } from './db/family-watch.js';
 import type { NodeDb } from './db/node-db.js';
 import { MAX_VALUES } from './kernel/fifo.js';
@@ -21,9 +21,9 @@ import type { Guard, Handler, Kernel, MonEntry } from './kernel/kernel.js';
 import type { RequestHandler } from './kernel/node-port.js';
 import { type NodeFunction, Registry } from './kernel/registry.js';
 import { LEVEL, type Logger, type LogLevel } from './log/log.js';
-import { LogHub, type LogRecord, logs$ } from './log/log-catcher.js';
+import { installLogCatcher, LogHub, type LogRecord, logs$ } from './log/log-catcher.js';
 import type { DataConnOptions, DataConns } from './net/dataconn.js';
-import type { ConnectionStats, Network, NetworkEnv, NodeStatus } from './net/network.js';
+import type { ConnectionStats, Network, NodeStatus } from './net/network.js';
 import { type CallEnv, type CallOptions, cal, cal$, call } from './node-calls.js';
 import { evalScope, evaluator } from './node-eval.js';
 import { observedPort$, ownedPort$, type PortObservable } from './node-ports.js';
@@ -39,23 +39,7 @@ export type NodeEvent =
   /** A change of a family monitored with `node.db.mon$` (one event per change, not per subscriber). */
   | ({ type: 'db'; family: string } & DbChange);
 
-/**
- * Everything a node is built from (`configure` produces it from the configuration).
- * @internal
- */
-export interface NodeSetup {
-  nodeId: string;
-  randomisedId: boolean;
-  runiq: string;
-  secure: boolean;
-  logger: Logger;
-  /** Where trace lines go (`AEMP_TRACE`); none = no tracing. */
-  trace?: ((line: string) => void) | undefined;
-  /** Builds the network layer (components.ts hands it the node's side). */
-  network: (env: NetworkEnv) => Network;
-  /** The clock of every timer of the node (default: real time). */
-  clock?: Clock | undefined;
-}
+export type { NodeSetup };
 
 export class Node extends Observable<NodeEvent> {
   /** This node's ID. */
@@ -120,6 +104,8 @@ export class Node extends Observable<NodeEvent> {
     this.network = parts.network;
     this.db = parts.db;
     this.dataConns = parts.dataConns;
+    // Network-wide logs: `AnyEvent::MP::LogCatcher::connect` and `::catch`.
+    installLogCatcher(this, logHub);
     this.ready = this.network.start().then(() => {
       this.db.start(this.network.binds);
       return start(this);

@@ -19,15 +19,17 @@
 import type { Duplex } from 'node:stream';
 import { Observable, type Subscription } from 'rxjs';
 import { KilledError, type KillReason } from '../../errors.js';
+import { GREETING_KEY } from '../../protocol/constants.js';
 import type { Greeting } from '../../protocol/greeting.js';
 import type { HandshakeSession } from '../../protocol/handshake.js';
 import { nodeOf } from '../../protocol/ids.js';
 import type { Clock, Timer } from '../clock.js';
-import type { NodeFunction } from '../kernel/registry.js';
+import type { Kernel } from '../kernel/kernel.js';
+import type { RequestHandler } from '../kernel/node-port.js';
+import type { NodeFunction, Registry } from '../kernel/registry.js';
 import { LEVEL, logText } from '../log/log.js';
-import type { Node } from '../node.js';
 import type { Network } from './network.js';
-import { DATACONN_KEY, type TcpNetwork } from './tcp-network.js';
+import type { TcpNetwork } from './tcp-network.js';
 
 /** Node-port request announcing a data connection to come. */
 export const EXPECT_REQUEST = 'AnyEvent::MP::DataConn::_expect';
@@ -81,6 +83,19 @@ function flowOnData(stream: Duplex): void {
   stream.on('newListener', hook);
 }
 
+/** The node as data connections see it. */
+export interface DataConnHost {
+  readonly id: string;
+  /** Refuse remote code execution (no `_expect` then). */
+  readonly secure: boolean;
+  readonly kernel: Kernel;
+  /** The node port's handlers beyond the built-in catalogue. */
+  readonly requests: Map<string, RequestHandler>;
+  readonly registry: Registry;
+  /** A new port of the node's own, as a stream of its messages. */
+  port$(): Observable<unknown[]> & { readonly id: string };
+}
+
 /** @internal One per node: the expectations it holds and the data connections it dials. */
 export class DataConns {
   private readonly expected = new Map<string, Expected>();
@@ -93,7 +108,7 @@ export class DataConns {
    * network's environment (components.ts).
    */
   constructor(
-    private readonly node: Node,
+    private readonly node: DataConnHost,
     private readonly network: Network,
     private readonly clock: Clock,
   ) {
@@ -177,7 +192,7 @@ export class DataConns {
 
   /** An incoming data connection authenticated: is it expected, and from this node? */
   check(g: Greeting, peerId: string): void {
-    const id = g.keys.get(DATACONN_KEY);
+    const id = g.keys.get(GREETING_KEY.DATACONN_ID);
     const e = id === undefined ? undefined : this.expected.get(id);
     if (!e) throw new Error(`data connection refused: unknown dataconn_id ${logText(id ?? '', 100)}`);
     if (e.src !== peerId)
@@ -188,7 +203,7 @@ export class DataConns {
 
   /** The stream of an expected data connection: hand it to the init function. */
   accepted(stream: Duplex, session: HandshakeSession): void {
-    const id = session.peerGreeting.keys.get(DATACONN_KEY) ?? '';
+    const id = session.peerGreeting.keys.get(GREETING_KEY.DATACONN_ID) ?? '';
     const e = this.expected.get(id);
     stream.on('error', () => {});
     flowOnData(stream);
