@@ -4,7 +4,16 @@
  * replyPort]` from a private reply port that lives until the reply, the end of the call or the
  * node's close, and watches the called port through the monitor all calls to it share.
  */
-import { Observable, type Subscriber, TimeoutError, type Unsubscribable } from 'rxjs';
+import {
+  config,
+  Observable,
+  type Observer,
+  Subscriber,
+  Subscription,
+  type TeardownLogic,
+  TimeoutError,
+  type Unsubscribable,
+} from 'rxjs';
 import { AempError, KilledError, type KillReason } from '../errors.js';
 import type { Timer } from './clock.js';
 import type { Watcher, WatchGroup } from './kernel/call-watches.js';
@@ -191,15 +200,130 @@ export function call(
   return new PromiseCall(env, port).run(msg, t === undefined || t === null ? undefined : Number(t));
 }
 
+/** Reports an error no callback took, as rxjs does: thrown later, or to `config.onUnhandledError`. */
+function reportLater(err: unknown): void {
+  setTimeout(() => {
+    const handler = config.onUnhandledError;
+    if (handler) handler(err);
+    else throw err;
+  });
+}
+
+/**
+ * A call of one `cal$` subscription with a plain observer (`lastValueFrom`, `subscribe(fn)`):
+ * it calls the observer itself instead of going through rxjs's subscriber objects, with the
+ * same rules (a throwing callback is reported later, never to the caller; an error without an
+ * `error` callback too).
+ */
+class ObserverCall extends Call {
+  readonly subscription = new CallSubscription(this);
+
+  constructor(
+    env: CallEnv,
+    port: string,
+    private readonly o: Partial<Observer<unknown[]>>,
+  ) {
+    super(env, port);
+  }
+
+  run(msg: readonly unknown[]): Subscription {
+    if (this.env.closed()) {
+      this.done = true;
+      this.failed(new AempError('ERR_NODE_CLOSED', `cal$: node ${this.env.kernel.nodeId} is closed`));
+    } else this.start(msg, undefined);
+    return this.subscription;
+  }
+
+  protected replied(reply: unknown[]): void {
+    const { o } = this;
+    try {
+      o.next?.(reply);
+    } catch (err) {
+      reportLater(err);
+    }
+    try {
+      o.complete?.();
+    } catch (err) {
+      reportLater(err);
+    }
+    this.subscription.unsubscribe();
+  }
+
+  protected failed(err: unknown): void {
+    const { o } = this;
+    try {
+      if (o.error) o.error(err);
+      else reportLater(err);
+    } catch (thrown) {
+      reportLater(thrown);
+    }
+    this.subscription.unsubscribe();
+  }
+
+  /** Unsubscribed before the outcome. */
+  stop(): void {
+    if (!this.done) this.end();
+  }
+}
+
+/** What `cal$(…).subscribe(observer)` returns: unsubscribing ends the call. */
+class CallSubscription extends Subscription {
+  constructor(private readonly call: ObserverCall) {
+    super();
+  }
+
+  override unsubscribe(): void {
+    if (this.closed) return;
+    this.call.stop();
+    super.unsubscribe();
+  }
+}
+
+/** An rxjs subscriber's subscription of a `cal$` (`this` is the `CallObservable`). */
+function subscribeCall(this: Observable<unknown[]>, sub: Subscriber<unknown[]>): TeardownLogic {
+  const { env, port, msg } = this as CallObservable;
+  if (env.closed()) {
+    sub.error(new AempError('ERR_NODE_CLOSED', `cal$: node ${env.kernel.nodeId} is closed`));
+    return undefined;
+  }
+  return new SubscriberCall(env, port, sub).run(msg);
+}
+
+/**
+ * The Observable of `cal$`: a subscriber of an operator chain (or any rxjs `Subscriber`) takes
+ * rxjs's own path; a plain observer or callback is served by an `ObserverCall`.
+ */
+class CallObservable extends Observable<unknown[]> {
+  constructor(
+    readonly env: CallEnv,
+    readonly port: string,
+    readonly msg: readonly unknown[],
+  ) {
+    // rxjs calls it as a method of this Observable: one function for all calls.
+    super(subscribeCall);
+  }
+
+  override subscribe(
+    observerOrNext?: Partial<Observer<unknown[]>> | ((value: unknown[]) => void) | null,
+    error?: ((err: any) => void) | null,
+    complete?: (() => void) | null,
+  ): Subscription {
+    if (
+      observerOrNext instanceof Subscriber ||
+      typeof (observerOrNext as Unsubscribable | null)?.unsubscribe === 'function'
+    )
+      return super.subscribe(observerOrNext as Subscriber<unknown[]>);
+    const o: Partial<Observer<unknown[]>> =
+      typeof observerOrNext === 'function' || observerOrNext == null
+        ? { next: observerOrNext ?? undefined, error: error ?? undefined, complete: complete ?? undefined }
+        : observerOrNext;
+    return new ObserverCall(this.env, this.port, o).run(this.msg);
+  }
+}
+
 /** `cal$(port, ...msg)`: see `Node.cal$`. */
 export function cal$(env: CallEnv, port: string, msg: unknown[]): Observable<unknown[]> {
-  return new Observable<unknown[]>((sub) => {
-    if (env.closed()) {
-      sub.error(new AempError('ERR_NODE_CLOSED', `cal$: node ${env.kernel.nodeId} is closed`));
-      return;
-    }
-    return new SubscriberCall(env, port, sub).run(msg);
-  });
+  return new CallObservable(env, port, msg);
 }
 
 /** `cal(port, ...msg, cb[, timeout])`: see `Node.cal`. Returns the reply port ID. */

@@ -1,4 +1,4 @@
-import { firstValueFrom, lastValueFrom, TimeoutError as RxTimeoutError, timeout } from 'rxjs';
+import { config, firstValueFrom, lastValueFrom, TimeoutError as RxTimeoutError, timeout } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { AempError, KilledError } from '../../../src/index.js';
 import { VirtualClock } from '../../../src/streams/clock.js';
@@ -173,6 +173,81 @@ describe('cal$', () => {
     expect(err).toBeInstanceOf(RxTimeoutError);
     await turn();
     expect(new Set(n.kernel.portIds())).toEqual(before);
+  });
+});
+
+describe('cal$ with a plain observer', () => {
+  it('unsubscribing before the reply removes the reply port; a late reply is dropped', async () => {
+    const n = testNode();
+    let replyTo = '';
+    const server = n.port((reply: string) => {
+      replyTo = reply;
+    });
+    const got: unknown[] = [];
+    const s = n.cal$(server).subscribe((r) => got.push(r));
+    await turn();
+    expect(n.kernel.hasPort(replyTo)).toBe(true);
+    s.unsubscribe();
+    expect(s.closed).toBe(true);
+    expect(n.kernel.hasPort(replyTo)).toBe(false);
+    n.snd(replyTo, 'late');
+    await turn();
+    expect(got).toEqual([]);
+  });
+
+  it('closes its subscription after the reply and runs teardowns added to it', async () => {
+    const n = testNode();
+    const echo = n.port((reply: string) => n.snd(reply, 'ok'));
+    const done = deferred<unknown[]>();
+    const s = n.cal$(echo).subscribe({ next: (r) => done.resolve(r) });
+    let tornDown = false;
+    s.add(() => (tornDown = true));
+    expect(await within(done.promise, 2000, 'the reply')).toEqual(['ok']);
+    expect(s.closed).toBe(true);
+    expect(tornDown).toBe(true);
+  });
+
+  it('a throwing next callback or a missing error callback is reported as rxjs reports it, never thrown at the node', async () => {
+    const n = testNode();
+    const reported = deferred<unknown>();
+    const errors: unknown[] = [];
+    const previous = config.onUnhandledError;
+    config.onUnhandledError = (err) => {
+      errors.push(err);
+      if (errors.length === 2) reported.resolve(errors);
+    };
+    try {
+      const echo = n.port((reply: string) => n.snd(reply, 'ok'));
+      let completed = false;
+      n.cal$(echo).subscribe({
+        next: () => {
+          throw new Error('next threw');
+        },
+        complete: () => (completed = true),
+      });
+      const dies = n.port(() => {
+        throw new Error('bad request');
+      });
+      n.cal$(dies).subscribe(() => {});
+      await within(reported.promise, 2000, 'two reported errors');
+      expect(completed).toBe(true);
+      expect((errors.find((e) => (e as Error).message === 'next threw') as Error).message).toBe('next threw');
+      const killed = errors.find(
+        (e) => e !== errors.find((x) => (x as Error).message === 'next threw'),
+      ) as KilledError;
+      expect([killed.port, killed.reason]).toEqual([dies, ['die', 'bad request']]);
+    } finally {
+      config.onUnhandledError = previous;
+    }
+  });
+
+  it('on a closed node errors at once with ERR_NODE_CLOSED', async () => {
+    const n = testNode();
+    await n.close();
+    let err: unknown;
+    const s = n.cal$(`${n.id}#x`).subscribe({ error: (e: unknown) => (err = e) });
+    expect((err as AempError).code).toBe('ERR_NODE_CLOSED');
+    expect(s.closed).toBe(true);
   });
 });
 
