@@ -6,6 +6,8 @@
  *   converge   from the last node listening until every node's `'l` holds all N entries (ms)
  *   set_all    per round, from `db.set` on one node until every ordinary node saw it (ms, p50)
  *   set_p50/p99  `db.set` → the change in `db.mon$` on each other node (µs over all receipts)
+ *   globals_p50  the same for the global nodes' own receipts only (writer → master, and on to
+ *              the other global nodes): the first hop(s)
  *   msgs/bytes per set  written by all nodes together (connectionStats deltas) per db.set
  *   global cpu per set  CPU time of a global node's process per db.set (µs, mean of globals)
  *   node heap/rss  memory per ordinary node (worker process deltas after two collections)
@@ -125,6 +127,8 @@ interface Figures {
   set_all_ms: number;
   set_p50_us: number;
   set_p99_us: number;
+  /** p50 of the global nodes' own receipts: the first hop (and the second, to other globals). */
+  globals_p50_us: number;
   msgs_per_set: number;
   bytes_per_set: number;
   global_cpu_us_per_set: number;
@@ -207,11 +211,14 @@ async function rounds(net: Net, nodes: number): Promise<Record<Side, RoundFigure
   }
   for (const w of net.workers) await w.ask('report', { on: false });
   const receipts: Record<Side, number[]> = { aemp: [], relay: [] };
-  for (const p of all) {
+  const atGlobals: Record<Side, number[]> = { aemp: [], relay: [] };
+  for (const [i, p] of all.entries()) {
     const { samples } = (await p.ask('samples')) as unknown as { samples: [number, number][] };
     for (const [s, us] of samples) {
       const side = sideOf.get(s);
-      if (side) receipts[side].push(us);
+      if (!side) continue;
+      receipts[side].push(us);
+      if (i < G) atGlobals[side].push(us);
     }
   }
   const out = {} as Record<Side, RoundFigures>;
@@ -226,6 +233,10 @@ async function rounds(net: Net, nodes: number): Promise<Record<Side, RoundFigure
       set_all_ms: percentile(a.allSeen, 0.5),
       set_p50_us: percentile(r, 0.5),
       set_p99_us: percentile(r, 0.99),
+      globals_p50_us: percentile(
+        atGlobals[side].sort((x, y) => x - y),
+        0.5,
+      ),
       msgs_per_set: a.msgs / rounds,
       bytes_per_set: a.bytes / rounds,
       global_cpu_us_per_set: a.cpuUs / G / rounds,
@@ -359,6 +370,7 @@ const COLUMNS: [keyof Figures, string, number][] = [
   ['set_all_ms', 'all saw ms', 2],
   ['set_p50_us', 'p50 µs', 0],
   ['set_p99_us', 'p99 µs', 0],
+  ['globals_p50_us', 'globals saw p50 µs', 0],
   ['msgs_per_set', 'msgs/set', 1],
   ['bytes_per_set', 'bytes/set', 0],
   ['global_cpu_us_per_set', 'global CPU µs/set', 0],

@@ -103,6 +103,7 @@ if (nets.length) {
     ['set_all_ms', 'all saw a set, ms'],
     ['set_p50_us', 'set → mon$ p50 µs'],
     ['set_p99_us', 'p99 µs'],
+    ['globals_p50_us', 'globals saw p50 µs'],
     ['msgs_per_set', 'msgs/set'],
     ['bytes_per_set', 'bytes/set'],
     ['global_cpu_us_per_set', 'global CPU µs/set'],
