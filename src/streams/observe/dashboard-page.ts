@@ -39,6 +39,7 @@ ${scripts}</head>
         <span class="dot perl"></span> Perl node
         <span class="dot unknown"></span> not answering
         <span class="ring"></span> global
+        <span class="bar"></span> send backlog
         <span class="muted">· link labels: messages/s each way</span>
       </p>
     </section>
@@ -78,7 +79,7 @@ export const DASHBOARD_ICON =
 
 export const DASHBOARD_CSS = `:root {
   --bg: #f6f7f9; --panel: #fff; --ink: #1d2330; --muted: #6b7385; --line: #dfe3ea;
-  --aemp: #2f6fdf; --perl: #8e44ad; --unknown: #9aa3b2; --global: #e0a100; --link: #7d8799;
+  --aemp: #2f6fdf; --perl: #8e44ad; --unknown: #9aa3b2; --global: #e0a100; --link: #7d8799; --backlog: #d9622b;
   font: 13px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--ink); background: var(--bg);
 }
 body { margin: 0; }
@@ -95,6 +96,7 @@ h2 { margin: 0 0 .5em; font-size: 1em; }
 .muted { color: var(--muted); font-weight: normal; }
 #graph { width: 100%; height: auto; background: #fbfcfd; border-radius: 4px; }
 #graph .link { stroke: var(--link); stroke-opacity: .7; }
+#graph .link.backlog { stroke: var(--backlog); stroke-opacity: 1; }
 #graph .link-label { font-size: 10px; fill: var(--muted); text-anchor: middle; }
 #graph .node circle.body { stroke: #fff; stroke-width: 2; }
 #graph .node.aemp circle.body { fill: var(--aemp); }
@@ -107,7 +109,9 @@ h2 { margin: 0 0 .5em; font-size: 1em; }
 .legend { margin: .4em 0 0; color: var(--ink); }
 .legend .dot, .legend .ring { display: inline-block; width: .9em; height: .9em; border-radius: 50%; vertical-align: -.1em; margin-left: .8em; }
 .legend .dot.aemp { background: var(--aemp); } .legend .dot.perl { background: var(--perl); }
-.legend .dot.unknown { background: var(--unknown); } .legend .ring { border: 3px solid var(--global); width: .5em; height: .5em; }
+.legend .dot.unknown { background: var(--unknown); }
+.legend .bar { display: inline-block; width: 1.2em; height: 3px; background: var(--backlog); vertical-align: .2em; margin-left: .8em; }
+.legend .ring { border: 3px solid var(--global); width: .5em; height: .5em; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: .15em .5em; border-bottom: 1px solid var(--line); white-space: nowrap; }
 th { color: var(--muted); font-weight: 600; }

@@ -187,6 +187,7 @@ export const DASHBOARD_JS = String.raw`'use strict';
       const r = l.msgRateAB + l.msgRateBA;
       total += r;
       parts.line.setAttribute('stroke-width', (1.5 + Math.log10(1 + r)).toFixed(2));
+      parts.line.setAttribute('class', l.queued + l.unsentBytes > 0 ? 'link backlog' : 'link');
       parts.label.textContent = rate(l.msgRateAB) + ' ⇄ ' + rate(l.msgRateBA);
       links.push({ key: k, source: l.a, target: l.b });
     }
