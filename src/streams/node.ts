@@ -85,10 +85,10 @@ export class Node extends Observable<NodeEvent> {
     this.id = setup.nodeId;
     this.runiq = setup.runiq;
     this.secure = setup.secure;
-    const logHub = new LogHub(setup.logger);
-    this.logger = logHub;
     this.clock = setup.clock ?? realClock;
     this.timers = new NodeTimers(this.clock);
+    const logHub = new LogHub(setup.logger, this.clock);
+    this.logger = logHub;
     const parts = buildComponents({
       node: this,
       setup,
