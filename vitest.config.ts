@@ -10,10 +10,12 @@ import { defineConfig } from 'vitest/config';
  * Test files run side by side (AEMP_TEST_WORKERS at once, default 3: much of their time is spent
  * waiting on sockets and child processes, so one more than the two cores of the development
  * machines keeps them busy). unit, integration and hostile run together first; multiprocess
- * follows on its own, so that its child processes, which start with deadlines, do not share the
- * CPU with fuzzing and load, and so that its `aemp run` on the default 127.0.0.1:4040 never meets
- * the hostile tier's seed on that port.
+ * follows on its own with one worker fewer, so that its child processes, which start with
+ * deadlines, do not share the CPU with fuzzing and load, and so that its `aemp run` on the
+ * default 127.0.0.1:4040 never meets the hostile tier's seed on that port.
  */
+const workers = Number(process.env.AEMP_TEST_WORKERS) || 3;
+
 export default defineConfig({
   // `import … from 'aemp'` in a test means the sources (as tsconfig.json's paths say), not dist/
   resolve: {
@@ -22,7 +24,7 @@ export default defineConfig({
   test: {
     setupFiles: ['test/setup-secret-file.ts'],
     pool: 'forks',
-    maxWorkers: Number(process.env.AEMP_TEST_WORKERS) || 3,
+    maxWorkers: workers,
     testTimeout: 20_000,
     hookTimeout: 20_000,
     projects: [
@@ -43,6 +45,7 @@ export default defineConfig({
         test: {
           name: 'multiprocess',
           sequence: { groupOrder: 1 },
+          maxWorkers: Math.max(1, workers - 1),
           include: [
             'test/multiprocess/**/*.test.ts',
             'test/cli/**/*.test.ts',
