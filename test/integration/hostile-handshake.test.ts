@@ -31,7 +31,7 @@ async function node(opts: Parameters<typeof testNode>[0] = {}) {
   const n = testNode({ nodeid: NODE_ID, secret: SECRET, binds: ['127.0.0.1:0'], ...opts });
   const events: NodeStatus[] = [];
   subs.push(n.nodes$.subscribe((e) => events.push(e)));
-  await n.ready;
+  await within(n.ready, WAIT_MS, 'the node to listen');
   return Object.assign(n, { statusLog: events });
 }
 
