@@ -52,7 +52,7 @@ type Listening = ReturnType<typeof testNode>;
 /** A listening node on loopback with the test secret. */
 async function listening(nodeid: string, opts: Parameters<typeof testNode>[0] = {}): Promise<Listening> {
   const n = testNode({ nodeid, binds: ['127.0.0.1:0'], secret: SECRET, ...opts });
-  await n.ready;
+  await within(n.ready, WAIT_MS, 'the node to listen');
   return n;
 }
 
