@@ -37,7 +37,7 @@ function until(pred: () => boolean, ms: number, what: string): Promise<void> {
 
 async function victim(nodeid: string, opts: Parameters<typeof testNode>[0] = {}) {
   const n = testNode({ nodeid, binds: ['127.0.0.1:0'], secret: SECRET, ...opts });
-  await n.ready;
+  await within(n.ready, WAIT_MS, 'the node to listen');
   return n;
 }
 
