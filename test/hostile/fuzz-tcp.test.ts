@@ -47,7 +47,7 @@ beforeAll(async () => {
     logger: { log: (level, text) => logs.push({ level, text }) },
   });
   node.nodes$.subscribe((s) => status.push(s));
-  await node.ready;
+  await within(node.ready, 5000, 'the node to listen');
   sink = node.port((...m: unknown[]) => delivered.push(m));
 });
 
