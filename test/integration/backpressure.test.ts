@@ -26,7 +26,7 @@ async function sender() {
     binds: ['127.0.0.1:0'],
     max_send_buffer_bytes: 256 * MiB,
   });
-  await n.ready;
+  await within(n.ready, 'the node to listen');
   return n;
 }
 
