@@ -215,7 +215,7 @@ describe('connectionStats$', () => {
 describe('db streams', () => {
   it('db.mon$: a late subscriber gets the whole family as a snapshot (next turn), then the same deltas', async () => {
     const g = testNode({ nodeid: 'st-g', services: ['AnyEvent::MP::Global::'] });
-    await g.ready;
+    await within(g.ready, 'the global node to start');
     const early: DbChange[] = [];
     const late: DbChange[] = [];
     const s1 = g.db.mon$('st').subscribe((c) => early.push(c));
@@ -241,7 +241,7 @@ describe('db streams', () => {
 
   it('db.family$ is cold: each subscription asks again', async () => {
     const g = testNode({ nodeid: 'st-f', services: ['AnyEvent::MP::Global::'] });
-    await g.ready;
+    await within(g.ready, 'the global node to start');
     const family = g.db.family$('fam');
     g.db.set('fam', 'a', 1);
     expect(await within(firstValueFrom(family), 'the first family$ answer')).toEqual({ a: 1 });
