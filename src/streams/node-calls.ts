@@ -194,10 +194,14 @@ export function call(
   msg: readonly unknown[],
   options: CallOptions | undefined,
 ): Promise<unknown[]> {
+  if (!Array.isArray(msg))
+    throw new TypeError('call: the message is an array: node.call(port, [tag, …args])');
+  const t = options?.timeout;
+  if (t !== undefined && !(typeof t === 'number' && Number.isFinite(t) && t >= 0))
+    throw new TypeError(`call: timeout is a number of seconds, not ${String(t)}`);
   if (env.closed())
     return Promise.reject(new AempError('ERR_NODE_CLOSED', `call: node ${env.kernel.nodeId} is closed`));
-  const t = options?.timeout;
-  return new PromiseCall(env, port).run(msg, t === undefined || t === null ? undefined : Number(t));
+  return new PromiseCall(env, port).run(msg, t);
 }
 
 /** Reports an error no callback took, as rxjs does: thrown later, or to `config.onUnhandledError`. */

@@ -265,7 +265,8 @@ export class Node extends Observable<NodeEvent> {
    * array). Rejects with `KilledError` if `port` dies first, with rxjs's `TimeoutError` after
    * `options.timeout` seconds, and with `AempError` `ERR_NODE_CLOSED` if the node is closed or
    * closes before the reply; the reply port and the monitor are gone by then. The cheapest
-   * way to await a reply: no Observable is made.
+   * way to await a reply: no Observable is made. Throws `TypeError` if `msg` is not an array
+   * or `timeout` not a finite number of seconds ≥ 0.
    */
   call(port: string, msg: readonly unknown[] = [], options?: CallOptions): Promise<unknown[]> {
     return call(this.calls, port, msg, options);

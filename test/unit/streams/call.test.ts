@@ -330,6 +330,15 @@ describe('call', () => {
     expect((after as AempError).code).toBe('ERR_NODE_CLOSED');
   });
 
+  it('takes the message as an array and the timeout as seconds, and says so otherwise', () => {
+    const n = testNode();
+    const p = n.port(() => {});
+    expect(() => n.call(p, 'add' as unknown as unknown[])).toThrow(/message is an array/);
+    for (const timeout of [-1, Number.NaN, Number.POSITIVE_INFINITY, '5' as unknown as number])
+      expect(() => n.call(p, [], { timeout }), String(timeout)).toThrow(/timeout is a number of seconds/);
+    expect(n.kernel.portCount).toBe(1);
+  });
+
   it('many calls in flight to one port share one monitor, gone after the last reply', async () => {
     const n = testNode();
     const held: string[] = [];
