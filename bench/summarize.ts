@@ -71,9 +71,10 @@ const LABELS: Record<string, string> = {
   conn_heap_bytes: 'heap per connection, server side (bytes)',
   conn_rss_bytes: 'RSS per connection, server side (bytes)',
   dataconn_mb_s: 'data connection, raw bytes (MB/s)',
-  dashboard_msgs_s: 'one-way msgs/s with the dashboard on (ceiling: off)',
-  dashboard_msgs_cpu_s: 'the same per CPU second',
-  dashboard_idle_cpu_ms_s: 'dashboard CPU without traffic (ms/s)',
+  dashboard_msgs_s: 'one-way msgs/s with the dashboard on (ceiling: off; `dashboard_msgs_s`)',
+  dashboard_msgs_cpu_s: 'the same per CPU second (`dashboard_msgs_cpu_s`)',
+  dashboard_on_off_paired: 'on/off over neighbouring windows (`dashboard_on_off_paired`)',
+  dashboard_idle_cpu_ms_s: 'dashboard CPU without traffic, ms/s (`dashboard_idle_cpu_ms_s`)',
 };
 
 const metrics = [...new Set(runs.flatMap((r) => Object.keys(r.aemp!)))];
