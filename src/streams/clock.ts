@@ -49,17 +49,58 @@ export function clockScheduler(clock: Pick<Clock, 'now' | 'timeout'>): Scheduler
   };
 }
 
+/**
+ * The longest delay one of Node's timers takes: 2^31 - 1 ms (about 24.8 days); a longer one
+ * fires at once, with a warning.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A timeout of any length as a chain of timers no longer than `max` each (`arm` sets one).
+ * A negative or non-number delay fires on the next timer turn.
+ */
+export function chainedTimeout(
+  arm: (fn: () => void, ms: number) => Timer,
+  fn: () => void,
+  ms: number,
+  max = MAX_TIMER_MS,
+): Timer {
+  let left = Number.isNaN(ms) ? 0 : Math.max(ms, 0);
+  let current: Timer | undefined;
+  const step = (): void => {
+    const stretch = Math.min(left, max);
+    left -= stretch;
+    current = arm(() => {
+      if (left > 0) return step();
+      current = undefined;
+      fn();
+    }, stretch);
+  };
+  step();
+  return {
+    cancel: () => {
+      current?.cancel();
+      current = undefined;
+    },
+  };
+}
+
 function nodeTimer(t: NodeJS.Timeout, keepAlive: boolean, clear: (t: NodeJS.Timeout) => void): Timer {
   if (!keepAlive) t.unref();
   return { cancel: () => clear(t) };
 }
 
-/** Real time: `performance.now()`, `Date.now()` and Node's timers. */
+/**
+ * Real time: `performance.now()`, `Date.now()` and Node's timers. Timeouts of any length
+ * work (chained); an interval is at most `MAX_TIMER_MS`.
+ */
 export const realClock: Clock = {
   now: () => performance.now(),
   epochMs: () => Date.now(),
-  timeout: (fn, ms, keepAlive = true) => nodeTimer(setTimeout(fn, ms), keepAlive, clearTimeout),
-  interval: (fn, ms, keepAlive = true) => nodeTimer(setInterval(fn, ms), keepAlive, clearInterval),
+  timeout: (fn, ms, keepAlive = true) =>
+    chainedTimeout((f, m) => nodeTimer(setTimeout(f, m), keepAlive, clearTimeout), fn, ms),
+  interval: (fn, ms, keepAlive = true) =>
+    nodeTimer(setInterval(fn, Math.min(ms, MAX_TIMER_MS)), keepAlive, clearInterval),
   get scheduler() {
     return realScheduler;
   },
@@ -165,7 +206,13 @@ export class VirtualClock implements Clock {
   }
 }
 
-/** Lets pending I/O callbacks, promise jobs and `setImmediate` work run. */
-function settle(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+/**
+ * Event-loop turns `run()` gives between timers: enough for a request and its answer to
+ * cross an in-memory connection (each hop takes a turn or two).
+ */
+const SETTLE_TURNS = 8;
+
+/** Lets pending I/O callbacks, promise jobs and `setImmediate` work run, for a few turns. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < SETTLE_TURNS; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }

@@ -12,7 +12,15 @@
  */
 import { dieReason, formatReason, KilledError, type KillReason } from '../../errors.js';
 import { type Clock, realClock } from '../clock.js';
-import { LEVEL, type Logger, type LogLevel, LogLimiter, logText } from '../log/log.js';
+import {
+  LEVEL,
+  LOG_BURST,
+  LOG_SUMMARY_INTERVAL_MS,
+  type Logger,
+  type LogLevel,
+  LogLimiter,
+  logText,
+} from '../log/log.js';
 import { CallWatches } from './call-watches.js';
 import { DeliveryQueue } from './delivery-queue.js';
 import type { MAX_VALUES } from './fifo.js';
@@ -68,7 +76,7 @@ export class Kernel extends PortTable {
    * Rate limit for the log lines peers can provoke (failed and refused node-port requests):
    * a few per source and interval, then a count. Stopped by `close()`.
    */
-  readonly logLimit = new LogLimiter(() => this.logger);
+  readonly logLimit: LogLimiter;
   /** The monitors of called ports, one per port however many calls wait on it. */
   readonly callWatches = new CallWatches((portId, entry) => this.watch(portId, entry));
 
@@ -88,6 +96,7 @@ export class Kernel extends PortTable {
     this.onKill = opts.onKill;
     this.trace = opts.trace;
     this.clock = opts.clock ?? realClock;
+    this.logLimit = new LogLimiter(() => this.logger, LOG_BURST, LOG_SUMMARY_INTERVAL_MS, this.clock);
     this.queue = new DeliveryQueue(this.clock, this.step);
   }
 

@@ -1,6 +1,12 @@
 import { firstValueFrom, interval, NEVER, TimeoutError, take, timeout, timer, toArray } from 'rxjs';
-import { describe, expect, it } from 'vitest';
-import { clockScheduler, realClock, VirtualClock } from '../../../src/streams/clock.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  chainedTimeout,
+  clockScheduler,
+  MAX_TIMER_MS,
+  realClock,
+  VirtualClock,
+} from '../../../src/streams/clock.js';
 import { within } from '../../helpers/fake-peer.js';
 
 describe('VirtualClock', () => {
@@ -143,5 +149,64 @@ describe('realClock', () => {
     await within(new Promise<void>((resolve) => realClock.timeout(resolve, 5)), 2000, 'a 5 ms timeout');
     expect(cancelledFired).toBe(false);
     expect(realClock.epochMs()).toBeGreaterThan(Date.UTC(2020, 0, 1));
+  });
+});
+
+describe('long delays', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const DAY_MS = 86_400_000;
+
+  it('realClock.timeout waits 30 days as a chain of Node timers (one timer would fire at once)', () => {
+    // vitest's fake timers treat a delay over 2^31 - 1 ms as 1 ms, as Node does.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    let fired = false;
+    realClock.timeout(() => (fired = true), 30 * DAY_MS);
+    vi.advanceTimersByTime(30 * DAY_MS - 1);
+    expect(fired).toBe(false);
+    vi.advanceTimersByTime(1);
+    expect(fired).toBe(true);
+  });
+
+  it('cancelling a chained timeout in a later stretch stops it', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    let fired = false;
+    const t = realClock.timeout(() => (fired = true), 60 * DAY_MS);
+    vi.advanceTimersByTime(40 * DAY_MS);
+    t.cancel();
+    vi.advanceTimersByTime(30 * DAY_MS);
+    expect(fired).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('realClock.interval beyond one timer runs every 2^31 - 1 ms instead of every millisecond', () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    let ticks = 0;
+    const t = realClock.interval(() => ticks++, 40 * DAY_MS);
+    vi.advanceTimersByTime(1000);
+    expect(ticks).toBe(0);
+    vi.advanceTimersByTime(MAX_TIMER_MS);
+    expect(ticks).toBe(1);
+    t.cancel();
+  });
+
+  it('chainedTimeout arms stretches no longer than its maximum', () => {
+    const c = new VirtualClock();
+    const stretches: number[] = [];
+    let firedAt: number | undefined;
+    chainedTimeout(
+      (f, ms) => {
+        stretches.push(ms);
+        return c.timeout(f, ms);
+      },
+      () => (firedAt = c.now()),
+      25,
+      10,
+    );
+    c.advance(100);
+    expect(stretches).toEqual([10, 10, 5]);
+    expect(firedAt).toBe(25);
   });
 });
