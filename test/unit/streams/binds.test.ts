@@ -209,14 +209,27 @@ describe('resolveDescriptors', () => {
 
   it('keeps the order even when lookups finish out of order', async () => {
     const slow = options();
+    // The lookup of a answers only after that of b has answered.
+    let bAnswered!: () => void;
+    const bDone = new Promise<void>((resolve) => {
+      bAnswered = resolve;
+    });
+    const finished: string[] = [];
     const o = {
       ...slow,
       lookup: async (host: string) => {
-        await new Promise((r) => setTimeout(r, host === 'a' ? 20 : 1));
-        return slow.lookup!(host);
+        if (host === 'a') await within(bDone, WAIT, 'the lookup of b, which a waits for');
+        const r = await slow.lookup!(host);
+        finished.push(host);
+        if (host === 'b') bAnswered();
+        return r;
       },
     };
-    expect(await resolveDescriptors(['a:1,b:1'], o)).toEqual(['203.0.113.1:1', '203.0.113.2:1']);
+    expect(await within(resolveDescriptors(['a:1,b:1'], o), WAIT, 'resolving a:1,b:1')).toEqual([
+      '203.0.113.1:1',
+      '203.0.113.2:1',
+    ]);
+    expect(finished).toEqual(['b', 'a']);
   });
 
   it('drops duplicates across the whole list, keeping the first', async () => {
