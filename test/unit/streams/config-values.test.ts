@@ -358,8 +358,11 @@ describe('runServices', () => {
   const makeHost = (log: unknown[][], fail?: string): ServiceHost => ({
     async resolveFunction(name) {
       if (name === fail) return () => Promise.reject(new Error(`${name} exploded`));
+      // Each call starts, then finishes a turn of the event loop later: a service that was
+      // not awaited before the next one starts shows as two starts in a row.
       return async (...args: unknown[]) => {
-        await new Promise((r) => setTimeout(r, 1));
+        log.push(['start', name]);
+        await new Promise((r) => setImmediate(r));
         log.push(['call', name, ...args]);
       };
     },
@@ -374,7 +377,9 @@ describe('runServices', () => {
     await runServices(['AnyEvent::MP::Global::', 'My::start', ['My::init', 1, 'two']], makeHost(log));
     expect(log).toEqual([
       ['load', 'AnyEvent::MP::Global'],
+      ['start', 'My::start'],
       ['call', 'My::start'],
+      ['start', 'My::init'],
       ['call', 'My::init', 1, 'two'],
     ]);
   });
