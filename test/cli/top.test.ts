@@ -4,12 +4,14 @@
  * Without tmux (and no way to install it) that test is skipped, saying so. The picture itself
  * (sorting, cutting to size, escaping) is checked on `renderTop` directly.
  */
+
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { elide, renderTop, shortBytes } from '../../src/cli/top.js';
 import type { LinkStats, NetworkSnapshot, NodeStats } from '../../src/index.js';
+import { statsLink, statsNode } from '../helpers/snapshots.js';
 import { aempDone, cleanUpAfter, deadline, runNode, tempDir, WAIT_MS } from './helpers.js';
 
 cleanUpAfter('all');
@@ -105,33 +107,16 @@ describe('aemp top', () => {
   });
 });
 
-const link = (from: string, to: string, rateOut: number): LinkStats => ({
-  from,
-  to,
-  up: true,
-  messagesIn: 0,
-  messagesOut: 0,
-  bytesIn: 0,
-  bytesOut: 0,
-  msgRateIn: 0,
-  msgRateOut: rateOut,
-  byteRateIn: 0,
-  byteRateOut: rateOut * 100,
-  queued: 0,
-  unsentBytes: 0,
-});
+const link = (from: string, to: string, rateOut: number): LinkStats =>
+  statsLink(from, to, { msgRateOut: rateOut, byteRateOut: rateOut * 100 });
 
-const node = (id: string, rateOut: number, extra: Partial<NodeStats> = {}): NodeStats => ({
-  node: id,
-  kind: 'aemp',
-  global: false,
-  addresses: [],
-  at: 0,
-  ports: 3,
-  heapUsed: 5 * 1024 * 1024,
-  links: [link(id, 'other', rateOut)],
-  ...extra,
-});
+const node = (id: string, rateOut: number, extra: Partial<NodeStats> = {}): NodeStats =>
+  statsNode(id, {
+    ports: 3,
+    heapUsed: 5 * 1024 * 1024,
+    links: [link(id, 'other', rateOut)],
+    ...extra,
+  });
 
 describe('the top picture', () => {
   const snap = (nodes: NodeStats[]): NetworkSnapshot => ({

@@ -3,6 +3,7 @@
  * an event-stream reader that waits for the n-th view, fake snapshots, and the system Chromium
  * (Debian's `chromium` package) driven by puppeteer-core, which downloads no browser.
  */
+
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { type IncomingHttpHeaders, type IncomingMessage, request } from 'node:http';
@@ -10,6 +11,7 @@ import { afterEach } from 'vitest';
 import type { DashboardView } from '../../src/streams/observe/dashboard-view.js';
 import type { LinkStats, NetworkSnapshot, NodeStats } from '../../src/streams/observe/snapshot.js';
 import { within } from './fake-peer.js';
+import { statsLink, statsNode } from './snapshots.js';
 
 export interface Reply {
   status: number;
@@ -155,36 +157,18 @@ export class EventStream {
 }
 
 export function fakeNode(id: string, extra: Partial<NodeStats> = {}): NodeStats {
-  return {
-    node: id,
-    kind: 'aemp',
-    global: false,
+  return statsNode(id, {
     addresses: ['127.0.0.1:1'],
-    at: 0,
     ports: 1,
     rss: 1e7,
     heapUsed: 1e6,
     loopDelayMs: { p50: 0.1, max: 1 },
     ...extra,
-  };
+  });
 }
 
 export function fakeLink(from: string, to: string, msgRateOut = 0): LinkStats {
-  return {
-    from,
-    to,
-    up: true,
-    messagesIn: 0,
-    messagesOut: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    msgRateIn: 0,
-    msgRateOut,
-    byteRateIn: 0,
-    byteRateOut: msgRateOut * 10,
-    queued: 0,
-    unsentBytes: 0,
-  };
+  return statsLink(from, to, { msgRateOut, byteRateOut: msgRateOut * 10 });
 }
 
 /** A network of `ids`, the first linked to every other one. */

@@ -3,6 +3,7 @@
  * the sender, peer text bounded and turned into plain strings, history bounded per metric, and
  * the Host check against DNS rebinding.
  */
+
 import { describe, expect, it } from 'vitest';
 import { hostAllowed, hostOf } from '../../src/streams/observe/dashboard-server.js';
 import {
@@ -14,30 +15,11 @@ import {
   VALUE_TEXT_MAX,
   valueText,
 } from '../../src/streams/observe/dashboard-view.js';
-import type { LinkStats, NetworkSnapshot, NodeStats } from '../../src/streams/observe/snapshot.js';
+import type { NetworkSnapshot } from '../../src/streams/observe/snapshot.js';
+import { statsLink, statsNode } from '../helpers/snapshots.js';
 
-function node(id: string, extra: Partial<NodeStats> = {}): NodeStats {
-  return { node: id, kind: 'aemp', global: false, addresses: [], at: 0, ...extra };
-}
-
-function link(from: string, to: string, extra: Partial<LinkStats> = {}): LinkStats {
-  return {
-    from,
-    to,
-    up: true,
-    messagesIn: 0,
-    messagesOut: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    msgRateIn: 0,
-    msgRateOut: 0,
-    byteRateIn: 0,
-    byteRateOut: 0,
-    queued: 0,
-    unsentBytes: 0,
-    ...extra,
-  };
-}
+const node = statsNode;
+const link = statsLink;
 
 function snapshot(extra: Partial<NetworkSnapshot> = {}): NetworkSnapshot {
   return { at: 1, observer: 'a', nodes: [], links: [], families: [], logs: [], ...extra };
