@@ -3,34 +3,14 @@
  * node that is still connecting waits for it; a `cal$` to a remote port pending at `close()`
  * fails with `ERR_NODE_CLOSED`; `nodes$` gives a late subscriber the connections up now.
  */
-import { EmptyError, filter, firstValueFrom, lastValueFrom, take } from 'rxjs';
+import { filter, firstValueFrom, lastValueFrom, take } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { AempError, KilledError } from '../../src/index.js';
+import { expectNodeClosed, failure } from '../helpers/closed-node.js';
 import { within } from '../helpers/fake-peer.js';
 import { deferred, testNode } from '../helpers/node.js';
 
 const WAIT_MS = 5000;
 const secret = 'contracts-calls';
-
-/** The error an observable ends with (fails if it emits a value or completes instead). */
-function failure(p: Promise<unknown>, what: string): Promise<unknown> {
-  return within(
-    p.then(
-      (v) => {
-        throw new Error(`${what}: expected an error, got ${JSON.stringify(v)}`);
-      },
-      (e: unknown) => e,
-    ),
-    WAIT_MS,
-    what,
-  );
-}
-
-function expectNodeClosed(err: unknown): void {
-  expect(err).not.toBeInstanceOf(EmptyError);
-  expect(err).not.toBeInstanceOf(KilledError);
-  expect(AempError.is(err) && err.code).toBe('ERR_NODE_CLOSED');
-}
 
 describe('calls to another node', () => {
   it('a cal to a node that is still connecting waits for it instead of failing at once', async () => {

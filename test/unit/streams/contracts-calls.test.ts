@@ -3,35 +3,16 @@
  * gets exactly one outcome and leaves nothing behind, `db.reg` guards remove what they added,
  * and operations of a closed node fail with `ERR_NODE_CLOSED`.
  */
-import { EmptyError, firstValueFrom, lastValueFrom } from 'rxjs';
+import { firstValueFrom, lastValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import * as aemp from '../../../src/index.js';
-import { AempError, KilledError } from '../../../src/index.js';
+import { AempError } from '../../../src/index.js';
 import { splitHostPort } from '../../../src/protocol/tcp-transport.js';
+import { expectNodeClosed, failure } from '../../helpers/closed-node.js';
 import { within } from '../../helpers/fake-peer.js';
 import { deferred, testNode, turn } from '../../helpers/node.js';
 
 const WAIT_MS = 5000;
-
-/** The error an observable ends with (fails if it emits a value or completes instead). */
-function failure(p: Promise<unknown>, what: string): Promise<unknown> {
-  return within(
-    p.then(
-      (v) => {
-        throw new Error(`${what}: expected an error, got ${JSON.stringify(v)}`);
-      },
-      (e: unknown) => e,
-    ),
-    WAIT_MS,
-    what,
-  );
-}
-
-function expectNodeClosed(err: unknown): void {
-  expect(err).not.toBeInstanceOf(EmptyError);
-  expect(err).not.toBeInstanceOf(KilledError);
-  expect(AempError.is(err) && err.code).toBe('ERR_NODE_CLOSED');
-}
 
 describe('cal with a callback: exactly one outcome, nothing left behind', () => {
   it('a reply, then the called port dying, calls back once; monitor and reply port are gone', async () => {
