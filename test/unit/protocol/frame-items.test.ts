@@ -7,14 +7,23 @@
  * Items are counted alike in CBOR and JSON: the message array, every array element, every map
  * key and every map value, every tagged value, every chunk of an indefinite-length string.
  */
-import { PerformanceObserver } from 'node:perf_hooks';
+import { constants, PerformanceObserver, performance } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_FRAME_ITEMS } from '../../../src/protocol/constants.js';
 import { createFrameDecoder, type FrameDecoderOptions } from '../../../src/protocol/frame-codec.js';
 import { decodeChunks } from '../../fixtures/frames/decode.js';
 import { chunkings } from '../../helpers/chunks.js';
+import { within } from '../../helpers/fake-peer.js';
 
 const CAP = 64;
+
+/** A full garbage collection now (`gc` of a fresh context, with V8's `--expose-gc` turned on). */
+function forceGc(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
 
 /** A CBOR head (major type, argument) in its shortest form. */
 function head(major: number, n: number): Buffer {
@@ -237,9 +246,21 @@ describe('maxFrameItems: CBOR', () => {
     // collect (one Buffer per chunk would be hundreds of MB, and dozens of collections).
     const k = 4_000_000;
     const bytes = Buffer.concat([Buffer.of(0x81, 0x5f), Buffer.alloc(k, 0x40), Buffer.of(0xff)]);
+    // Collections are reported to observers later, in order. A collection forced after the
+    // decoding is the marker: once its report arrives, every earlier one has arrived too.
     let gcs = 0;
+    let markedAt = Number.POSITIVE_INFINITY;
+    let markerSeen!: () => void;
+    const marker = new Promise<void>((resolve) => {
+      markerSeen = resolve;
+    });
     const obs = new PerformanceObserver((list) => {
-      gcs += list.getEntries().length;
+      for (const e of list.getEntries()) {
+        if (e.startTime >= markedAt) {
+          if ((e.detail as { flags: number }).flags & constants.NODE_PERFORMANCE_GC_FLAGS_FORCED)
+            markerSeen();
+        } else gcs++;
+      }
     });
     obs.observe({ entryTypes: ['gc'] });
     for (const chunks of [[bytes], [bytes.subarray(0, 1 << 20), bytes.subarray(1 << 20)]]) {
@@ -247,7 +268,9 @@ describe('maxFrameItems: CBOR', () => {
       expect(r.error).toBeNull();
       expect(r.msgs).toEqual([['']]);
     }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    markedAt = performance.now();
+    forceGc();
+    await within(marker, 5000, 'the report of the collection forced after decoding');
     obs.disconnect();
     expect(gcs).toBeLessThan(4);
   });
