@@ -14,6 +14,7 @@
  */
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Clock } from '../clock.js';
+import type { ConnectionStats } from '../net/network.js';
 import type { LinkStats, NodeStats } from './snapshot.js';
 
 /**
@@ -36,16 +37,7 @@ export const STATS_TOTAL_PER_SECOND = 50;
 const MAX_REQUESTERS = 1024;
 
 /** One connection's counters as the network reports them. */
-export interface ConnCounters {
-  readonly node: string;
-  readonly up: boolean;
-  readonly messagesIn: number;
-  readonly messagesOut: number;
-  readonly bytesIn: number;
-  readonly bytesOut: number;
-  readonly queued: number;
-  readonly unsentBytes: number;
-}
+export type ConnCounters = ConnectionStats;
 
 /** What the stats come from: the parts of a node, described by shape. */
 export interface StatsSource {
