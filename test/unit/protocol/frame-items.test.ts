@@ -257,8 +257,8 @@ describe('maxFrameItems: CBOR', () => {
     const obs = new PerformanceObserver((list) => {
       for (const e of list.getEntries()) {
         if (e.startTime >= markedAt) {
-          if ((e.detail as { flags: number }).flags & constants.NODE_PERFORMANCE_GC_FLAGS_FORCED)
-            markerSeen();
+          const { flags } = (e as unknown as { detail: { flags: number } }).detail;
+          if (flags & constants.NODE_PERFORMANCE_GC_FLAGS_FORCED) markerSeen();
         } else gcs++;
       }
     });
