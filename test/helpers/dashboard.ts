@@ -7,11 +7,26 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { type IncomingHttpHeaders, type IncomingMessage, request } from 'node:http';
+import { Subject } from 'rxjs';
 import { afterEach } from 'vitest';
+import { type DashboardServer, startDashboard } from '../../src/streams/observe/dashboard-server.js';
 import type { DashboardView } from '../../src/streams/observe/dashboard-view.js';
 import type { LinkStats, NetworkSnapshot, NodeStats } from '../../src/streams/observe/snapshot.js';
 import { within } from './fake-peer.js';
 import { statsLink, statsNode } from './snapshots.js';
+
+const servers: DashboardServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((d) => d.close()));
+}, 10_000);
+
+/** A dashboard on a Subject of snapshots the test feeds; closed after the test. */
+export async function testDashboard(opts: Parameters<typeof startDashboard>[1] = {}) {
+  const snapshots = new Subject<NetworkSnapshot>();
+  const d = await startDashboard(snapshots, opts);
+  servers.push(d);
+  return { d, snapshots };
+}
 
 export interface Reply {
   status: number;

@@ -6,13 +6,8 @@
  * show as text in a real browser.
  */
 import { createConnection } from 'node:net';
-import { Subject } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
-import {
-  DASHBOARD_MAX_CLIENTS,
-  type DashboardServer,
-  startDashboard,
-} from '../../src/streams/observe/dashboard-server.js';
+import { describe, expect, it } from 'vitest';
+import { DASHBOARD_MAX_CLIENTS } from '../../src/streams/observe/dashboard-server.js';
 import type { NetworkSnapshot } from '../../src/streams/observe/snapshot.js';
 import {
   EventStream,
@@ -22,24 +17,13 @@ import {
   fetchText,
   launchChromium,
   NO_CHROMIUM,
+  testDashboard,
 } from '../helpers/dashboard.js';
 import { within } from '../helpers/fake-peer.js';
 
-const open: DashboardServer[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((d) => d.close()));
-});
-
-async function dashboard(opts: Parameters<typeof startDashboard>[1] = {}) {
-  const snapshots = new Subject<NetworkSnapshot>();
-  const d = await startDashboard(snapshots, opts);
-  open.push(d);
-  return { d, snapshots };
-}
-
 describe('dashboard attacks', () => {
   it('refuses a rebinding Host on the page, the assets and the event stream', async () => {
-    const { d, snapshots } = await dashboard();
+    const { d, snapshots } = await testDashboard();
     snapshots.next(fakeSnapshot(['secret-node']));
     for (const path of ['/', '/dashboard.js', '/vendor/d3-force.js', '/events']) {
       for (const host of [`evil.example:${d.port}`, 'evil.example', `127.0.0.1.nip.example:${d.port}`]) {
@@ -53,7 +37,7 @@ describe('dashboard attacks', () => {
   });
 
   it('answers only GET: every other method is 405 on known paths, 404 elsewhere', async () => {
-    const { d } = await dashboard();
+    const { d } = await testDashboard();
     for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD']) {
       for (const path of ['/', '/events', '/dashboard.js']) {
         const r = await fetchText(d.port, path, { method, body: method === 'HEAD' ? undefined : '{}' });
@@ -66,7 +50,7 @@ describe('dashboard attacks', () => {
   });
 
   it('serves nothing outside its own assets', async () => {
-    const { d } = await dashboard();
+    const { d } = await testDashboard();
     for (const path of [
       '/vendor/../../package.json',
       '/vendor/%2e%2e/%2e%2e/package.json',
@@ -82,7 +66,7 @@ describe('dashboard attacks', () => {
   });
 
   it(`bounds the event-stream clients (${DASHBOARD_MAX_CLIENTS} at once)`, async () => {
-    const { d } = await dashboard();
+    const { d } = await testDashboard();
     const clients = Array.from({ length: DASHBOARD_MAX_CLIENTS + 20 }, () => new EventStream(d.port));
     const statuses = await Promise.all(clients.map((c) => c.opened()));
     expect(statuses.filter((s) => s === 200)).toHaveLength(DASHBOARD_MAX_CLIENTS);
@@ -93,7 +77,7 @@ describe('dashboard attacks', () => {
   });
 
   it('bounds idle connections that never send a request', async () => {
-    const { d } = await dashboard({ maxClients: 4 });
+    const { d } = await testDashboard({ maxClients: 4 });
     const limit = 4 * 2 + 16;
     const sockets = Array.from({ length: limit + 10 }, () => {
       const s = createConnection({ host: '127.0.0.1', port: d.port });
@@ -121,7 +105,7 @@ describe('dashboard attacks', () => {
   });
 
   it('closes a connection that sends garbage and goes on serving', async () => {
-    const { d } = await dashboard();
+    const { d } = await testDashboard();
     const closed = await within(
       new Promise<string>((resolve) => {
         const s = createConnection({ host: '127.0.0.1', port: d.port });
@@ -140,7 +124,7 @@ describe('dashboard attacks', () => {
 
   if (NO_CHROMIUM) it.skip(NO_CHROMIUM, () => {});
   it.skipIf(NO_CHROMIUM)('shows markup in node IDs, DB entries and log lines as text', async () => {
-    const { d, snapshots } = await dashboard();
+    const { d, snapshots } = await testDashboard();
     const img = '<img src=x onerror="window.__pwned=1">';
     const script = '<script>window.__pwned=2</script>';
     const evilNode = `evil/${img}`;

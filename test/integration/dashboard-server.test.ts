@@ -6,25 +6,13 @@
  */
 import { createConnection } from 'node:net';
 import { Subject } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { type DashboardServer, startDashboard } from '../../src/streams/observe/dashboard-server.js';
+import { describe, expect, it } from 'vitest';
+import { startDashboard } from '../../src/streams/observe/dashboard-server.js';
 import { metricKey } from '../../src/streams/observe/dashboard-view.js';
 import type { NetworkSnapshot } from '../../src/streams/observe/snapshot.js';
-import { EventStream, fakeSnapshot, fetchText } from '../helpers/dashboard.js';
+import { EventStream, fakeSnapshot, fetchText, testDashboard } from '../helpers/dashboard.js';
 import { within } from '../helpers/fake-peer.js';
 import { turn } from '../helpers/node.js';
-
-const open: DashboardServer[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((d) => d.close()));
-});
-
-async function dashboard(opts: Parameters<typeof startDashboard>[1] = {}) {
-  const snapshots = new Subject<NetworkSnapshot>();
-  const d = await startDashboard(snapshots, opts);
-  open.push(d);
-  return { d, snapshots };
-}
 
 /** Waits (turn by turn, bounded) until `test()` holds on the server's side. */
 async function serverSees(test: () => boolean, what: string): Promise<void> {
@@ -39,13 +27,13 @@ async function serverSees(test: () => boolean, what: string): Promise<void> {
 
 describe('dashboard server', () => {
   it('listens on 127.0.0.1 by default', async () => {
-    const { d } = await dashboard();
+    const { d } = await testDashboard();
     expect(d.host).toBe('127.0.0.1');
     expect(d.url).toBe(`http://127.0.0.1:${d.port}/`);
   });
 
   it('serves the page without inline script or style, with CSP and nosniff on every response', async () => {
-    const { d } = await dashboard();
+    const { d } = await testDashboard();
     const page = await fetchText(d.port, '/');
     expect(page.status).toBe(200);
     expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
@@ -75,7 +63,7 @@ describe('dashboard server', () => {
   });
 
   it('sends the latest view on connecting, then one per snapshot, with sparkline history', async () => {
-    const { d, snapshots } = await dashboard({ historyPoints: 3 });
+    const { d, snapshots } = await testDashboard({ historyPoints: 3 });
     snapshots.next(fakeSnapshot(['g', 'a', 'b']));
     await serverSees(() => d.updates === 1, 'first snapshot taken');
     const events = new EventStream(d.port);
@@ -91,7 +79,7 @@ describe('dashboard server', () => {
   });
 
   it('drops a client that stops reading and keeps serving the others', async () => {
-    const { d, snapshots } = await dashboard({ maxBacklogBytes: 64 * 1024 });
+    const { d, snapshots } = await testDashboard({ maxBacklogBytes: 64 * 1024 });
     const reader = new EventStream(d.port);
     expect(await reader.opened()).toBe(200);
     const stuck = createConnection({ host: '127.0.0.1', port: d.port });
@@ -119,7 +107,7 @@ describe('dashboard server', () => {
   });
 
   it('close() ends every stream and stops listening', async () => {
-    const { d, snapshots } = await dashboard();
+    const { d, snapshots } = await testDashboard();
     const events = new EventStream(d.port);
     snapshots.next(fakeSnapshot(['g']));
     await events.view(1);
@@ -130,7 +118,7 @@ describe('dashboard server', () => {
   });
 
   it('refuses to start on a port in use', async () => {
-    const { d } = await dashboard();
+    const { d } = await testDashboard();
     await expect(startDashboard(new Subject<NetworkSnapshot>(), { port: d.port })).rejects.toThrow(
       /EADDRINUSE/,
     );
