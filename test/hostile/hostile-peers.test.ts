@@ -4,6 +4,7 @@
  * attacking connection must end with a logged reason, or stay up where AEMP says it should.
  */
 import { describe, expect, it } from 'vitest';
+import { VirtualClock } from '../../src/testing.js';
 import {
   FakePeer,
   perlCbor,
@@ -63,27 +64,29 @@ async function lostWith(n: TestNode, nodeId: string, re: RegExp): Promise<string
 
 describe('slow and oversized handshakes', () => {
   it('a greeting trickled one byte per 150 ms outlives each read timeout but not the whole-handshake deadline', async () => {
-    const n = await listening({ monitor_timeout: 0.5, handshake_timeout: 1 });
+    // Time is virtual: the node's timers run when the test moves its clock, one byte per step.
+    const clock = new VirtualClock();
+    const n = await listening({ monitor_timeout: 0.5, handshake_timeout: 1, clock });
     const good = await bystander(n);
     const fake = await FakePeer.dial(n.binds[0]!);
     const greeting = `${perlGreeting({ nodeId: 'trickler', peeraddr: fake.peeraddr })}\n`;
-    const t0 = Date.now();
+    const failed = n.logged(/handshake failed: /).then((line) => ({ line, at: clock.now() }));
+    const t0 = clock.now();
     let sent = 0;
-    // Every byte resets the 0.5 s read timeout; the 1 s handshake_timeout still ends it.
+    // Every byte restarts the 0.5 s read timeout; the 1 s handshake_timeout still ends it.
     while (!fake.isClosed && sent < greeting.length - 1) {
       fake.write(greeting.slice(sent, sent + 1));
       sent++;
-      await new Promise((resolve) => setTimeout(resolve, 150)); // the trickle's pace
+      await clock.run(150); // the trickle's pace
     }
     await fake.waitClosed(3000);
-    const ms = Date.now() - t0;
+    const { line, at } = await within(failed, WAIT_MS, 'the failed handshake in the log');
     console.log(
-      `trickle: ${sent} bytes, closed after ${ms} ms (monitor_timeout 0.5 s, handshake_timeout 1 s)`,
+      `trickle: ${sent} bytes, closed after ${at - t0} virtual ms (monitor_timeout 0.5 s, handshake_timeout 1 s)`,
     );
     expect(sent).toBeGreaterThan(4); // more than one read timeout's worth of trickling
-    expect(ms).toBeGreaterThanOrEqual(950);
-    expect(ms).toBeLessThan(2500);
-    const line = await within(n.logged(/handshake failed: /), WAIT_MS, 'log');
+    expect(at - t0).toBeGreaterThanOrEqual(1000);
+    expect(at - t0).toBeLessThan(1150);
     expect(line.text).toBe(`${fake.localAddr}: handshake failed: handshake not completed within 1 s`);
     await good.check();
   });
