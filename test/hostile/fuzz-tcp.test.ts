@@ -32,6 +32,8 @@ type Line = { level: number; text: string };
 /** One node for the whole file (the property runs are many; a node per run would be slow). */
 let node: Node;
 const logs: Line[] = [];
+/** Called after every log line (by `logLine`, waiting for one). */
+const logWatchers = new Set<() => void>();
 const status: NodeStatus[] = [];
 const delivered: unknown[][] = [];
 let sink = '';
@@ -44,7 +46,12 @@ beforeAll(async () => {
     secure: true,
     binds: ['127.0.0.1:0'],
     max_frame_bytes: 64 * 1024,
-    logger: { log: (level, text) => logs.push({ level, text }) },
+    logger: {
+      log: (level, text) => {
+        logs.push({ level, text });
+        for (const check of logWatchers) check();
+      },
+    },
   });
   node.nodes$.subscribe((s) => status.push(s));
   await within(node.ready, 5000, 'the node to listen');
@@ -59,14 +66,21 @@ function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** The first log line matching `re`, waiting up to `ms` for it. */
+/** The first log line matching `re`, logged already or waited for up to `ms`. */
 async function logLine(re: RegExp, ms = 3000): Promise<Line> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const hit = logs.find((l) => re.test(l.text));
-    if (hit) return hit;
-    if (Date.now() > deadline) throw new Error(`no log line ${re} within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+  let check = () => {};
+  const found = new Promise<Line>((resolve) => {
+    check = () => {
+      const hit = logs.find((l) => re.test(l.text));
+      if (hit) resolve(hit);
+    };
+  });
+  logWatchers.add(check);
+  check();
+  try {
+    return await within(found, ms, `the log line ${re}`);
+  } finally {
+    logWatchers.delete(check);
   }
 }
 
