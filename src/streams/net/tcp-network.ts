@@ -37,7 +37,7 @@ import { tcpTransports } from '../../protocol/tcp-transport.js';
 import type { Transport, TransportFactory } from '../../protocol/transport.js';
 import type { Clock } from '../clock.js';
 import type { MonEntry } from '../kernel/kernel.js';
-import { LEVEL, type Logger, logText } from '../log/log.js';
+import { LEVEL, logText } from '../log/log.js';
 import { Acceptor } from './acceptor.js';
 import { Connection, type ConnectionEvents } from './connection.js';
 import { Dialer } from './dialer.js';
