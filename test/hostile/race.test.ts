@@ -11,6 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { within } from '../helpers/fake-peer.js';
 import { type HostileChild, startChild } from '../helpers/hostile-child.js';
 import type { HostileEvent } from '../helpers/hostile-ipc.js';
 
@@ -46,9 +47,23 @@ function isStopped(pid: number): boolean {
   return /^\d+ \(.*\) T /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
 }
 
+/** Polls `done` once per event-loop turn (for a state no event reports), up to `ms`. */
+async function turnsUntil(done: () => boolean, ms: number, what: string): Promise<void> {
+  let timedOut = false;
+  const poll = async () => {
+    while (!done() && !timedOut) await new Promise((resolve) => setImmediate(resolve));
+  };
+  try {
+    await within(poll(), ms, what);
+  } finally {
+    timedOut = true;
+  }
+}
+
 async function runRound(): Promise<Round> {
   const marks = nodes.map((n) => n.mark());
   const ports = await Promise.all(nodes.map((n) => n.request({ cmd: 'port', kind: 'collect' })));
+  const markerPorts = await Promise.all(nodes.map((n) => n.request({ cmd: 'port', kind: 'record' })));
   const at = Date.now() + 300;
   const replies = nodes.map((n, i) => {
     const others = ports.filter((_, j) => j !== i);
@@ -57,29 +72,45 @@ async function runRound(): Promise<Round> {
       30_000,
     );
   });
-  const stopped = () => nodes.every((n) => isStopped(n.pid));
-  for (let i = 0; i < 500 && !stopped(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
-  if (!stopped()) throw new Error('not every node stopped itself');
+  // A process stopped by a signal sends no event; its state in /proc is all there is.
+  await turnsUntil(
+    () => nodes.every((n) => isStopped(n.pid)),
+    5000,
+    'every node to stop itself after its connects',
+  );
   for (const n of nodes) n.signal('SIGCONT');
   await Promise.all(replies);
-  // Settle: everything delivered, or nothing more arriving for a while.
-  const deadline = Date.now() + 10_000;
-  let received: number[][][] = [];
-  let last = -1;
-  let stable = 0;
-  while (Date.now() < deadline && stable < 5) {
-    const got = await Promise.all(nodes.map((n, r) => n.request({ cmd: 'collected', port: ports[r]! })));
-    received = got.map((msgs) => {
-      const bySender: number[][] = nodes.map(() => []);
-      for (const m of msgs) bySender[Number(String(m[1]).slice(4))]!.push(Number(m[2]));
-      return bySender;
-    });
-    const total = received.flat(2).length;
-    if (total === NODES * (NODES - 1) * COUNT) break;
-    stable = total === last ? stable + 1 : 0;
-    last = total;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  // Behind its burst every node sends a marker to every other node, on the same connection:
+  // once a marker is in, whatever its sender sent before it and has not arrived never will,
+  // or would arrive out of order (either way a defect the tests below report).
+  await Promise.all(
+    nodes.map((n, s) =>
+      Promise.all(
+        markerPorts
+          .filter((_, r) => r !== s)
+          .map((to) => n.request({ cmd: 'snd', to, msg: ['burst done', n.id] })),
+      ),
+    ),
+  );
+  await Promise.all(
+    nodes.flatMap((n, r) =>
+      nodes
+        .filter((o) => o !== n)
+        .map((o) =>
+          n.waitFor(
+            (e): e is Extract<HostileEvent, { event: 'msg' }> =>
+              e.event === 'msg' && e.port === markerPorts[r] && e.msg[1] === o.id,
+            { from: marks[r], timeoutMs: 10_000 },
+          ),
+        ),
+    ),
+  );
+  const got = await Promise.all(nodes.map((n, r) => n.request({ cmd: 'collected', port: ports[r]! })));
+  const received = got.map((msgs) => {
+    const bySender: number[][] = nodes.map(() => []);
+    for (const m of msgs) bySender[Number(String(m[1]).slice(4))]!.push(Number(m[2]));
+    return bySender;
+  });
   // Connections may still be switching: wait until every node sees all others up.
   for (const [i, n] of nodes.entries()) {
     for (const o of nodes) if (o !== n) await n.nodeEvent('up', o.id, { from: marks[i], timeoutMs: 10_000 });
