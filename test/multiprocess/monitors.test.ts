@@ -62,7 +62,7 @@ describe('remote mon', () => {
 });
 
 describe('a peer process dies', () => {
-  it('SIGKILL: monitors of its ports fire with transport_error within 1 s, nodes$ reports down', async () => {
+  it('SIGKILL: monitors of its ports fire with transport_error from the closed socket, nodes$ reports down', async () => {
     const [hub, leaf] = await startPair();
     const [p1, p2, echo] = await Promise.all([leaf.port('silent'), leaf.port('silent'), leaf.port('echo')]);
     const m1 = await hub.mon(p1);
@@ -77,10 +77,11 @@ describe('a peer process dies', () => {
     console.log(`SIGKILL of ${leaf.id} detected after ${detectedMs.toFixed(1)} ms`);
 
     expect(leaf.exitSignal).toBe('SIGKILL');
-    expect(detectedMs).toBeLessThan(1000);
     expect(fired1.reason).toHaveLength(3);
     expect(fired1.reason.slice(0, 2)).toEqual(['transport_error', leaf.id]);
+    // Found by the socket closing, not by a heartbeat or another deadline running out.
     expect(fired1.reason[2]).toEqual(expect.any(String));
+    expect(fired1.reason[2]).not.toMatch(/timeout|timed out/i);
     expect(fired2.reason).toEqual(fired1.reason);
     const down = await hub.nodeEvent('down', leaf.id);
     expect(down.reason).toEqual(fired1.reason);
