@@ -50,8 +50,11 @@ export type HostileCommand =
   | { cmd: 'drop' }
   /** `node.db.set(family, key, value)` (the guard is kept: the entry lives until close). */
   | { cmd: 'dbSet'; family: string; key: string; value: unknown }
-  /** The subkeys of a family in the merged global view (`node.db.keys$`), sorted. */
-  | { cmd: 'dbKeys'; family: string; timeoutMs: number }
+  /**
+   * The subkeys of a family in the merged global view (`node.db.keys$`), sorted; with `want`,
+   * once they are exactly those (watching the family with `node.db.mon$`, up to `timeoutMs`).
+   */
+  | { cmd: 'dbKeys'; family: string; timeoutMs: number; want?: string[] }
   /** TCP socket handles of the process, established peers, connections still handshaking. */
   | { cmd: 'sockets' }
   /**

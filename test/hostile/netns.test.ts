@@ -2,7 +2,8 @@
  * Three "hosts": three network namespaces joined by veth pairs on one bridge (10.213.0.0/24),
  * one node process in each (`ip netns exec NS node …`), every node a seed of the others, with
  * fast heartbeats. One host is cut off (its link goes down): the others must report it down
- * within the heartbeat time; when the link comes back it must rejoin.
+ * by heartbeat timeout (how soon is proven in virtual time, test/unit/net/heartbeat.test.ts);
+ * when the link comes back it must rejoin.
  *
  * Needs root and iproute2 (`ip netns add`); otherwise the test is skipped with the reason.
  * Every namespace, veth pair and the bridge are removed in afterAll, even after a failure.
@@ -61,16 +62,11 @@ if (skipReason) console.warn(`netns multi-host test skipped: ${skipReason}`);
 
 let nodes: HostileChild[] = [];
 
-/** Polls `n`'s merged view of FAMILY until it has exactly `want`; returns the ms it took. */
+/** Waits until `n`'s merged view of FAMILY has exactly `want`; returns the ms it took (a figure). */
 async function dbKeysBecome(n: HostileChild, want: string[], timeoutMs = 8000): Promise<number> {
   const t0 = performance.now();
-  let last: string[] = [];
-  while (performance.now() - t0 < timeoutMs) {
-    last = await n.request({ cmd: 'dbKeys', family: FAMILY, timeoutMs: 2000 }).catch(() => last);
-    if (JSON.stringify(last) === JSON.stringify([...want].sort())) return performance.now() - t0;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`${n.name}: ${FAMILY} keys ${JSON.stringify(last)}, want ${JSON.stringify(want)}`);
+  await n.request({ cmd: 'dbKeys', family: FAMILY, want, timeoutMs }, timeoutMs + 2000);
+  return performance.now() - t0;
 }
 let setupDone = false;
 
@@ -135,7 +131,7 @@ describe.skipIf(skipReason !== undefined)('three hosts in network namespaces', (
     cleanup();
   });
 
-  it('a host cut off is reported down by the others within the heartbeat time, and rejoins when healed', async () => {
+  it('a host cut off is reported down by the others by heartbeat timeout, and rejoins when healed', async () => {
     expect(setupDone).toBe(true);
     const [a, b, c] = nodes as [HostileChild, HostileChild, HostileChild];
     const ids = nodes.map((n) => n.id);
@@ -174,18 +170,14 @@ describe.skipIf(skipReason !== undefined)('three hosts in network namespaces', (
     ]);
     const vanishMs = performance.now() - t0;
 
-    const cutMs = HB_INTERVAL * HB_MISSES * 1000;
     console.log(
       `cut-off host detected down by host1 after ${downA[1].toFixed(0)} ms, by host2 after ${downB[1].toFixed(0)} ms ` +
         `(heartbeat ${HB_INTERVAL} s × ${HB_MISSES}); reasons ${JSON.stringify(downA[0].reason)}; its DB entries ` +
-        `gone from both views ${vanishMs.toFixed(0)} ms after the cut (polls ${vanishA.toFixed(0)}/${vanishB.toFixed(0)} ms)`,
+        `gone from both views ${vanishMs.toFixed(0)} ms after the cut (waits ${vanishA.toFixed(0)}/${vanishB.toFixed(0)} ms)`,
     );
-    for (const [e, ms] of [downA, downB]) {
+    // Found by the heartbeat; when, is proven in virtual time (test/unit/net/heartbeat.test.ts).
+    for (const [e] of [downA, downB])
       expect(e.reason).toEqual(['transport_error', c.id, 'heartbeat timeout']);
-      // Silence is counted from the last byte read, which may precede the cut by one interval.
-      expect(ms).toBeGreaterThanOrEqual(cutMs - HB_INTERVAL * 1000 - 50);
-      expect(ms).toBeLessThan(cutMs + 2 * HB_INTERVAL * 1000 + 500);
-    }
     expect(downC1.reason?.[2]).toBe('heartbeat timeout');
     expect(downC2.reason?.[2]).toBe('heartbeat timeout');
     expect(fired.reason).toEqual(['transport_error', c.id, 'heartbeat timeout']);
