@@ -121,6 +121,8 @@ describe('intruders without the secret', () => {
     let intruderHost = '';
     let done = 0;
     let worstRtt = 0;
+    /** The most intruder tries that ended while one round trip of the good peer was under way. */
+    let mostOvertaking = 0;
     const t0 = performance.now();
     const one = async (i: number) => {
       const fake = await FakePeer.dial(hub.addr);
@@ -135,7 +137,11 @@ describe('intruders without the secret', () => {
         while (next < TRIES) {
           const i = next++;
           await one(i);
-          if (i % 100 === 99) worstRtt = Math.max(worstRtt, await timeRoundTrip(good, goodId, `rt${i}`));
+          if (i % 100 === 99) {
+            const doneBefore = done;
+            worstRtt = Math.max(worstRtt, await timeRoundTrip(good, goodId, `rt${i}`));
+            mostOvertaking = Math.max(mostOvertaking, done - doneBefore);
+          }
         }
       }),
     );
@@ -161,7 +167,8 @@ describe('intruders without the secret', () => {
     const sockets = await hub.request({ cmd: 'sockets' });
     console.log(
       `${TRIES} wrong-secret handshakes (${PARALLEL} at a time): ${ms.toFixed(0)} ms, ` +
-        `${((TRIES / ms) * 1000).toFixed(0)}/s; worst good-peer round trip meanwhile ${worstRtt.toFixed(1)} ms; ` +
+        `${((TRIES / ms) * 1000).toFixed(0)}/s; worst good-peer round trip meanwhile ${worstRtt.toFixed(1)} ms ` +
+        `(at most ${mostOvertaking} tries ended during one); ` +
         `node heap ${mib(before.heapUsed)} → ${mib(after.heapUsed)} MiB, rss ${mib(before.rss)} → ${mib(after.rss)} MiB`,
     );
     expect(done).toBe(TRIES);
@@ -175,7 +182,9 @@ describe('intruders without the secret', () => {
     expect(sockets.handshaking).toBe(0);
     expect(sockets.established).toBe(sockets.tcp);
     expect(after.heapUsed - before.heapUsed).toBeLessThan(8 * 1024 * 1024);
-    expect(worstRtt).toBeLessThan(1000);
+    // The good peer is served between the intruders, not after them: while one of its round
+    // trips was under way, the other lanes finished at most a try or two each.
+    expect(mostOvertaking).toBeLessThanOrEqual(2 * PARALLEL);
     expect(await hub.request({ cmd: 'upNodes' })).toContain(goodId);
     await onlyProbeDelivered(record, good, mark);
   }, 60_000);
