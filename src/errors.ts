@@ -72,7 +72,7 @@ export class ConfigError extends AempError {
 export class UsageError extends AempError {}
 
 /**
- * @internal The error of an operation on a node that has closed (or closes while the operation
+ * The error of an operation on a node that has closed (or closes while the operation
  * is pending): `AempError` with code `ERR_NODE_CLOSED`.
  */
 export function nodeClosedError(nodeId: string, what: string): AempError {
@@ -106,7 +106,7 @@ function safeJson(v: unknown): string {
   }
 }
 
-/** @internal The kill reason an exception thrown by a handler produces: `['die', message]`. */
+/** The kill reason an exception thrown by a handler produces: `['die', message]`. */
 export function dieReason(err: unknown): KillReason {
   if (typeof err === 'object' && err !== null && typeof (err as Error).message === 'string')
     return ['die', (err as Error).message.replace(/\n+$/, '')];
@@ -118,7 +118,7 @@ function KilledErrorIs(e: unknown): e is KilledError {
   return AempError.is(e) && e.code === 'ERR_KILLED';
 }
 
-/** @internal Maps an error to the reason a monitor of a port on `nodeId` sees. */
+/** Maps an error to the reason a monitor of a port on `nodeId` sees. */
 export function toKillReason(err: unknown, nodeId?: string): KillReason {
   if (KilledErrorIs(err)) return err.reason;
   if (

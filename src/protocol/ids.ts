@@ -20,7 +20,7 @@ export function portNameOf(portOrNode: string): string {
   return i < 0 ? '' : portOrNode.slice(i + 1);
 }
 
-/** @internal `n` characters drawn uniformly from `0-9A-Za-z`. */
+/** `n` characters drawn uniformly from `0-9A-Za-z`. */
 export function nonce62(n: number): string {
   let s = '';
   for (let i = 0; i < n; i++) s += ALPHABET.charAt(randomInt(62));
@@ -29,7 +29,6 @@ export function nonce62(n: number): string {
 
 /**
  * The per-process random suffix (RUNIQ): ten base-62 characters, the last upper-cased.
- * @internal
  */
 export function makeRuniq(): string {
   const s = nonce62(10);
@@ -39,7 +38,6 @@ export function makeRuniq(): string {
 /**
  * The per-process port-name prefix (UNIQ): five characters derived from the process ID and
  * the clock, then four random ones.
- * @internal
  */
 export function makeUniq(pid = process.pid, nowSeconds = Date.now() / 1000): string {
   const c = (n: number) => ALPHABET.charAt(Math.floor(n) % 62);
@@ -49,7 +47,6 @@ export function makeUniq(pid = process.pid, nowSeconds = Date.now() / 1000): str
 /**
  * Perl's "magic" string increment for alphanumeric strings: `a`→`b`, `z`→`aa`, `az`→`ba`,
  * `a9`→`b0`, `Zz`→`AAa`. Used for the port-name counter.
- * @internal
  */
 export function magicIncrement(s: string): string {
   if (s === '') return '1';

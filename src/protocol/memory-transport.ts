@@ -147,7 +147,7 @@ interface Pending {
   readonly done: (() => void) | undefined;
 }
 
-/** @internal One end of an in-memory connection. */
+/** One end of an in-memory connection. */
 export class MemoryEnd implements Transport {
   private peer: MemoryEnd | undefined;
   private handlers: TransportHandlers | undefined;

@@ -39,8 +39,29 @@ export function tcpTransports(opts: TcpTransportOptions): TransportFactory {
 
 const ignore = (): void => {};
 
+/** The transport a socket belongs to, read by the socket listeners shared by all transports. */
+const OWNER = Symbol('aemp.transport');
+type Owned = Duplex & { [OWNER]?: TcpTransport | undefined };
+
 /** A TCP socket (and, after `startTls`, the TLS socket on it) as a `Transport`. */
 export class TcpTransport implements Transport {
+  // One listener of each kind for all sockets (a listener runs with `this` = the socket): an
+  // established connection holds no functions of its own here.
+  private static readonly onEarlyError = function (this: Owned, err: Error): void {
+    const t = this[OWNER];
+    if (t) t.early ??= err.message;
+  };
+  private static readonly onData = function (this: Owned, chunk: Uint8Array): void {
+    const t = this[OWNER];
+    if (t && !t.done) t.handlers?.data(chunk);
+  };
+  private static readonly onError = function (this: Owned, err: Error): void {
+    this[OWNER]?.finish(err.message);
+  };
+  private static readonly onClose = function (this: Owned): void {
+    this[OWNER]?.finish(REASON.CLOSED_BY_PEER);
+  };
+
   private socket: Socket;
   private readonly raw: Socket;
   private handlers: TransportHandlers | undefined;
@@ -52,7 +73,8 @@ export class TcpTransport implements Transport {
 
   constructor(socket: Socket) {
     this.raw = this.socket = socket;
-    socket.on('error', this.onEarlyError);
+    (socket as Owned)[OWNER] = this;
+    socket.on('error', TcpTransport.onEarlyError);
   }
 
   get remoteAddress(): string | undefined {
@@ -71,27 +93,15 @@ export class TcpTransport implements Transport {
     return this.socket.writableLength;
   }
 
-  private readonly onEarlyError = (err: Error): void => {
-    this.early ??= err.message;
-  };
-
   open(handlers: TransportHandlers): void {
     this.handlers = handlers;
     const s = this.raw;
-    s.off('error', this.onEarlyError);
-    s.on('error', this.onError);
-    s.on('close', this.onClose);
-    s.on('data', this.onData);
+    s.off('error', TcpTransport.onEarlyError);
+    s.on('error', TcpTransport.onError);
+    s.on('close', TcpTransport.onClose);
+    s.on('data', TcpTransport.onData);
     if (this.early !== undefined) this.finish(this.early);
   }
-
-  private readonly onData = (chunk: Uint8Array): void => {
-    if (!this.done) this.handlers?.data(chunk);
-  };
-
-  private readonly onError = (err: Error): void => this.finish(err.message);
-
-  private readonly onClose = (): void => this.finish(REASON.CLOSED_BY_PEER);
 
   /** The carrier ended on its own: one `closed`, then nothing. */
   private finish(reason: string): void {
@@ -147,15 +157,16 @@ export class TcpTransport implements Transport {
     pending: Uint8Array,
     secured: (rejected?: string) => void,
   ): void {
-    this.raw.off('data', this.onData);
+    this.raw.off('data', TcpTransport.onData);
     const tls = upgradeTls(this.raw, certPem, client, pending);
+    (tls as Owned)[OWNER] = this;
     this.socket = tls;
     let up = false;
     this.onTlsError = (err: Error & { code?: string }) =>
       this.finish(up ? err.message : tlsHandshakeErrorText(tls, err));
     tls.on('error', this.onTlsError);
-    tls.on('close', this.onClose);
-    tls.on('data', this.onData);
+    tls.on('close', TcpTransport.onClose);
+    tls.on('data', TcpTransport.onData);
     tls.once(client ? 'secureConnect' : 'secure', () => {
       up = true;
       if (!this.done) secured(peerCertificateError(tls));
@@ -169,10 +180,11 @@ export class TcpTransport implements Transport {
     this.done = true;
     this.handlers = undefined;
     for (const s of new Set([stream, raw])) {
-      s.off('data', this.onData);
-      s.off('error', this.onError);
-      s.off('close', this.onClose);
+      s.off('data', TcpTransport.onData);
+      s.off('error', TcpTransport.onError);
+      s.off('close', TcpTransport.onClose);
       if (this.onTlsError) s.off('error', this.onTlsError);
+      (s as Owned)[OWNER] = undefined;
     }
     if (rest.length > 0) stream.unshift(Buffer.from(rest.buffer, rest.byteOffset, rest.length));
     if (stream !== raw) {

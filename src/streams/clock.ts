@@ -85,9 +85,21 @@ export function chainedTimeout(
   };
 }
 
+/** A Node timer as a `Timer` (a method, not a closure per timer). */
+class NodeTimer implements Timer {
+  constructor(
+    private readonly t: NodeJS.Timeout,
+    private readonly clear: (t: NodeJS.Timeout) => void,
+  ) {}
+
+  cancel(): void {
+    this.clear(this.t);
+  }
+}
+
 function nodeTimer(t: NodeJS.Timeout, keepAlive: boolean, clear: (t: NodeJS.Timeout) => void): Timer {
   if (!keepAlive) t.unref();
-  return { cancel: () => clear(t) };
+  return new NodeTimer(t, clear);
 }
 
 /**

@@ -27,7 +27,6 @@ import type { Network, NetworkEnv, NodeStatus } from './net/network.js';
 
 /**
  * Everything a node is built from (`configure` produces it from the configuration).
- * @internal
  */
 export interface NodeSetup {
   nodeId: string;

@@ -179,12 +179,16 @@ describe('the packed package', () => {
     const allowed =
       /^(package\.json|README\.md|LICENSE|bin\/aemp\.js|dist\/.+\.(js|js\.map|d\.ts|d\.ts\.map)|src\/.+\.ts)$/;
     expect(paths.filter((p) => !allowed.test(p))).toEqual([]);
-    expect(paths.filter((p) => /test|fixture|\.pem$|bench|\.ci|example|dist\/api\//i.test(p))).toEqual([]);
+    // the `aemp/testing` entry (virtual clock, in-memory network) is shipped; test suites are not
+    const shipped = paths.filter((p) => !/^(dist|src)\/testing\.(ts|js|js\.map|d\.ts|d\.ts\.map)$/.test(p));
+    expect(shipped.filter((p) => /test|fixture|\.pem$|bench|\.ci|example|dist\/api\//i.test(p))).toEqual([]);
     // declarations of the CLI's modules are no API
     expect(paths.filter((p) => /^dist\/cli\/.*\.d\.ts/.test(p))).toEqual([]);
     for (const p of [
       'dist/index.js',
       'dist/index.d.ts',
+      'dist/testing.js',
+      'dist/testing.d.ts',
       'dist/cli/main.js',
       'bin/aemp.js',
       'package.json',
@@ -228,6 +232,43 @@ b.snd(port, 'hello', { from: 'b' });
       );
       const r = await run('the ESM program', process.execPath, [file], { cwd: app, env, ms: RUN_MS });
       expect(r).toEqual({ code: 0, out: 'a got ["hello",{"from":"b"}]\nclosed\n', err: '' });
+    },
+    RUN_MS + 5_000,
+  );
+
+  it(
+    'runs two nodes of aemp/testing on an in-memory network in virtual time',
+    async () => {
+      const file = appFile(
+        'memory-nodes.mjs',
+        `import { MemoryNetwork, memoryNode, VirtualClock } from 'aemp/testing';
+const clock = new VirtualClock();
+const net = new MemoryNetwork();
+const secret = 'consumer-test';
+const a = memoryNode(net.host(), { nodeid: 'mem-a', secret, binds: ['10.0.0.1:4040'], clock });
+const b = memoryNode(net.host(), { nodeid: 'mem-b', secret, binds: ['10.0.0.2:4040'], seeds: ['10.0.0.1:4040'], clock });
+await Promise.all([a.ready, b.ready]);
+let inbox = '';
+const got = new Promise((resolve) => {
+  inbox = a.port((...msg) => resolve(msg));
+});
+b.snd(inbox, 'hello');
+await clock.run(100);
+console.log('a got', JSON.stringify(await got));
+await clock.run(3_600_000);
+console.log('an hour later', b.upNodes().join(','));
+const closing = Promise.all([a.close(), b.close()]);
+await clock.run(5_000);
+await closing;
+console.log('closed');
+`,
+      );
+      const r = await run('the aemp/testing program', process.execPath, [file], {
+        cwd: app,
+        env,
+        ms: RUN_MS,
+      });
+      expect(r).toEqual({ code: 0, out: 'a got ["hello"]\nan hour later mem-a\nclosed\n', err: '' });
     },
     RUN_MS + 5_000,
   );

@@ -72,7 +72,7 @@ export function configure(profileOrOptions?: string | ConfigureOptions, options?
 }
 
 /**
- * @internal `configure` with the node's transports given (`aemp/testing`: nodes on an
+ * `configure` with the node's transports given (`aemp/testing`: nodes on an
  * in-memory network). Default: TCP.
  */
 export function configureNode(opts: ConfigureOptions, transports?: TransportFactory): Node {

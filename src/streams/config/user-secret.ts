@@ -41,22 +41,21 @@ import { dirname, join } from 'node:path';
 import { ConfigError } from '../../errors.js';
 
 const SECRET_CHARS = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-/** @internal Length of a generated secret: 180 characters of [0-9A-Za-z] are about 1071 bits. */
+/** Length of a generated secret: 180 characters of [0-9A-Za-z] are about 1071 bits. */
 export const SECRET_LENGTH = 180;
 /**
  * Secrets shorter than this get a warning: they can be guessed offline (issue: weak secrets).
- * @internal
  */
 export const SHORT_SECRET = 32;
 
-/** @internal A new random shared secret, as `aemp gensecret` makes. */
+/** A new random shared secret, as `aemp gensecret` makes. */
 export function generateSecret(): string {
   let s = '';
   for (let i = 0; i < SECRET_LENGTH; i++) s += SECRET_CHARS.charAt(randomInt(SECRET_CHARS.length));
   return s;
 }
 
-/** @internal The warning for a secret shorter than `SHORT_SECRET` characters, or undefined. */
+/** The warning for a secret shorter than `SHORT_SECRET` characters, or undefined. */
 export function shortSecretWarning(secret: string): string | undefined {
   if (secret.length >= SHORT_SECRET) return undefined;
   return (
@@ -68,14 +67,13 @@ export function shortSecretWarning(secret: string): string | undefined {
 
 /**
  * The per-user secret file: `AEMP_SECRET_FILE` if set and not empty, else `~/.aemp-secret`.
- * @internal
  */
 export function userSecretPath(env: NodeJS.ProcessEnv = process.env): string {
   if (env.AEMP_SECRET_FILE) return env.AEMP_SECRET_FILE;
   return join(env.HOME || homedir(), '.aemp-secret');
 }
 
-/** @internal What `userSecret` found or made. */
+/** What `userSecret` found or made. */
 export interface UserSecret {
   readonly secret: string;
   readonly path: string;
@@ -86,7 +84,6 @@ export interface UserSecret {
 /**
  * The user's secret from `path`, created (or replaced, see the module comment) as needed.
  * Throws ConfigError when the file or its directory cannot be trusted or used.
- * @internal
  */
 export function userSecret(path: string = userSecretPath()): UserSecret {
   const uid = process.getuid?.();

@@ -31,13 +31,12 @@ export interface DbChange {
   readonly deleted: readonly string[];
 }
 
-/** @internal Who hears a family's changes. */
+/** Who hears a family's changes. */
 export interface DbListener {
   next(change: DbChange): void;
   complete(): void;
 }
 
-/** @internal */
 export class FamilyWatch {
   /** True once the master sent the first snapshot. */
   synced = false;

@@ -27,7 +27,6 @@ import { type GlobalHost, GlobalService } from './global-service.js';
 import { type DbNetwork, MasterLink } from './master-link.js';
 import { addressList, type Db, type DbRecord, dbRecordOf, isHash, newRecord, sameValue } from './records.js';
 
-/** @internal */
 export interface DbEnv {
   nodeId: string;
   kernel: Kernel;
@@ -45,7 +44,6 @@ export interface DbEnv {
  * Address lookups (`g_find`) waiting for the master at most. Peers can make this node look up
  * any node ID (a relayed `snd` to it), and without a master nothing answers; further lookups
  * fail at once ("no known address") until answers make room.
- * @internal
  */
 export const MAX_PENDING_FINDS = 1024;
 

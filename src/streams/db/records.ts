@@ -9,39 +9,38 @@
 /** A hash as it travels on the wire: `{subkey: value}`. Built without a prototype. */
 export type DbRecord = Record<string, unknown>;
 
-/** @internal One family of a database: subkey → value. */
+/** One family of a database: subkey → value. */
 export type Family = Map<string, unknown>;
 
-/** @internal A database: family → subkey → value. */
+/** A database: family → subkey → value. */
 export type Db = Map<string, Family>;
 
-/** @internal An empty record with no prototype (`__proto__` is an ordinary key). */
+/** An empty record with no prototype (`__proto__` is an ordinary key). */
 export function newRecord(): DbRecord {
   return Object.create(null) as DbRecord;
 }
 
-/** @internal A fresh record holding the entries of `map`. */
+/** A fresh record holding the entries of `map`. */
 export function recordOf(map: ReadonlyMap<string, unknown> | undefined): DbRecord {
   const r = newRecord();
   if (map) for (const [k, v] of map) r[k] = v;
   return r;
 }
 
-/** @internal A fresh `{family: {subkey: value}}` record of a whole database. */
+/** A fresh `{family: {subkey: value}}` record of a whole database. */
 export function dbRecordOf(db: ReadonlyMap<string, ReadonlyMap<string, unknown>>): DbRecord {
   const r = newRecord();
   for (const [family, entries] of db) r[family] = recordOf(entries);
   return r;
 }
 
-/** @internal True for a non-null, non-array object (a hash on the wire). */
+/** True for a non-null, non-array object (a hash on the wire). */
 export function isHash(v: unknown): v is DbRecord {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**
  * The entries of a wire hash; `null`, a missing element or anything else count as empty.
- * @internal
  */
 export function hashEntries(v: unknown): [string, unknown][] {
   return isHash(v) ? Object.entries(v) : [];
@@ -49,7 +48,6 @@ export function hashEntries(v: unknown): [string, unknown][] {
 
 /**
  * The keys of a wire list (as strings); `null`, a missing element or anything else: none.
- * @internal
  */
 export function listKeys(v: unknown): string[] {
   if (!Array.isArray(v)) return [];
@@ -58,7 +56,6 @@ export function listKeys(v: unknown): string[] {
 
 /**
  * The addresses of a `'l` entry (a list of `host:port` strings), or null when unusable.
- * @internal
  */
 export function addressList(v: unknown): string[] | null {
   if (!Array.isArray(v)) return null;
@@ -69,7 +66,6 @@ export function addressList(v: unknown): string[] | null {
 /**
  * Perl's comparison of database values: scalars by value and definedness (null and undefined
  * are both "undef"), references by their JSON encoding.
- * @internal
  */
 export function sameValue(a: unknown, b: unknown): boolean {
   const aRef = typeof a === 'object' && a !== null;

@@ -43,7 +43,6 @@ const KILL = { kind: 'kill' } as const;
 const NOOP = (): void => {};
 const TASK = { kind: 'task' } as const;
 
-/** @internal */
 export interface KernelOptions {
   nodeId: string;
   /** True when the node ID got a random part: port names are then just the counter. */
@@ -59,7 +58,6 @@ export interface KernelOptions {
   clock?: Clock;
 }
 
-/** @internal */
 export class Kernel extends PortTable {
   logger: Logger;
   remote: Remote;

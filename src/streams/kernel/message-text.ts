@@ -13,7 +13,7 @@ export function tagText(v: unknown): string {
   return s.slice(0, 30).replace(/[^\x20-\x7e]/g, '.');
 }
 
-/** @internal Text of an error for log lines. */
+/** Text of an error for log lines. */
 export function errText(err: unknown): string {
   // Errors from a vm context are not `instanceof Error` here, so look at the shape.
   if (typeof err === 'object' && err !== null && typeof (err as Error).message === 'string')

@@ -8,19 +8,19 @@ import type { KillReason } from '../../errors.js';
 /** A message handler: called with the message elements (for tag handlers, without the tag). */
 export type Handler = (...args: any[]) => void;
 
-/** @internal A receiver of a port's messages, as an rxjs subscriber is. */
+/** A receiver of a port's messages, as an rxjs subscriber is. */
 export interface PortSink {
   next(msg: unknown[]): void;
   complete(): void;
   error(err: unknown): void;
 }
 
-/** @internal A private port made by `Kernel.createSinkPort`. */
+/** A private port made by `Kernel.createSinkPort`. */
 export interface SinkHandle {
   readonly id: string;
 }
 
-/** @internal One registered monitor action; removal is by identity. */
+/** One registered monitor action; removal is by identity. */
 export interface MonEntry {
   fire(reason: KillReason): void;
 }
@@ -38,7 +38,7 @@ export class Guard extends Subscription {
   }
 }
 
-/** @internal A live local port: its handlers, stream sinks and monitors. */
+/** A live local port: its handlers, stream sinks and monitors. */
 export class PortRecord {
   dead = false;
   tags: Map<string, Handler> | null = null;

@@ -9,7 +9,6 @@ import { magicIncrement, makeUniq, nodeOf } from '../../protocol/ids.js';
 import { type Handler, PortRecord, type PortSink, type SinkHandle } from './port-record.js';
 import { type ReplyPort, ReplyTable, replySeqOf } from './reply-table.js';
 
-/** @internal */
 export abstract class PortTable {
   readonly prefix: string;
   readonly uniq: string;

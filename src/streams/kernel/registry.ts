@@ -13,10 +13,9 @@ import { pathToFileURL } from 'node:url';
 /** A function callable by name from other nodes or from services; `this` is the node. */
 export type NodeFunction = (...args: any[]) => unknown;
 
-/** @internal A loader for a module name used as a service (`"Name::"`). */
+/** A loader for a module name used as a service (`"Name::"`). */
 export type ModuleLoader = () => unknown;
 
-/** @internal */
 export class Registry {
   private readonly fns = new Map<string, NodeFunction>();
   private readonly modules = new Map<string, ModuleLoader>();
@@ -82,7 +81,7 @@ function looksImportable(spec: string): boolean {
   return /^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*(\/[\w.-]+)*$/.test(spec);
 }
 
-/** @internal The stand-in for a name that resolves to nothing: it throws Perl's error text. */
+/** The stand-in for a name that resolves to nothing: it throws Perl's error text. */
 export function unresolvable(name: string): NodeFunction {
   return () => {
     throw new Error(`unable to resolve function '${name}'`);

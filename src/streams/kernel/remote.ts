@@ -1,7 +1,7 @@
 /** What the kernel needs from the network layer, and the wire forms of remote messages. */
 import type { MonEntry } from './port-record.js';
 
-/** @internal What the kernel needs from the network layer. */
+/** What the kernel needs from the network layer. */
 export interface Remote {
   /** Queues a wire message `[PORTNAME, …]` for a node, connecting on demand. Never throws. */
   send(nodeId: string, msg: unknown[]): void;

@@ -9,7 +9,7 @@
  */
 import type { PortSink } from './port-record.js';
 
-/** @internal The receiver of a reply port in the table; the kernel keeps these fields. */
+/** The receiver of a reply port in the table; the kernel keeps these fields. */
 export interface ReplyPort extends PortSink {
   /** The port's number while it is in the table. */
   replySeq: number;

@@ -35,15 +35,15 @@ export const LOG_CATCH = 'AnyEvent::MP::LogCatcher::catch';
 /** The context title of the catcher's own records (drop notices, attach notes). */
 export const LOG_CATCHER_CONTEXT = 'AnyEvent::MP::LogCatcher';
 
-/** @internal Records per second one sink sends at most (token bucket refill). */
+/** Records per second one sink sends at most (token bucket refill). */
 export const SINK_RATE = 20_000;
-/** @internal Records one sink may send in a burst (bucket size). */
+/** Records one sink may send in a burst (bucket size). */
 export const SINK_BURST = 2_000;
-/** @internal Bytes waiting for the catcher's socket above which a sink drops records. */
+/** Bytes waiting for the catcher's socket above which a sink drops records. */
 export const SINK_MAX_BACKLOG = 256 * 1024;
-/** @internal Sinks one node serves at once; further `connect` requests are refused. */
+/** Sinks one node serves at once; further `connect` requests are refused. */
 export const MAX_SINKS = 256;
-/** @internal Minimum milliseconds between two requests of one catcher to one node. */
+/** Minimum milliseconds between two requests of one catcher to one node. */
 export const RECONNECT_MS = 1000;
 /** @internal Characters of a caught message that the catcher's own log line shows. */
 const CAUGHT_TEXT_MAX = 4096;
@@ -68,7 +68,6 @@ type LocalSink = (rec: LocalRecord) => void;
 /**
  * The node's logger: writes to the configured logger and hands each record to the attached
  * sinks. Records made while a sink is being fed (a send that logs) go only to the logger.
- * @internal
  */
 export class LogHub implements Logger {
   private readonly sinks = new Set<LocalSink>();
@@ -110,7 +109,6 @@ export class LogHub implements Logger {
 /**
  * What the log machinery uses of its node (a `Node`; named here so that this module does not
  * import node.ts, which imports it).
- * @internal
  */
 export interface LogNode {
   readonly id: string;
@@ -141,7 +139,6 @@ const states = new WeakMap<LogNode, CatcherState>();
 
 /**
  * Test hook: counts of the log machinery of `node`.
- * @internal
  */
 export function logCatcherCounts(node: LogNode): { sinks: number; catcherPorts: number; localSinks: number } {
   const s = states.get(node);
@@ -150,7 +147,6 @@ export function logCatcherCounts(node: LogNode): { sinks: number; catcherPorts: 
 
 /**
  * Test hook: the catcher ports this node sends records to.
- * @internal
  */
 export function logSinkPorts(node: LogNode): string[] {
   return [...(states.get(node)?.sinks.keys() ?? [])];
@@ -262,7 +258,6 @@ class RemoteSink {
 
 /**
  * Installs the log machinery of `node`: the `connect` and `catch` functions.
- * @internal
  */
 export function installLogCatcher(node: LogNode, hub: LogHub): void {
   const state: CatcherState = {
@@ -330,7 +325,7 @@ export interface LogsOptions {
 /**
  * The log records of every node in the `'l` family (and this node's own) at `level` and
  * more severe. See the module comment.
- * @internal Use `node.logs$`.
+ * Use `node.logs$`.
  */
 export function logs$(node: LogNode, level: LogLevel, options: LogsOptions = {}): Observable<LogRecord> {
   if (!isLevel(level)) throw new TypeError(`logs$: ${String(level)} is not a logging level (1…9)`);

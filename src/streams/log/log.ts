@@ -53,7 +53,7 @@ export function memoryLogger(): Logger & { lines: { level: LogLevel; text: strin
   };
 }
 
-/** @internal How many characters of peer-supplied text a log line shows before cutting it short. */
+/** How many characters of peer-supplied text a log line shows before cutting it short. */
 export const LOG_TEXT_MAX = 200;
 
 /**
@@ -84,7 +84,6 @@ function escapeChar(c: string): string {
 /**
  * `text` with every control character written as an escape (`\n`, `\r`, `\e`, `\x07`,
  * `\u2028`…), so that it stays on one line and cannot drive a terminal. Nothing is cut.
- * @internal
  */
 export function escapeControls(text: string): string {
   UNSAFE.lastIndex = 0;
@@ -95,7 +94,6 @@ export function escapeControls(text: string): string {
  * Peer-supplied text made fit for a log line: control characters escaped (see
  * `escapeControls`) and anything beyond `max` characters replaced by `…(N more)`. Only the
  * kept part is looked at, so a megabyte of text costs no more than `max` characters.
- * @internal
  */
 export function logText(value: unknown, max = LOG_TEXT_MAX): string {
   let s: string;
@@ -112,14 +110,13 @@ export function logText(value: unknown, max = LOG_TEXT_MAX): string {
   return `${escapeControls(s.slice(0, cut))}…(${s.length - cut} more)`;
 }
 
-/** @internal Lines of one kind and source logged per interval before the rest are only counted. */
+/** Lines of one kind and source logged per interval before the rest are only counted. */
 export const LOG_BURST = 5;
-/** @internal The interval after which suppressed lines are summed up in one line, milliseconds. */
+/** The interval after which suppressed lines are summed up in one line, milliseconds. */
 export const LOG_SUMMARY_INTERVAL_MS = 10_000;
 /**
  * Kinds/sources tracked at once; lines of further ones share one overflow entry, so a flood
  * from many sources cannot grow the table either.
- * @internal
  */
 export const LOG_LIMIT_KEYS = 1000;
 
@@ -137,7 +134,6 @@ interface LimitEntry {
  * counted, and when the interval ends one line says how many were left out. The interval timer
  * (on the node's clock) does not keep the process alive, runs only while there is something to
  * count, and `close()` stops it.
- * @internal
  */
 export class LogLimiter {
   private readonly entries = new Map<string, LimitEntry>();

@@ -83,7 +83,16 @@ export interface ConnectionOptions {
 /** Greeting key of the heartbeat extension (Perl ignores unknown keys). */
 export const HEARTBEAT_KEY = GREETING_KEY.HEARTBEAT;
 
+/**
+ * An established connection keeps of its session only what is read later (the peer's greeting,
+ * the negotiated methods); the greeting lines and nonces that went into the auth tokens go.
+ */
+function slimSession(s: HandshakeSession): HandshakeSession {
+  return { ...s, peerNonce: '', ownGreeting: '', ownNonce: '' };
+}
+
 export class Connection {
+  /** The handshake's outcome (the lines and nonces it hashed left out once established). */
   session: HandshakeSession | undefined;
   /** The peer's node ID once authenticated. */
   peerId: string | undefined;
@@ -98,6 +107,11 @@ export class Connection {
   bytesOut = 0;
 
   private readonly clock: Clock;
+  /** The options; dropped once the data phase starts (their handshake part holds callbacks). */
+  private opts: ConnectionOptions | undefined;
+  /** What the data phase reads of the options. */
+  private readonly maxSendBufferBytes: number;
+  private readonly totalSendBufferExceeded: (() => boolean) | undefined;
   /** The handshake; dropped once the data phase starts. */
   private hs: Handshake | undefined;
   private decoder: FrameDecoder | undefined;
@@ -115,12 +129,15 @@ export class Connection {
 
   constructor(
     private readonly transport: Transport,
-    private readonly opts: ConnectionOptions,
+    opts: ConnectionOptions,
     private readonly events: ConnectionEvents,
   ) {
+    this.opts = opts;
     this.clock = opts.clock;
     this.label = opts.label;
     this.outgoing = opts.outgoing;
+    this.maxSendBufferBytes = opts.maxSendBufferBytes;
+    this.totalSendBufferExceeded = opts.totalSendBufferExceeded;
     const hook = opts.handshake.onPeerGreeting;
     this.hs = createHandshake({
       ...opts.handshake,
@@ -138,7 +155,7 @@ export class Connection {
     );
     this.lastRead = this.clock.now();
     this.watchSilence(Math.min(opts.handshakeTimeoutMs, deadlineMs));
-    transport.open({ data: (chunk) => this.onBytes(chunk), closed: (reason) => this.end(reason) });
+    transport.open(this);
     if (this.state === 'handshake') transport.write(this.hs.start());
   }
 
@@ -166,9 +183,20 @@ export class Connection {
   watchBacklog = false;
 
   /** A batch was taken by the transport (or failed): report what is still unsent. */
-  private readonly afterWrite = (): void => {
+  private afterWrite(): void {
     if (this.watchBacklog && this.state === 'up') this.events.backlog?.(this, this.transport.unsentBytes);
-  };
+  }
+
+  /** Transport handler: bytes from the peer. */
+  data(chunk: Uint8Array): void {
+    if (this.state === 'up') this.onData(chunk);
+    else if (this.state === 'handshake') this.onHandshakeData(chunk);
+  }
+
+  /** Transport handler: the carrier ended (the connection ends with `reason`). */
+  closed(reason: string): void {
+    this.end(reason);
+  }
 
   /** True once the transport is connected (the peer then gets our greeting). */
   get connected(): boolean {
@@ -191,7 +219,7 @@ export class Connection {
     this.out.push(msg);
     if (!this.flushQueued) {
       this.flushQueued = true;
-      queueMicrotask(this.flush);
+      queueMicrotask(() => this.flush());
     }
   }
 
@@ -220,7 +248,7 @@ export class Connection {
     return this.transport.end().then(() => timer.cancel());
   }
 
-  private readonly flush = (): void => {
+  private flush(): void {
     this.flushQueued = false;
     if (this.state !== 'up') return;
     const batch = this.out;
@@ -232,18 +260,18 @@ export class Connection {
       chunks = [this.encodeEach(batch)];
     }
     // A watched backlog learns when the batch's last chunk was taken.
-    const done = this.watchBacklog ? this.afterWrite : undefined;
+    const done = this.watchBacklog ? () => this.afterWrite() : undefined;
     if (chunks.length === 1) this.transport.write(chunks[0]!, done);
     else this.transport.writeAll(chunks, done);
     for (const c of chunks) this.bytesOut += c.length;
     this.wroteSinceBeat = true;
     const unsent = this.transport.unsentBytes;
-    if (unsent > this.opts.maxSendBufferBytes) {
+    if (unsent > this.maxSendBufferBytes) {
       this.end(`send buffer overflow (${unsent} bytes unsent, peer not reading)`);
-    } else if (unsent >= this.opts.maxSendBufferBytes / 64 && this.opts.totalSendBufferExceeded?.()) {
+    } else if (unsent >= this.maxSendBufferBytes / 64 && this.totalSendBufferExceeded?.()) {
       this.end(`send buffer overflow (${unsent} bytes unsent, all connections over their total limit)`);
     } else if (this.watchBacklog) this.events.backlog?.(this, unsent);
-  };
+  }
 
   /** Encodes messages one by one, leaving out (and reporting) the ones that cannot be encoded. */
   private encodeEach(batch: unknown[][]): Uint8Array {
@@ -256,11 +284,6 @@ export class Connection {
       }
     }
     return Buffer.concat(parts);
-  }
-
-  private onBytes(chunk: Uint8Array): void {
-    if (this.state === 'up') this.onData(chunk);
-    else if (this.state === 'handshake') this.onHandshakeData(chunk);
   }
 
   private onHandshakeData(chunk: Uint8Array): void {
@@ -301,7 +324,7 @@ export class Connection {
    * whatever auth method it would claim (`tls_anon` included).
    */
   private startTls(client: boolean): void {
-    const certPem = this.opts.certPem;
+    const certPem = this.opts?.certPem;
     if (!certPem || !this.transport.startTls) {
       this.end(REASON.TLS_WITHOUT_CERT);
       return;
@@ -319,6 +342,7 @@ export class Connection {
     this.session = session;
     const rest = this.hs!.takeRest();
     this.hs = undefined;
+    this.opts = undefined;
     const stream = this.transport.detach(rest);
     if (!this.events.handover) {
       stream.on('error', () => {});
@@ -337,11 +361,13 @@ export class Connection {
     this.handshakeDeadline?.cancel();
     this.handshakeDeadline = undefined;
     this.stopTicker();
-    this.session = session;
+    const opts = this.opts!;
+    this.opts = undefined;
+    this.session = slimSession(session);
     this.peerId = session.peerNodeId;
     this.decoder = createFrameDecoder(session.recvFraming, {
-      maxFrameBytes: this.opts.maxFrameBytes,
-      maxFrameItems: this.opts.maxFrameItems,
+      maxFrameBytes: opts.maxFrameBytes,
+      maxFrameItems: opts.maxFrameItems,
     });
     this.encoder = createFrameEncoder(session.sendFraming);
     this.state = 'up';
@@ -349,7 +375,7 @@ export class Connection {
     this.hs = undefined;
     this.events.established(this);
     if (this.state !== 'up') return;
-    this.startHeartbeat(session);
+    this.startHeartbeat(session, opts.heartbeatInterval, opts.heartbeatMisses);
     if (rest.length > 0) this.onData(rest);
   }
 
@@ -370,11 +396,10 @@ export class Connection {
   };
 
   /** Starts heartbeats if both sides advertised an interval (design.md §4). */
-  private startHeartbeat(session: HandshakeSession): void {
-    const own = this.opts.heartbeatInterval;
+  private startHeartbeat(session: HandshakeSession, own: number, misses: number): void {
     const peer = Number(session.peerGreeting.keys.get(HEARTBEAT_KEY));
     if (!(own > 0) || !(peer > 0)) return;
-    const silenceMs = peer * 1000 * Math.max(1, this.opts.heartbeatMisses);
+    const silenceMs = peer * 1000 * Math.max(1, misses);
     this.lastRead = this.clock.now();
     this.ticker = this.clock.interval(() => {
       if (this.clock.now() - this.lastRead > silenceMs) {

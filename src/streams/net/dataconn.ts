@@ -96,7 +96,7 @@ export interface DataConnHost {
   port$(): Observable<unknown[]> & { readonly id: string };
 }
 
-/** @internal One per node: the expectations it holds and the data connections it dials. */
+/** One per node: the expectations it holds and the data connections it dials. */
 export class DataConns {
   private readonly expected = new Map<string, Expected>();
   /** Data connections handed out (to init functions and to `dataConn$` subscribers). */

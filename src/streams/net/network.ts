@@ -63,7 +63,6 @@ export interface NetworkCounts {
   readonly heartbeatTimeouts: number;
 }
 
-/** @internal */
 export interface Network extends Remote {
   /** Up/down events of connections to other nodes. */
   readonly nodes$: Observable<NodeStatus>;

@@ -74,10 +74,10 @@ export interface ConnectionContext extends ConnectionKind {
   /** The dialled address, or the peer's address of an accepted connection. */
   readonly label: string;
   readonly outgoing: boolean;
-  /** True if an established connection to the node exists. */
-  isConnected(nodeId: string): boolean;
-  /** True when all connections together hold too many unsent bytes. */
-  totalSendBufferExceeded(): boolean;
+  /** True if an established connection to the node exists (called unbound). */
+  readonly isConnected: (nodeId: string) => boolean;
+  /** True when all connections together hold too many unsent bytes (called unbound). */
+  readonly totalSendBufferExceeded: () => boolean;
 }
 
 /** The options of one connection of the network. */
@@ -94,7 +94,7 @@ export function connectionOptions(o: TcpNetworkOptions, c: ConnectionContext): C
       [GREETING_KEY.TIEBREAK]: '1',
       ...(o.heartbeatInterval > 0 ? { [GREETING_KEY.HEARTBEAT]: String(o.heartbeatInterval) } : {}),
     },
-    isConnected: (id) => c.isConnected(id),
+    isConnected: c.isConnected,
     ...(c.onPeerGreeting ? { onPeerGreeting: c.onPeerGreeting } : {}),
     role: c.outgoing ? 'dialled' : 'accepted',
     strictPeers: o.strictPeers,
@@ -122,7 +122,7 @@ export function connectionOptions(o: TcpNetworkOptions, c: ConnectionContext): C
     maxFrameBytes: o.maxFrameBytes,
     maxFrameItems: o.maxFrameItems,
     maxSendBufferBytes: o.maxSendBufferBytes,
-    totalSendBufferExceeded: () => c.totalSendBufferExceeded(),
+    totalSendBufferExceeded: c.totalSendBufferExceeded,
     label: c.label,
     outgoing: c.outgoing,
     heartbeatInterval: o.heartbeatInterval,

@@ -75,6 +75,9 @@ export class TcpNetwork implements Network {
   private readonly acceptor: Acceptor;
   private readonly dialer: Dialer;
   private readonly seeds: SeedLoop;
+  /** Shared by every connection's options (an established connection keeps the second). */
+  private readonly isUp = (id: string): boolean => this.peers.get(id)?.conn !== undefined;
+  private readonly sendBuffersFull = (): boolean => this.peers.unsentTotal() > this.opts.maxTotalSendBufferBytes;
 
   constructor(
     private readonly env: NetworkEnv,
@@ -392,8 +395,8 @@ export class TcpNetwork implements Network {
       framings: this.framings,
       label,
       outgoing,
-      isConnected: (id) => this.peers.get(id)?.conn !== undefined,
-      totalSendBufferExceeded: () => this.peers.unsentTotal() > this.opts.maxTotalSendBufferBytes,
+      isConnected: this.isUp,
+      totalSendBufferExceeded: this.sendBuffersFull,
     });
     const conn = new Connection(transport, options, events);
     this.open.add(conn);
