@@ -5,7 +5,7 @@
  * (sorting, cutting to size, escaping) is checked on `renderTop` directly.
  */
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -39,15 +39,30 @@ beforeAll(() => {
   tmux = findTmux();
 }, 400_000);
 
-/** Polls `read` until `ok` holds (the screen of a terminal gives no event to wait for). */
-async function screenUntil(read: () => string, ok: (s: string) => boolean, what: string): Promise<string> {
-  const start = Date.now();
-  for (;;) {
-    const s = read();
-    if (ok(s)) return s;
-    if (Date.now() - start > WAIT_MS) throw new Error(`${what}: not within ${WAIT_MS} ms; screen:\n${s}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/**
+ * The screen once `ok` holds, checked whenever the tmux control-mode client `ctl` reports
+ * something (its attaching, then every output of the pane).
+ */
+function screenWhen(
+  ctl: ChildProcess,
+  read: () => string,
+  ok: (s: string) => boolean,
+  what: string,
+): Promise<string> {
+  let last = '';
+  let check = () => {};
+  const found = new Promise<string>((resolve) => {
+    check = () => {
+      last = read();
+      if (ok(last)) resolve(last);
+    };
+    ctl.stdout!.on('data', check);
+  });
+  return deadline(found, WAIT_MS, what)
+    .catch((err: Error) => {
+      throw new Error(`${err.message}; screen:\n${last}`);
+    })
+    .finally(() => ctl.stdout!.off('data', check));
 }
 
 describe('aemp top', () => {
@@ -64,8 +79,13 @@ describe('aemp top', () => {
     const t = (...args: string[]) => execFileSync(tmux!, ['-L', sock, ...args], { encoding: 'utf8' });
     const cmd = `env AEMP_RC='${srv.rc}' AEMP_SECRET_FILE='${process.env.AEMP_SECRET_FILE ?? ''}' '${process.execPath}' '${BIN}' top; echo $? > '${status}'`;
     t('new-session', '-d', '-s', 'top', '-x', '80', '-y', '24', cmd);
+    // A control-mode client reports every output of the pane, and ends when the session does:
+    // when `aemp top` and the shell around it have ended. It leaves the window at 80×24.
+    const ctl = spawn(tmux, ['-L', sock, '-C', 'attach', '-t', 'top'], { stdio: ['pipe', 'pipe', 'ignore'] });
+    const ctlGone = new Promise<void>((resolve) => ctl.once('exit', () => resolve()));
     try {
-      const screen = await screenUntil(
+      const screen = await screenWhen(
+        ctl,
         () => t('capture-pane', '-p', '-t', 'top'),
         (s) => s.includes(srv.id) && /^aemp top — \d+ nodes/m.test(s) && /\bG\b/.test(s),
         'the first screen with the node',
@@ -76,18 +96,11 @@ describe('aemp top', () => {
       expect(lines[1]).toMatch(/^NODE\s+K\s+PORTS\s+HEAP/);
       expect(screen).toMatch(/q or Ctrl-C quits/);
       t('send-keys', '-t', 'top', 'q');
-      const code = await deadline(
-        (async () => {
-          while (!existsSync(status) || readFileSync(status, 'utf8').trim() === '')
-            await new Promise((r) => setTimeout(r, 50));
-          return readFileSync(status, 'utf8').trim();
-        })(),
-        WAIT_MS,
-        'aemp top to exit after q',
-      );
-      expect(code).toBe('0');
+      await deadline(ctlGone, WAIT_MS, 'aemp top to exit after q (its tmux session to end)');
+      expect(readFileSync(status, 'utf8').trim()).toBe('0');
     } finally {
-      spawnSync(tmux!, ['-L', sock, 'kill-server']);
+      spawnSync(tmux, ['-L', sock, 'kill-server']);
+      if (ctl.exitCode === null && ctl.signalCode === null) ctl.kill();
     }
   });
 
