@@ -54,7 +54,7 @@ describe('an authenticated peer cannot grow a node without bound', () => {
     const gone = firstValueFrom(
       victim.nodes$.pipe(filter((e) => e.type === 'down' && e.node === attacker.id)),
     );
-    await attacker.close();
+    await within(attacker.close(), 'close of the attacker');
     await within(gone, 'the victim to see the attacker go');
     expect(victim.db.sizes().global!.monitoredFamilies).toBe(base);
   }, 60_000);
@@ -75,7 +75,7 @@ describe('an authenticated peer cannot grow a node without bound', () => {
     const gone = firstValueFrom(
       victim.nodes$.pipe(filter((e) => e.type === 'down' && e.node === attacker.id)),
     );
-    await attacker.close();
+    await within(attacker.close(), 'close of the attacker');
     await within(gone, 'the victim to see the attacker go');
     expect(victim.db.sizes().global!.monitoredFamilies).toBe(base);
   }, 60_000);

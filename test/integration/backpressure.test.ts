@@ -117,7 +117,7 @@ describe('backlog$ and drain$', () => {
     const ended = new Promise<void>((resolve) =>
       subs.push(n.backlog$('open').subscribe({ next: (b) => values.push(b), complete: resolve })),
     );
-    await n.close();
+    await within(n.close(), 'close of the node with a full send buffer');
     await within(ended, 'backlog$ to complete on close');
     expect(values.at(-1)).toBe(0);
     // After close: 0 and completion at once.

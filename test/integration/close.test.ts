@@ -24,14 +24,14 @@ describe('close', () => {
     n.cal(q, 'never answered', () => {}, 60);
     n.snd(p.id, 'queued but dropped');
     const events = firstValueFrom(n.pipe(toArray()));
-    await n.close();
+    await within(n.close(), WAIT_MS, 'close of the node with ports, timers and a call');
     expect(await msgs).toEqual([]);
     expect(reasons).toEqual([[]]);
     expect((await events).every((e) => e.type === 'kill')).toBe(true);
     expect(n.kernel.portCount).toBe(0);
     await new Promise((r) => setImmediate(r));
     expect(activeHandles()).toEqual(baseline);
-    await n.close();
+    await within(n.close(), WAIT_MS, 'a second close of the closed node');
   });
 
   it('ends monitors and calls of remote ports with a transport_error; reports dropped queued messages', async () => {
@@ -52,7 +52,7 @@ describe('close', () => {
       () => null,
       (e: unknown) => e,
     );
-    await a.close();
+    await within(a.close(), WAIT_MS, 'close of a with b connected');
     expect(await monitored).toEqual(['transport_error', b.id, 'node shutting down']);
     // The call failed because this node closed, not because the port died.
     const err = await callFailed;
@@ -69,7 +69,7 @@ describe('close', () => {
     // b is a's seed, so a can reach it; the connection is not up when close() starts.
     const a = testNode({ nodeid: 'close-a2', secret, binds: ['127.0.0.1:0'], seeds: [...b.binds] });
     a.snd(inbox, 'last words');
-    await a.close();
+    await within(a.close(), CLOSE_GRACE_MS + WAIT_MS, 'close of a while it connects to b');
     expect(await within(got.promise, WAIT_MS, 'the last message at b')).toEqual(['last words']);
   });
 

@@ -155,7 +155,7 @@ describe('the node.db API', () => {
     await within(n.ready, 'the node to start');
     const mon = firstValueFrom(n.db.mon$('f').pipe(toArray()));
     const query = firstValueFrom(n.db.keys$('f').pipe(toArray())).catch((e: unknown) => e);
-    await n.close();
+    await within(n.close(), 'close of the node with a pending query');
     expect(await mon).toEqual([]);
     expect((await query) as AempError).toMatchObject({ code: 'ERR_NODE_CLOSED' });
     expect(

@@ -78,7 +78,7 @@ describe('observeNetwork', () => {
     }
 
     // b goes away: it disappears from the pictures.
-    await b.close();
+    await within(b.close(), WAIT, 'close of b');
     const gone = await until(
       view,
       (s) => !s.nodes.some((n) => n.node === 'ov-b') && s.nodes.some((n) => n.node === 'ov-g'),

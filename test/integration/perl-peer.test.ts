@@ -521,7 +521,7 @@ describe('connection lifecycle', () => {
     const node = await listeningNode();
     const fake = await perlDials(node);
     await timeRoundTrip(fake);
-    await node.close();
+    await within(node.close(), WAIT_MS, 'close of the node with the peer connected');
     await fake.waitClosed();
     expect(fake.pending.length).toBe(0);
   });

@@ -87,8 +87,8 @@ describe('two of our nodes', () => {
       });
       await status(a, 'up', `tls-direct-b${i}`);
       await roundTrip(a, b);
-      await a.close();
-      await b.close();
+      await within(a.close(), WAIT_MS, 'close of a (TLS connection to b)');
+      await within(b.close(), WAIT_MS, 'close of b');
     }
   });
 
