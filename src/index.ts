@@ -17,8 +17,7 @@
 export type { ConfigureOptions } from './streams/config/configure.js';
 export { configure } from './streams/config/configure.js';
 export type { ConnectionStats, NodeStatus } from './streams/net/network.js';
-export type { NodeEvent, PortObservable } from './streams/node.js';
-export { Node } from './streams/node.js';
+export type { Node, NodeEvent, PortObservable } from './streams/node.js';
 export type { CallOptions } from './streams/node-calls.js';
 
 /* Ports and monitors */
