@@ -45,6 +45,12 @@ export type Command =
   | { cmd: 'stall'; nodeId: string }
   /** Lets `ms` milliseconds pass in the child (the node stays idle), then answers. */
   | { cmd: 'idle'; ms: number }
+  /**
+   * Answers once `messages` more messages (heartbeats count) have arrived from `node` on the
+   * established connection than when asked, looking every `everyMs` (`connectionStats$`);
+   * answers the count then.
+   */
+  | { cmd: 'heard'; node: string; messages: number; everyMs: number }
   | { cmd: 'close' }
   /** `node.db.set(family, subkey, value)`. */
   | { cmd: 'dbSet'; family: string; subkey: string; value?: unknown }
@@ -81,6 +87,7 @@ export interface Results {
   framing: { send: string; recv: string } | null;
   stall: string;
   idle: null;
+  heard: number;
   close: null;
   dbSet: null;
   dbDel: null;

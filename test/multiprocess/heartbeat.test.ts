@@ -27,9 +27,14 @@ describe('heartbeat', () => {
   it('an idle connection between two heartbeating nodes stays up for many intervals', async () => {
     const [hub, leaf] = await startPair(HB, HB);
     const echo = await leaf.port('echo');
-    // Ten intervals with no traffic from the application: only heartbeats keep it alive.
-    await hub.request({ cmd: 'idle', ms: 2000 }, 5000);
+    // No traffic from the application: each side hears ten heartbeats (ten intervals) from
+    // the other on the connection it had, and nothing goes down meanwhile.
+    await Promise.all([
+      hub.request({ cmd: 'heard', node: leaf.id, messages: 10, everyMs: 50 }, 10_000),
+      leaf.request({ cmd: 'heard', node: hub.id, messages: 10, everyMs: 50 }, 10_000),
+    ]);
     expect(hub.all('node').filter((e) => e.type === 'down')).toEqual([]);
+    expect(leaf.all('node').filter((e) => e.type === 'down')).toEqual([]);
     expect(await hub.cal(echo, ['still there'])).toEqual({ reply: ['still there'] });
   });
 
