@@ -40,6 +40,8 @@ const results: Record<string, number> = {
   // Heap growth per call is read over runs without a collection: a young generation that holds them.
   ...runWorker('calls-cost.ts', ['--expose-gc', '--max-semi-space-size=128', '--min-semi-space-size=128']),
   ...runWorker('memory.ts', ['--expose-gc']),
+  // Heap per established connection of the built code (dist/, from `npm run build`).
+  ...runWorker('conn-heap.ts'),
   ...runWorker('cluster.ts'),
   ...runWorker('dataconn.ts'),
   ...runWorker('dashboard-overhead.ts'),

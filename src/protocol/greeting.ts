@@ -4,7 +4,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { AempError } from '../errors.js';
-import { GREETING_KEY, MAX_LINE_BYTES, PROTOCOL, PROTOCOL_VERSION, PROVIDER } from './constants.js';
+import {
+  AUTH,
+  DEFAULT_AUTH_ACCEPT,
+  FRAMING,
+  GREETING_KEY,
+  MAX_LINE_BYTES,
+  PROTOCOL,
+  PROTOCOL_VERSION,
+  PROVIDER,
+} from './constants.js';
 
 /** Number of random bytes in a nonce (Perl: 66 → 88 Base64 characters, no padding). */
 export const NONCE_BYTES = 66;
@@ -114,20 +123,44 @@ export function parseGreeting(line: string): Greeting {
     // Perl: /^([^=]+)(?:=(.*))?/ — the key must be non-empty; a field starting with '=' is dropped.
     const eq = field.indexOf('=');
     if (eq === 0 || field === '') continue;
-    if (eq < 0) keys.set(field, undefined);
-    else keys.set(field.slice(0, eq), field.slice(eq + 1));
+    if (eq < 0) keys.set(common(field), undefined);
+    else keys.set(common(field.slice(0, eq)), common(field.slice(eq + 1)));
   }
   return {
     line,
-    proto,
-    version,
+    proto: common(proto),
+    version: common(version),
     nodeId,
-    auths,
-    framings,
-    authList: perlSplit(auths, ','),
-    framingList: perlSplit(framings, ','),
+    auths: common(auths),
+    framings: common(framings),
+    authList: perlSplit(auths, ',').map(common),
+    framingList: perlSplit(framings, ',').map(common),
     keys,
   };
+}
+
+/**
+ * The words most greetings contain, each kept once: a parsed greeting lives as long as its
+ * connection and refers to these instead of copies of its own.
+ */
+const COMMON_WORDS = new Map<string, string>(
+  [
+    PROTOCOL,
+    PROVIDER,
+    ...Object.values(GREETING_KEY),
+    ...Object.values(AUTH),
+    ...Object.values(FRAMING),
+    ...Object.values(ROLE),
+    DEFAULT_AUTH_ACCEPT.join(','),
+    `${FRAMING.CBOR},${FRAMING.JSON}`,
+    `${FRAMING.JSON},${FRAMING.CBOR}`,
+    ...Array.from({ length: 10 }, (_, i) => String(i)),
+  ].map((w) => [w, w]),
+);
+
+/** `s`, or the same text from `COMMON_WORDS`. */
+function common(s: string): string {
+  return COMMON_WORDS.get(s) ?? s;
 }
 
 function badArgument(message: string): AempError {

@@ -12,7 +12,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { AempError } from '../../errors.js';
-import { GREETING_KEY, PROTOCOL, REASON } from '../../protocol/constants.js';
+import { AUTH, FRAMING, GREETING_KEY, PROTOCOL, REASON } from '../../protocol/constants.js';
 import {
   createFrameDecoder,
   createFrameEncoder,
@@ -88,7 +88,10 @@ export const HEARTBEAT_KEY = GREETING_KEY.HEARTBEAT;
  * the negotiated methods); the greeting lines and nonces that went into the auth tokens go.
  */
 function slimSession(s: HandshakeSession): HandshakeSession {
-  return { ...s, peerNonce: '', ownGreeting: '', ownNonce: '' };
+  // The peer's auth method and framing are cut from its auth line: the constants instead.
+  const authMethod = Object.values(AUTH).find((m) => m === s.authMethod) ?? s.authMethod;
+  const recvFraming = Object.values(FRAMING).find((f) => f === s.recvFraming) ?? s.recvFraming;
+  return { ...s, authMethod, recvFraming, peerNonce: '', ownGreeting: '', ownNonce: '' };
 }
 
 export class Connection {
