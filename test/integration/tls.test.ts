@@ -288,11 +288,14 @@ describe('the TLS upgrade of a socket (src/protocol/tcp-transport.ts)', () => {
     // As Connection does: stop reading lines, hand the rest to the TLS upgrade.
     s.removeAllListeners('data');
     const t = upgradeTls(s, PEM, false, chunk.subarray(lf + 1));
-    const outcome = await new Promise<string>((resolve) => {
-      t.once('secure', () => resolve('secure'));
-      t.once('error', (err) => resolve(`error: ${err.message}`));
-      setTimeout(() => resolve('no TLS handshake within 1 s'), 1000);
-    });
+    const outcome = await within(
+      new Promise<string>((resolve) => {
+        t.once('secure', () => resolve('secure'));
+        t.once('error', (err) => resolve(`error: ${err.message}`));
+      }),
+      WAIT_MS,
+      'the TLS handshake on the upgraded socket',
+    );
     expect(outcome).toBe('secure');
   });
 });
