@@ -77,7 +77,8 @@ export class TcpNetwork implements Network {
   private readonly seeds: SeedLoop;
   /** Shared by every connection's options (an established connection keeps the second). */
   private readonly isUp = (id: string): boolean => this.peers.get(id)?.conn !== undefined;
-  private readonly sendBuffersFull = (): boolean => this.peers.unsentTotal() > this.opts.maxTotalSendBufferBytes;
+  private readonly sendBuffersFull = (): boolean =>
+    this.peers.unsentTotal() > this.opts.maxTotalSendBufferBytes;
 
   constructor(
     private readonly env: NetworkEnv,
