@@ -119,7 +119,8 @@ export class Connection {
   private hs: Handshake | undefined;
   private decoder: FrameDecoder | undefined;
   private encoder: FrameEncoder | undefined;
-  private out: unknown[][] = [];
+  /** Messages queued for the next write (none kept while idle). */
+  private out: unknown[][] | undefined;
   private flushQueued = false;
   private state: 'handshake' | 'up' | 'closed' = 'handshake';
   /** Heartbeats in the data phase; in the handshake, the read-inactivity limit. */
@@ -219,7 +220,7 @@ export class Connection {
   send(msg: unknown[]): void {
     if (this.state !== 'up') return;
     this.messagesOut++;
-    this.out.push(msg);
+    (this.out ??= []).push(msg);
     if (!this.flushQueued) {
       this.flushQueued = true;
       queueMicrotask(() => this.flush());
@@ -238,7 +239,7 @@ export class Connection {
   shutdown(reason: string, graceMs = 1000): Promise<void> {
     if (this.state === 'closed') return Promise.resolve();
     const wasUp = this.state === 'up';
-    if (wasUp && this.out.length > 0) this.flush();
+    if (wasUp && this.out !== undefined) this.flush();
     // flush() ends the connection itself when the peer's buffer overflowed.
     if (!this.isOpen()) return Promise.resolve();
     this.stop();
@@ -255,7 +256,8 @@ export class Connection {
     this.flushQueued = false;
     if (this.state !== 'up') return;
     const batch = this.out;
-    this.out = [];
+    this.out = undefined;
+    if (batch === undefined) return;
     let chunks: Uint8Array[];
     try {
       chunks = this.encoder!.encodeChunks(batch);
@@ -420,7 +422,7 @@ export class Connection {
     this.handshakeDeadline?.cancel();
     this.handshakeDeadline = undefined;
     this.stopTicker();
-    this.out = [];
+    this.out = undefined;
   }
 
   private end(reason: string): void {
