@@ -136,7 +136,7 @@ export class Dialer {
 
   private attempt(conn: Connection, p: Peer): void {
     this.attemptOf.set(conn, p);
-    p.tries.add(conn);
+    p.addTry(conn);
   }
 
   /** `conn`'s handshake ended: it no longer counts as a dial or a connect attempt. */
@@ -144,7 +144,7 @@ export class Dialer {
     this.outgoing.delete(conn);
     const p = this.attemptOf.get(conn);
     if (p) {
-      p.tries.delete(conn);
+      p.deleteTry(conn);
       this.attemptOf.delete(conn);
       this.init.peers.release(p);
     }

@@ -24,16 +24,18 @@ export const MAX_CONNECTING_PEERS = 1024;
 /** Nodes remembered as known (`nodeIsUp` → false) after their peer object was dropped. */
 export const MAX_KNOWN_NODES = 1024;
 
+const NO_MONITORS: ReadonlyMap<string, MonEntry[]> = new Map();
+const NO_TRIES: ReadonlySet<Connection> = new Set();
+
 /** What the network knows about one remote node. */
 export class Peer {
   conn: Connection | undefined;
   queue: unknown[][] = [];
   dropped = 0;
-  /** Monitors of the node's ports (`""` = the node itself), by port name. */
-  readonly monitors = new Map<string, MonEntry[]>();
   deadline: Timer | undefined;
-  /** Our dials counting as connect attempts for this node. */
-  readonly tries = new Set<Connection>();
+  // Most peers have no monitors and no dial under way: their map and set exist only while used.
+  private monitorMap: Map<string, MonEntry[]> | undefined;
+  private trySet: Set<Connection> | undefined;
   /** Called once the queue was handed to a new connection or dropped (`close()` waits for it). */
   settled: (() => void) | undefined;
   /** The address lookup in flight (its result is used only while this is set). */
@@ -41,6 +43,41 @@ export class Peer {
   /** A connect refused by `MAX_CONNECTING_PEERS`, failing in a microtask. */
   refused = false;
   constructor(readonly id: string) {}
+
+  /** Monitors of the node's ports (`""` = the node itself), by port name. */
+  get monitors(): ReadonlyMap<string, MonEntry[]> {
+    return this.monitorMap ?? NO_MONITORS;
+  }
+
+  setMonitors(portName: string, list: MonEntry[]): void {
+    (this.monitorMap ??= new Map()).set(portName, list);
+  }
+
+  deleteMonitors(portName: string): void {
+    this.monitorMap?.delete(portName);
+    if (this.monitorMap?.size === 0) this.monitorMap = undefined;
+  }
+
+  /** Every monitor list; none are registered afterwards. */
+  takeMonitors(): MonEntry[][] {
+    const all = [...this.monitors.values()];
+    this.monitorMap = undefined;
+    return all;
+  }
+
+  /** Our dials counting as connect attempts for this node. */
+  get tries(): ReadonlySet<Connection> {
+    return this.trySet ?? NO_TRIES;
+  }
+
+  addTry(conn: Connection): void {
+    (this.trySet ??= new Set()).add(conn);
+  }
+
+  deleteTry(conn: Connection): void {
+    this.trySet?.delete(conn);
+    if (this.trySet?.size === 0) this.trySet = undefined;
+  }
 
   /** Nothing refers to this node any more: the peer object can be dropped. */
   get idle(): boolean {

@@ -27,7 +27,7 @@ export class RemoteMonitors {
     let list = p.monitors.get(portName);
     if (!list) {
       list = [];
-      p.monitors.set(portName, list);
+      p.setMonitors(portName, list);
       if (portName !== '') this.init.send(nodeId, ['', 'mon1', portName]);
     }
     list.push(entry);
@@ -55,7 +55,7 @@ export class RemoteMonitors {
     this.lingering = [];
     for (const [p, portName, list] of items) {
       if (list.length > 0 || p.monitors.get(portName) !== list) continue;
-      p.monitors.delete(portName);
+      p.deleteMonitors(portName);
       // The peer only holds our monitor if the mon1 got (or will get) there.
       if (portName !== '' && (p.conn || p.deadline)) this.init.send(p.id, ['', 'mon0', portName]);
       this.init.peers.release(p);
@@ -67,16 +67,14 @@ export class RemoteMonitors {
     const p = this.init.peers.get(src);
     const list = p?.monitors.get(name);
     if (!p || !list) return;
-    p.monitors.delete(name);
+    p.deleteMonitors(name);
     this.fire(list, reason);
     this.init.peers.release(p);
   }
 
   /** Takes every monitor of `p` (they are no longer registered). */
   take(p: Peer): MonEntry[][] {
-    const all = [...p.monitors.values()];
-    p.monitors.clear();
-    return all;
+    return p.takeMonitors();
   }
 
   /** Every monitor of `p` fires with `reason` and is gone. */
