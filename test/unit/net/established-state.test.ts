@@ -16,7 +16,7 @@ interface ConnView {
 }
 
 describe('established connection state', () => {
-  it('keeps the peer greeting and methods, drops the handshake lines, nonces and options', async () => {
+  it('keeps the peer greeting and methods, drops the handshake lines, nonces, options and empty collections', async () => {
     const net = new MemoryNetwork();
     const opts = { secret: 'est', heartbeat_interval: 2 };
     const a = node(net.host(), new VirtualClock(), { nodeid: 'est-a', binds: ['10.0.0.1:4040'], ...opts });
@@ -25,8 +25,10 @@ describe('established connection state', () => {
     network(a).addresses.set('est-b', ['10.0.0.2:4040']);
     a.snd('est-b#nobody', 'hello');
     await nodeEvent(a, 'up', 'est-b');
-    const peers = (network(a) as unknown as { peers: { get(id: string): { conn?: ConnView } } }).peers;
-    const conn = peers.get('est-b').conn!;
+    type PeerView = { conn?: ConnView; monitorMap?: unknown; trySet?: unknown };
+    const peers = (network(a) as unknown as { peers: { get(id: string): PeerView } }).peers;
+    const peer = peers.get('est-b');
+    const conn = peer.conn!;
     const session = conn.session!;
     expect(session.peerNodeId).toBe('est-b');
     expect(session.authMethod).toBe('hmac_sha3_512');
@@ -37,6 +39,9 @@ describe('established connection state', () => {
     expect(conn.opts).toBeUndefined();
     expect(conn.hs).toBeUndefined();
     expect(conn.out).toBeUndefined();
+    // No monitors and no dial under way: the peer holds no map or set for them.
+    expect(peer.monitorMap).toBeUndefined();
+    expect(peer.trySet).toBeUndefined();
     await within(Promise.all([a.close(), b.close()]), 5000, 'both nodes closed');
   });
 });
