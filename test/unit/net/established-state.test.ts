@@ -25,7 +25,7 @@ describe('established connection state', () => {
     network(a).addresses.set('est-b', ['10.0.0.2:4040']);
     a.snd('est-b#nobody', 'hello');
     await nodeEvent(a, 'up', 'est-b');
-    type PeerView = { conn?: ConnView; monitorMap?: unknown; trySet?: unknown };
+    type PeerView = { conn?: ConnView; monitors: ReadonlyMap<string, unknown>; tries: ReadonlySet<unknown> };
     const peers = (network(a) as unknown as { peers: { get(id: string): PeerView } }).peers;
     const peer = peers.get('est-b');
     const conn = peer.conn!;
@@ -40,8 +40,8 @@ describe('established connection state', () => {
     expect(conn.hs).toBeUndefined();
     expect(conn.out).toBeUndefined();
     // No monitors and no dial under way: the peer holds no map or set for them.
-    expect(peer.monitorMap).toBeUndefined();
-    expect(peer.trySet).toBeUndefined();
+    expect(Object.values(peer).filter((v) => v instanceof Map || v instanceof Set)).toEqual([]);
+    expect(peer.monitors.size + peer.tries.size).toBe(0);
     await within(Promise.all([a.close(), b.close()]), 5000, 'both nodes closed');
   });
 });
