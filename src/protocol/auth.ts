@@ -5,7 +5,7 @@
  *   OWN_FIRST  = L1 LF L2 LF P1 LF P2 LF   (what we send)
  *   PEER_FIRST = P1 LF P2 LF L1 LF L2 LF   (what we expect from the peer)
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, getHashes, timingSafeEqual } from 'node:crypto';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha3_512 } from '@noble/hashes/sha3.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
@@ -52,13 +52,21 @@ export function peerFirst(own: GreetingLines, peer: GreetingLines): Uint8Array {
   return joined(peer, own);
 }
 
+/**
+ * OpenSSL's SHA3 when Node's build has it (about ten times faster than the portable one,
+ * which counts when many nodes join one global node at once); the same digests either way.
+ */
+const NATIVE_SHA3 = getHashes().includes('sha3-512');
+
 /** Lowercase hex of HMAC-SHA3-512(secret, data). */
-export function hmacSha3_512Hex(secret: Uint8Array, data: Uint8Array): string {
+export function hmacSha3_512Hex(secret: Uint8Array, data: Uint8Array, native = NATIVE_SHA3): string {
+  if (native) return createHmac('sha3-512', secret).update(data).digest('hex');
   return bytesToHex(hmac(sha3_512, secret, data));
 }
 
 /** Lowercase hex of SHA3-512(data). */
-export function sha3_512Hex(data: Uint8Array): string {
+export function sha3_512Hex(data: Uint8Array, native = NATIVE_SHA3): string {
+  if (native) return createHash('sha3-512').update(data).digest('hex');
   return bytesToHex(sha3_512(data));
 }
 
