@@ -6,7 +6,12 @@ import { describe, expect, it } from 'vitest';
 import { buildGreeting, parseGreeting } from '../../src/protocol/greeting.js';
 import { reasonLabel } from '../../src/streams/observe/metrics.js';
 import { kindOfGreeting } from '../../src/streams/observe/network-view.js';
-import { collectStats, type StatsSource } from '../../src/streams/observe/stats-request.js';
+import {
+  collectStats,
+  LOOP_RESOLUTION_MS,
+  loopDelayMs,
+  type StatsSource,
+} from '../../src/streams/observe/stats-request.js';
 import { perlGreeting } from '../helpers/fake-peer.js';
 
 describe('kind of a peer', () => {
@@ -96,5 +101,35 @@ describe('stats answer', () => {
         unsentBytes: 3,
       },
     ]);
+  });
+});
+
+describe('event-loop delay', () => {
+  /** A histogram as Node fills it: each sample is the whole time between two samples. */
+  const histogram = (samplesMs: number[]) => {
+    const ns = samplesMs.map((ms) => ms * 1e6).sort((a, b) => a - b);
+    return {
+      count: ns.length,
+      max: ns.length ? ns[ns.length - 1]! : 0,
+      percentile: (p: number) => ns[Math.max(0, Math.ceil((p / 100) * ns.length) - 1)] ?? Number.NaN,
+    };
+  };
+
+  it('an idle loop reads 0, not the sampling interval', () => {
+    expect(loopDelayMs(histogram([LOOP_RESOLUTION_MS, LOOP_RESOLUTION_MS, LOOP_RESOLUTION_MS]))).toEqual({
+      p50: 0,
+      max: 0,
+    });
+  });
+
+  it('a 50 ms stall reads as 50 ms; a sample shorter than the interval is no negative delay', () => {
+    const d = loopDelayMs(histogram([9.2, 10.4, 10.4, 60]));
+    expect(d.p50).toBeCloseTo(0.4, 6);
+    expect(d.max).toBeCloseTo(50, 6);
+    expect(loopDelayMs(histogram([9.2])).p50).toBe(0);
+  });
+
+  it('no samples yet: zeros', () => {
+    expect(loopDelayMs(histogram([]))).toEqual({ p50: 0, max: 0 });
   });
 });

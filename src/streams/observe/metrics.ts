@@ -30,7 +30,14 @@ import type { Subscription } from 'rxjs';
 import { AempError } from '../../errors.js';
 import type { Node } from '../node.js';
 import { DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT } from './metrics-address.js';
-import { MAX_STATS_LINKS, MAX_STATS_NAME, type StatsSource, statsRequestCounts } from './stats-request.js';
+import {
+  LOOP_RESOLUTION_MS,
+  loopDelayMs,
+  MAX_STATS_LINKS,
+  MAX_STATS_NAME,
+  type StatsSource,
+  statsRequestCounts,
+} from './stats-request.js';
 
 export interface MetricsOptions {
   /** TCP port (default 9464; 0 = any free port). */
@@ -102,7 +109,7 @@ export function nodeMetrics(node: Node): { registry: Registry; stop(): void } {
     }
   });
   live = true;
-  let loop: IntervalHistogram | undefined = monitorEventLoopDelay({ resolution: 10 });
+  let loop: IntervalHistogram | undefined = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   loop.enable();
 
   /** The links, bounded like the stats answer. */
@@ -232,10 +239,9 @@ export function nodeMetrics(node: Node): { registry: Registry; stop(): void } {
     registers,
     collect() {
       if (!loop) return;
-      const p50 = loop.percentile(50) / 1e9;
-      const max = loop.max / 1e9;
-      this.set({ stat: 'p50' }, Number.isFinite(p50) ? p50 : 0);
-      this.set({ stat: 'max' }, Number.isFinite(max) ? max : 0);
+      const { p50, max } = loopDelayMs(loop);
+      this.set({ stat: 'p50' }, p50 / 1000);
+      this.set({ stat: 'max' }, max / 1000);
       loop.reset();
     },
   });

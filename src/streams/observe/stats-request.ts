@@ -120,6 +120,23 @@ class StatsLimits {
 
 const limits = new WeakMap<object, StatsLimits>();
 
+/** Milliseconds between the event-loop delay histogram's samples. */
+export const LOOP_RESOLUTION_MS = 10;
+
+/**
+ * The delay of a histogram of `monitorEventLoopDelay` in ms. Node records the whole time
+ * between two of its samples, so an idle loop reads as the sampling interval itself: that
+ * interval is taken off (never below 0).
+ */
+export function loopDelayMs(h: Pick<IntervalHistogram, 'count' | 'percentile' | 'max'>): {
+  p50: number;
+  max: number;
+} {
+  if (h.count === 0) return { p50: 0, max: 0 };
+  const ms = (ns: number) => (Number.isFinite(ns) ? Math.max(0, ns / 1e6 - LOOP_RESOLUTION_MS) : 0);
+  return { p50: ms(h.percentile(50)), max: ms(h.max) };
+}
+
 /** The event-loop delay histogram of this process, while a node that answered is open. */
 let loopDelay: IntervalHistogram | undefined;
 let loopUsers = 0;
@@ -128,7 +145,7 @@ function useLoopDelay(node: StatsSource): void {
   const ended = node.network.nodes$;
   if (!ended) return;
   if (loopUsers++ === 0) {
-    loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
     loopDelay.enable();
   }
   let released = false;
@@ -177,13 +194,10 @@ function isStatsSource(v: unknown): v is StatsSource {
 
 /** Event-loop delay since the previous call (ms; zeros while no histogram runs). */
 export function loopDelaySinceLast(): { p50: number; max: number } {
-  if (!loopDelay || loopDelay.count === 0) return { p50: 0, max: 0 };
-  const out = {
-    p50: round(loopDelay.percentile(50) / 1e6),
-    max: round(loopDelay.max / 1e6),
-  };
+  if (!loopDelay) return { p50: 0, max: 0 };
+  const { p50, max } = loopDelayMs(loopDelay);
   loopDelay.reset();
-  return out;
+  return { p50: round(p50), max: round(max) };
 }
 
 const round = (x: number): number => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : 0);
