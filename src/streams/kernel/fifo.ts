@@ -13,6 +13,11 @@
  */
 
 const BLOCK = 16384; // slots per block
+/**
+ * Slots of a queue's first block: most nodes never queue more than a few entries at once, and
+ * a full block would cost every node 128 KB from the start; bursts get full blocks.
+ */
+const FIRST_BLOCK = 256;
 /** Most message values an entry holds inline. */
 export const MAX_VALUES = 4;
 /** Marks the unused tail of a block (an entry never spans two blocks). */
@@ -34,7 +39,7 @@ export class PairFifo {
   private count = 0;
 
   constructor() {
-    this.head = this.tail = newBlock();
+    this.head = this.tail = newBlock(FIRST_BLOCK);
   }
 
   /** Number of queued entries. */
@@ -78,10 +83,10 @@ export class PairFifo {
     while (n > 0) {
       let items = this.head.items;
       let r = this.readPos;
-      if (r === BLOCK || items[r] === END) {
+      if (r === items.length || items[r] === END) {
         const done = this.head;
         this.head = done.next!;
-        if (r < BLOCK) items[r] = undefined;
+        if (r < items.length) items[r] = undefined;
         done.next = this.spare;
         this.spare = done;
         this.spares++;
@@ -122,7 +127,7 @@ export class PairFifo {
 
   /** Drops everything queued and every block kept for reuse. */
   clear(): void {
-    this.head = this.tail = newBlock();
+    this.head = this.tail = newBlock(FIRST_BLOCK);
     this.readPos = this.writePos = this.count = 0;
     this.spare = undefined;
     this.spares = 0;
@@ -130,14 +135,15 @@ export class PairFifo {
 
   /** The block to write `slots` slots into at `writePos`, starting a new one if needed. */
   private room(slots: number): unknown[] {
-    if (this.writePos + slots <= BLOCK) return this.tail.items;
-    if (this.writePos < BLOCK) this.tail.items[this.writePos] = END;
+    const size = this.tail.items.length;
+    if (this.writePos + slots <= size) return this.tail.items;
+    if (this.writePos < size) this.tail.items[this.writePos] = END;
     let b = this.spare;
     if (b !== undefined) {
       this.spare = b.next;
       b.next = undefined;
       this.spares--;
-    } else b = newBlock();
+    } else b = newBlock(BLOCK);
     this.tail.next = b;
     this.tail = b;
     this.writePos = 0;
@@ -167,6 +173,6 @@ function values(items: unknown[], at: number, n: number): unknown[] {
   return out;
 }
 
-function newBlock(): Block {
-  return { items: new Array(BLOCK).fill(undefined), next: undefined };
+function newBlock(slots: number): Block {
+  return { items: new Array(slots).fill(undefined), next: undefined };
 }

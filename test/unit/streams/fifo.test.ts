@@ -24,6 +24,17 @@ function drainAll(q: PairFifo): Entry[] {
 }
 
 describe('PairFifo', () => {
+  it('a new queue starts small: its first block holds 64 four-slot entries, the 65th starts a block', () => {
+    const q = new PairFifo();
+    for (let i = 0; i < 64; i++) q.pushValues(i, 2, 'a', i, undefined, undefined);
+    expect(q.spareBlocks).toBe(0);
+    q.pushValues(64, 2, 'a', 64, undefined, undefined);
+    // the first block is drained once the reader passes it: one spare
+    const got = drainAll(q).map(([t]) => t);
+    expect(got).toEqual(Array.from({ length: 65 }, (_, i) => i));
+    expect(q.spareBlocks).toBe(1);
+  });
+
   it('keeps pairs and inline values in order across many blocks, drained in random slices', () => {
     const rand = rng(7);
     const q = new PairFifo();
@@ -102,8 +113,9 @@ describe('PairFifo', () => {
       });
       expect([seen, wrong]).toEqual([100_000, 0]);
     }
-    // 100k entries of four slots fill 25 blocks of 16384 slots; all but the live one are spare.
-    expect(q.spareBlocks).toBe(24);
+    // 100k entries of four slots fill the small first block (256 slots) and 25 blocks of 16384
+    // slots; all but the live one are spare.
+    expect(q.spareBlocks).toBe(25);
     q.trim(2);
     expect(q.spareBlocks).toBe(2);
     q.push('x', ['y']);
