@@ -8,9 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
-import { filter, firstValueFrom, type Observable, type Subscription } from 'rxjs';
+import { filter, firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { Node } from '../../src/index.js';
+import { expectDataConn, open, readAll } from '../helpers/dataconn.js';
 import { type FakeHandshakeResult, FakePeer, WAIT_MS, within } from '../helpers/fake-peer.js';
 import { deferred, testNode } from '../helpers/node.js';
 
@@ -30,23 +31,6 @@ async function tlsPair() {
   await within(a.ready, WAIT_MS, 'a ready');
   await within(up, WAIT_MS, 'a connected to b over TLS');
   return { a, b };
-}
-
-/** All bytes until the stream ends. */
-function readAll(s: Duplex): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    s.on('data', (c: Buffer) => parts.push(c));
-    s.once('end', () => resolve(Buffer.concat(parts)));
-    s.once('error', reject);
-  });
-}
-
-/** The first stream of `dataConn$`, keeping the subscription (unsubscribing closes it). */
-function open(o: Observable<Duplex>): { stream: Promise<Duplex>; sub: Subscription } {
-  const got = deferred<Duplex>();
-  const sub = o.subscribe({ next: got.resolve, error: () => {} });
-  return { stream: got.promise, sub };
 }
 
 function initReceiver(node: Node, name: string) {
@@ -98,14 +82,7 @@ describe('data connections over TLS', () => {
       const calls: unknown[] = [];
       b.register('Test::recv', (...args: unknown[]) => calls.push(args));
       // `a` announced a data connection: the ID below is really expected, from `dct-a`.
-      b.kernel.receive('dct-a', [
-        '',
-        'AnyEvent::MP::DataConn::_expect',
-        'k@dct-a',
-        'dct-a#caller',
-        5,
-        'Test::recv',
-      ]);
+      expectDataConn(b, 'dct-a', 'k@dct-a');
       expect(b.dataConns.pending).toBe(1);
       const intruder = await FakePeer.dial(b.binds[0]!);
       const hs: FakeHandshakeResult | Error = await intruder

@@ -6,9 +6,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { filter, firstValueFrom, type Observable, type Subscription } from 'rxjs';
+import { filter, firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { KilledError, type Node } from '../../src/index.js';
+import { expectDataConn, open, readAll } from '../helpers/dataconn.js';
 import { FakePeer, SECRET, within as withinMs } from '../helpers/fake-peer.js';
 import { deferred, testNode } from '../helpers/node.js';
 
@@ -32,28 +33,6 @@ async function pair(bOpts = {}, aOpts = {}) {
   await within(a.ready, 'a ready');
   await within(up, 'a connected to b');
   return { a, b };
-}
-
-/** All bytes until the stream ends. */
-function readAll(s: Duplex): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    s.on('data', (c: Buffer) => parts.push(c));
-    s.once('end', () => resolve(Buffer.concat(parts)));
-    s.once('error', reject);
-  });
-}
-
-/** The first stream of `dataConn$`, keeping the subscription. */
-function open(o: Observable<Duplex>): {
-  stream: Promise<Duplex>;
-  sub: Subscription;
-  error: Promise<unknown>;
-} {
-  const got = deferred<Duplex>();
-  const failed = deferred<unknown>();
-  const sub = o.subscribe({ next: got.resolve, error: failed.resolve });
-  return { stream: got.promise, sub, error: failed.promise };
 }
 
 function initReceiver(node: Node, name: string) {
@@ -223,14 +202,7 @@ describe('data connections between aemp nodes', () => {
 
   it('a dialler with the wrong secret is refused and gets no auth line', async () => {
     const { b } = await pair();
-    b.kernel.receive('dc-a', [
-      '',
-      'AnyEvent::MP::DataConn::_expect',
-      'k@dc-a',
-      'dc-a#caller',
-      5,
-      'Test::recv',
-    ]);
+    expectDataConn(b, 'dc-a', 'k@dc-a');
     const fake = await FakePeer.dial(b.binds[0]!);
     const hs = await within(
       fake.handshake({ nodeId: 'dc-a', secret: 'wrong', proto: 'aemp-dataconn', role: 'd' }),
@@ -252,14 +224,7 @@ describe('data connections between aemp nodes', () => {
       'the refused handshake',
     );
     expect(hs.authWithheld).toBe(true);
-    b.kernel.receive('dc-a', [
-      '',
-      'AnyEvent::MP::DataConn::_expect',
-      'k@dc-a',
-      'dc-a#caller',
-      5,
-      'Test::recv',
-    ]);
+    expectDataConn(b, 'dc-a', 'k@dc-a');
     const other = await FakePeer.dial(b.binds[0]!);
     const hs2 = await within(
       other.handshake({
