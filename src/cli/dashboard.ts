@@ -11,6 +11,7 @@ import { DASHBOARD_PORT, type DashboardServer, observeNetwork, startDashboard } 
 import { type ArgQueue, asText, die, usage } from './args.js';
 import { shownText } from './node-commands.js';
 import type { Session } from './session.js';
+import { untilStopped } from './until-stopped.js';
 
 /** Milliseconds between two pictures of the network. */
 export const DASHBOARD_INTERVAL_MS = 1000;
@@ -52,9 +53,7 @@ export async function dashboard(s: Session, q: ArgQueue): Promise<void> {
   const args = dashboardArgs(q);
   const node = await s.tool();
   if (args.node !== undefined) {
-    // Any message opens the connection; the node port drops "devnull" silently.
-    node.snd(args.node, 'devnull');
-    await s.reach(args.node);
+    await s.connectTo(args.node);
   }
   let server: DashboardServer;
   try {
@@ -67,14 +66,6 @@ export async function dashboard(s: Session, q: ArgQueue): Promise<void> {
     throw die(`aemp dashboard: cannot listen on ${shownText(args.host)} port ${args.port}: ${why}`);
   }
   s.io.out(`aemp dashboard: ${server.url} (Ctrl-C ends it)\n`);
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilStopped(() => undefined);
   await server.close();
 }

@@ -7,11 +7,11 @@
  * The tool's own node is left out. Everything a node sent is printed with control characters
  * escaped, so a record cannot drive the terminal.
  */
-import type { Subscription } from 'rxjs';
 import type { LogLevel, LogRecord } from '../index.js';
 import { escapeControls, logs$, timeDiff } from '../streams/config/config.js';
 import { type ArgQueue, asText, usage } from './args.js';
 import type { Session } from './session.js';
+import { untilStopped } from './until-stopped.js';
 
 const NAMES = ['', 'fatal', 'alert', 'crit', 'error', 'warn', 'note', 'info', 'debug', 'trace'];
 
@@ -34,27 +34,12 @@ export async function logs(s: Session, q: ArgQueue): Promise<void> {
       throw usage(`aemp logs: ${raw}: expected a level from 1 (fatal) to 9 (trace)`);
   }
   const node = await s.tool();
-  await new Promise<void>((resolve, reject) => {
-    let sub: Subscription | undefined;
-    let ended = false;
-    /** Ends the watch once, whatever ends it: a signal, the stream's end or its error. */
-    const end = (err?: unknown) => {
-      if (ended) return;
-      ended = true;
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      sub?.unsubscribe();
-      if (err === undefined) resolve();
-      else reject(err);
-    };
-    const stop = () => end();
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-    sub = logs$(node, level as LogLevel, { own: false }).subscribe({
+  await untilStopped((end) => {
+    const sub = logs$(node, level as LogLevel, { own: false }).subscribe({
       next: (r) => s.io.out(logLine(r)),
       error: (err: unknown) => end(err ?? new Error('log stream failed')),
-      complete: stop,
+      complete: () => end(),
     });
-    if (ended) sub.unsubscribe();
+    return () => sub.unsubscribe();
   });
 }

@@ -92,6 +92,13 @@ export class Session {
     );
   }
 
+  /** Connects the tool's node to node `target` (any message opens the connection; the node port drops "devnull" silently). */
+  async connectTo(target: string): Promise<void> {
+    const node = await this.tool();
+    node.snd(target, 'devnull');
+    await this.reach(target);
+  }
+
   /**
    * Seconds to wait for an answer: `AEMP_TIMEOUT` if it is a positive number, else
    * `fallback`. A malformed value is a usage error.

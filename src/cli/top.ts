@@ -10,11 +10,11 @@
  *
  * Node IDs and other peer text are printed with control characters escaped.
  */
-import type { Subscription } from 'rxjs';
 import { type NetworkSnapshot, type NodeStats, observeNetwork } from '../index.js';
 import { escapeControls } from '../streams/config/config.js';
 import { type ArgQueue, asText, usage } from './args.js';
 import type { Session } from './session.js';
+import { untilStopped } from './until-stopped.js';
 
 /** Milliseconds between two pictures. */
 export const TOP_INTERVAL_MS = 1000;
@@ -127,46 +127,24 @@ export async function top(s: Session, q: ArgQueue): Promise<void> {
   const args = topArgs(q);
   const node = await s.tool();
   if (args.node !== undefined) {
-    // Any message opens the connection; the node port drops "devnull" silently.
-    node.snd(args.node, 'devnull');
-    await s.reach(args.node);
+    await s.connectTo(args.node);
   }
   const stdout = process.stdout;
   const stdin = process.stdin;
   const live = stdout.isTTY === true;
   const size = () => ({ cols: stdout.columns || 80, rows: stdout.rows || 24 });
-  await new Promise<void>((resolve, reject) => {
-    let sub: Subscription | undefined;
-    let ended = false;
+  await untilStopped((end) => {
     const keys = (d: Buffer) => {
       const k = d.toString('latin1');
       if (k.includes('q') || k.includes('Q') || k.includes('\x03')) end();
     };
-    const end = (err?: unknown) => {
-      if (ended) return;
-      ended = true;
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      sub?.unsubscribe();
-      if (live) {
-        stdin.off('data', keys);
-        if (stdin.isTTY) stdin.setRawMode(false);
-        stdin.pause();
-        s.io.out(`${CLEAR_BELOW}${SHOW_CURSOR}`);
-      }
-      if (err === undefined) resolve();
-      else reject(err);
-    };
-    const stop = () => end();
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
     if (live) {
       if (stdin.isTTY) stdin.setRawMode(true);
       stdin.on('data', keys);
       stdin.resume();
       s.io.out(`${HOME}${ESC}2J${HIDE_CURSOR}`);
     }
-    sub = observeNetwork(node, { intervalMs: TOP_INTERVAL_MS, families: false }).subscribe({
+    const sub = observeNetwork(node, { intervalMs: TOP_INTERVAL_MS, families: false }).subscribe({
       next: (snap) => {
         const { cols, rows } = size();
         const lines = renderTop(snap, cols, rows);
@@ -178,8 +156,16 @@ export async function top(s: Session, q: ArgQueue): Promise<void> {
         s.io.out(`${HOME}${lines.map((l) => l + CLEAR_LINE).join('\r\n')}${CLEAR_BELOW}`);
       },
       error: (err: unknown) => end(err ?? new Error('network view failed')),
-      complete: stop,
+      complete: () => end(),
     });
-    if (ended) sub.unsubscribe();
+    return () => {
+      sub.unsubscribe();
+      if (live) {
+        stdin.off('data', keys);
+        if (stdin.isTTY) stdin.setRawMode(false);
+        stdin.pause();
+        s.io.out(`${CLEAR_BELOW}${SHOW_CURSOR}`);
+      }
+    };
   });
 }
