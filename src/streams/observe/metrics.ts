@@ -112,12 +112,23 @@ export function nodeMetrics(node: Node): { registry: Registry; stop(): void } {
   let loop: IntervalHistogram | undefined = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   loop.enable();
 
-  /** The links, bounded like the stats answer. */
-  const links = () =>
-    src.network
-      .stats()
-      .filter((c) => c.node.length <= MAX_STATS_NAME)
-      .slice(0, MAX_STATS_LINKS);
+  /**
+   * The links, bounded like the stats answer: read once per scrape (prom-client runs every
+   * metric's collect in one synchronous pass) for all the per-link metrics.
+   */
+  let scraped: ReturnType<typeof src.network.stats> | undefined;
+  const links = () => {
+    if (scraped === undefined) {
+      scraped = src.network
+        .stats()
+        .filter((c) => c.node.length <= MAX_STATS_NAME)
+        .slice(0, MAX_STATS_LINKS);
+      queueMicrotask(() => {
+        scraped = undefined;
+      });
+    }
+    return scraped;
+  };
   const linkCounter = (name: string, help: string, pick: (c: ReturnType<typeof links>[number]) => number) =>
     new Counter({
       name,
