@@ -26,6 +26,7 @@
  *     sends at once, as Perl does.
  */
 import { AempError, AuthError, ProtocolError } from '../errors.js';
+import { dialable } from './address.js';
 import {
   type AuthContext,
   chooseSendAuth,
@@ -216,7 +217,8 @@ export function createHandshake(opts: HandshakeOptions): Handshake {
       tls: hasCert,
       ...(opts.role !== undefined && { role: opts.role }),
       ...(opts.provider !== undefined && { provider: opts.provider }),
-      ...(opts.peerAddr !== undefined && { peerAddr: opts.peerAddr }),
+      // The address dialled may be a peer's invention: it goes into the greeting only if it fits.
+      ...(opts.peerAddr !== undefined && dialable(opts.peerAddr) && { peerAddr: opts.peerAddr }),
       ...(opts.extraKeys !== undefined && { extraKeys: opts.extraKeys }),
     });
   const ownGreeting =

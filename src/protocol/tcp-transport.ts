@@ -7,6 +7,7 @@ import { createServer, type Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TLSSocket, connect as tlsConnect } from 'node:tls';
 import { ConnectionError } from '../errors.js';
+import { clipAddress, joinHostPort, splitHostPort } from './address.js';
 import { REASON } from './constants.js';
 import type { Listener, Transport, TransportFactory, TransportHandlers } from './transport.js';
 
@@ -195,18 +196,6 @@ export class TcpTransport implements Transport {
   }
 }
 
-/** Parses `host:port` / `[v6]:port` into its parts. */
-export function splitHostPort(addr: string): { host: string; port: number } {
-  const m = /^\[([^\]]*)\]:(\d+)$/.exec(addr) ?? /^([^:]*):(\d+)$/.exec(addr);
-  if (!m) throw new ConnectionError('ERR_BAD_ADDRESS', `bad address '${addr}'`);
-  return { host: m[1]!, port: Number(m[2]) };
-}
-
-/** Formats a host and port as `host:port` (IPv6 in brackets). */
-export function joinHostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
 /** Listens on `host:port` (port 0 = any); resolves with the server and the bound address. */
 export function listenTcp(
   addr: string,
@@ -229,11 +218,21 @@ export function listenTcp(
   });
 }
 
-/** Starts a TCP connection to `host:port`. Errors arrive as the socket's `error` event. */
+/**
+ * Starts a TCP connection to `host:port`. Errors arrive as the socket's `error` event, a bad
+ * address too (no port, a port outside 1…65535, stray characters): addresses come from peers,
+ * and a throw here would escape from whatever timer or promise dialled.
+ */
 export function dialTcp(addr: string): Socket {
-  const { host, port } = splitHostPort(addr);
   const socket = new Socket();
-  socket.connect({ host, port });
+  try {
+    const { host, port } = splitHostPort(addr);
+    if (port < 1 || port > 65535)
+      throw new ConnectionError('ERR_BAD_ADDRESS', `bad port in '${clipAddress(addr)}'`);
+    socket.connect({ host, port });
+  } catch (err) {
+    process.nextTick(() => socket.destroy(err as Error));
+  }
   return socket;
 }
 

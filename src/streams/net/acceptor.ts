@@ -10,7 +10,7 @@
  *   newest()                 the newest pending incoming connection (our own dials make room)
  */
 
-import { joinHostPort } from '../../protocol/tcp-transport.js';
+import { joinHostPort } from '../../protocol/address.js';
 import type { Listener, Transport, TransportFactory } from '../../protocol/transport.js';
 import { LEVEL, type Logger } from '../log/log.js';
 import { resolveBinds } from './binds.js';

@@ -6,6 +6,7 @@
  * (`aemp-dataconn`, §13) are dialled here too.
  */
 import type { Duplex } from 'node:stream';
+import { dialable } from '../../protocol/address.js';
 import { REASON } from '../../protocol/constants.js';
 import type { Greeting } from '../../protocol/greeting.js';
 import type { Transport, TransportFactory } from '../../protocol/transport.js';
@@ -88,8 +89,12 @@ export class Dialer {
         if (p.lookup !== token) return;
         p.lookup = undefined;
         if (p.conn || this.init.closing()) this.init.peers.release(p);
-        else if (addrs && addrs.length > 0) this.tryAddresses(p, addrs);
-        else this.init.failed(p, REASON.NO_KNOWN_ADDRESS);
+        else {
+          // A lookup's answer is a peer's word: only addresses that can be dialled, and a few.
+          const usable = addrs ? usableAddresses(addrs) : [];
+          if (usable.length > 0) this.tryAddresses(p, usable);
+          else this.init.failed(p, REASON.NO_KNOWN_ADDRESS);
+        }
       };
       this.init.lookup(p.id).then(done, () => done(null));
     } else queueMicrotask(() => this.init.failed(p, REASON.NO_KNOWN_ADDRESS));
@@ -202,7 +207,7 @@ export class Dialer {
     if (known && known.length > 0) start(known);
     else if (this.init.lookup)
       this.init.lookup(nodeId).then(
-        (a) => start(a),
+        (a) => start(a && usableAddresses(a)),
         () => start(null),
       );
     else queueMicrotask(() => start(null));
@@ -220,4 +225,17 @@ export class Dialer {
     this.timers.clear();
     return [...this.outgoing, ...this.dataDials];
   }
+}
+
+/** Addresses of one node tried at most: a lookup answer can be any list. */
+export const MAX_TRIED_ADDRESSES = 16;
+
+/** The dialable addresses of a looked-up list, at most {@link MAX_TRIED_ADDRESSES}. */
+export function usableAddresses(addrs: readonly unknown[]): string[] {
+  const out: string[] = [];
+  for (const a of addrs) {
+    if (dialable(a) && !out.includes(a)) out.push(a);
+    if (out.length >= MAX_TRIED_ADDRESSES) break;
+  }
+  return out;
 }

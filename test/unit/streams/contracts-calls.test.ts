@@ -7,7 +7,7 @@ import { firstValueFrom, lastValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import * as aemp from '../../../src/index.js';
 import { AempError } from '../../../src/index.js';
-import { splitHostPort } from '../../../src/protocol/tcp-transport.js';
+import { splitHostPort } from '../../../src/protocol/address.js';
 import { expectNodeClosed, failure } from '../../helpers/closed-node.js';
 import { within } from '../../helpers/fake-peer.js';
 import { deferred, testNode, turn } from '../../helpers/node.js';
