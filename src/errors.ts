@@ -102,7 +102,17 @@ function safeJson(v: unknown): string {
   try {
     return JSON.stringify(v) ?? String(v);
   } catch {
-    return String(v);
+    // A reason may come from a peer: a big integer defeats JSON, and a `toString` key that is
+    // no function defeats String; the rendering then shows big integers as digits.
+    try {
+      return String(v);
+    } catch {
+      try {
+        return JSON.stringify(v, (_key, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
+      } catch {
+        return Object.prototype.toString.call(v);
+      }
+    }
   }
 }
 

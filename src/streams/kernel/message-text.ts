@@ -1,4 +1,5 @@
 /** How messages and errors are shown in log and trace lines. */
+import { formatReason } from '../../errors.js';
 
 /** The first message element as shown in `unhandled_message`: 30 chars, printable ASCII. */
 export function tagText(v: unknown): string {
@@ -8,7 +9,7 @@ export function tagText(v: unknown): string {
       : v === undefined || v === null
         ? ''
         : typeof v === 'object'
-          ? JSON.stringify(v)
+          ? formatReason([v])
           : String(v);
   return s.slice(0, 30).replace(/[^\x20-\x7e]/g, '.');
 }

@@ -1,0 +1,125 @@
+/**
+ * Peer data that reaches code running outside any try: a delivery-queue turn, a promise
+ * callback, a monitor. Each test performs one attack over loopback TCP with an authenticated
+ * fake peer and checks that nothing escaped to the process (an uncaught exception or an
+ * unhandled rejection ends a real node) and that what the node owes its own callers (a
+ * call's outcome, a stream's error) still arrives.
+ */
+import { filter, firstValueFrom } from 'rxjs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { formatReason, KilledError } from '../../src/errors.js';
+import { FakePeer, SECRET, WAIT_MS, within } from '../helpers/fake-peer.js';
+import { testNode } from '../helpers/node.js';
+
+const escaped: unknown[] = [];
+const onEscape = (err: unknown) => escaped.push(err);
+
+beforeEach(() => {
+  escaped.length = 0;
+  process.on('unhandledRejection', onEscape);
+  process.on('uncaughtException', onEscape);
+});
+
+afterEach(() => {
+  process.off('unhandledRejection', onEscape);
+  process.off('uncaughtException', onEscape);
+});
+
+type Framing = 'cbor' | 'json';
+
+/** A kill reason no formatting survives as is: JSON fails on the big integer, String on `toString`. */
+const HOSTILE = { toString: 1, n: 2n ** 63n };
+/** The same value as JSON text (the decoder reads integers past 2^53 as bigint). */
+const HOSTILE_JSON = `{"toString":1,"n":${2n ** 63n}}`;
+
+/** Sends `["", TAG, …plain, HOSTILE]` in the fake's framing. */
+function sendWithHostile(fake: FakePeer, framing: Framing, plain: string[]): void {
+  if (framing === 'cbor') fake.send([...plain, HOSTILE]);
+  else fake.write(`[${plain.map((s) => JSON.stringify(s)).join(',')},${HOSTILE_JSON}]`);
+}
+
+/** Resolves on the next turn after `p` (a throw from a later callback is then seen). */
+async function afterTurns<T>(p: Promise<T>, n = 3): Promise<T> {
+  const v = await p;
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+  return v;
+}
+
+async function victimWithPeer(framing: Framing, nodeid: string) {
+  const node = testNode({ nodeid, secret: SECRET, binds: ['127.0.0.1:0'] });
+  await within(node.ready, WAIT_MS, 'the victim to listen');
+  const fake = await FakePeer.dial(node.binds[0]!);
+  await fake.handshake({ nodeId: 'evil', secret: SECRET, framings: framing, sendFraming: framing });
+  // Up on the victim's side once a request is answered.
+  fake.send(['', 'time', 'evil#up']);
+  await fake.nextMatching((m) => m[0] === 'up');
+  return { node, fake };
+}
+
+/** The victim still serves the peer: a `time` request is answered. */
+async function stillAnswers(fake: FakePeer): Promise<void> {
+  fake.send(['', 'time', 'evil#alive']);
+  expect(await fake.nextMatching((m) => m[0] === 'alive')).toEqual(['alive', expect.any(Number)]);
+}
+
+describe.each<Framing>(['cbor', 'json'])('kill reasons that cannot be formatted (%s)', (framing) => {
+  it('kil0 for a port a local port is linked to: the link kills it; nothing escapes', async () => {
+    const { node, fake } = await victimWithPeer(framing, `esc-link-${framing}`);
+    const local = node.port(() => {});
+    node.mon('evil#p', local);
+    expect((await fake.nextMatching((m) => m[1] === 'mon1'))[2]).toBe('p');
+    const killed = firstValueFrom(node.pipe(filter((e) => e.type === 'kill' && e.port === local)));
+    sendWithHostile(fake, framing, ['', 'kil0', 'p', 'die']);
+    const ev = await afterTurns(within(killed, WAIT_MS, `the kill of ${local}`));
+    expect(ev).toMatchObject({ type: 'kill', reason: ['die', expect.anything()] });
+    expect(escaped).toEqual([]);
+    await stillAnswers(fake);
+  });
+
+  it('kil0 for a called port: the call fails with the reason', async () => {
+    const { node, fake } = await victimWithPeer(framing, `esc-call-${framing}`);
+    const outcome = node.call('evil#p', ['q']).then(
+      () => 'replied',
+      (err: unknown) => err,
+    );
+    expect((await fake.nextMatching((m) => m[1] === 'mon1'))[2]).toBe('p');
+    sendWithHostile(fake, framing, ['', 'kil0', 'p', 'die']);
+    const err = await afterTurns(within(outcome, WAIT_MS, 'the call to end'));
+    expect(err).toBeInstanceOf(KilledError);
+    expect((err as KilledError).reason[0]).toBe('die');
+    expect(escaped).toEqual([]);
+    await stillAnswers(fake);
+  });
+
+  it('kil1 of a port$ port: its subscriber gets the error', async () => {
+    const { node, fake } = await victimWithPeer(framing, `esc-kil1-${framing}`);
+    const p$ = node.port$();
+    const ended = new Promise<unknown>((resolve) =>
+      p$.subscribe({ error: resolve, complete: () => resolve('completed') }),
+    );
+    const name = p$.id.slice(p$.id.indexOf('#') + 1);
+    sendWithHostile(fake, framing, ['', 'kil1', name, 'die']);
+    const err = await afterTurns(within(ended, WAIT_MS, `the end of ${p$.id}`));
+    expect(err).toBeInstanceOf(KilledError);
+    expect(escaped).toEqual([]);
+    await stillAnswers(fake);
+  });
+
+  it('a message to a port without handler whose first value cannot be shown: unhandled_message', async () => {
+    const { node, fake } = await victimWithPeer(framing, `esc-unhandled-${framing}`);
+    const local = node.port();
+    const reason = firstValueFrom(node.mon$(local));
+    sendWithHostile(fake, framing, [local.slice(local.indexOf('#') + 1)]);
+    expect((await afterTurns(within(reason, WAIT_MS, `the death of ${local}`)))[0]).toBe('unhandled_message');
+    expect(escaped).toEqual([]);
+  });
+});
+
+describe('formatReason', () => {
+  it('renders any decoded value, big integers as digits', () => {
+    expect(formatReason(['die', HOSTILE])).toBe(`die {"toString":1,"n":"${2n ** 63n}"}`);
+    expect(formatReason([[{ toString: 1 }, 1n]])).toBe('[{"toString":1},"1"]');
+    // Values both renderings take stay as they were.
+    expect(formatReason(['x', 5n, { a: 1 }, [1, 'b']])).toBe('x 5 {"a":1} [1,"b"]');
+  });
+});
