@@ -123,3 +123,43 @@ describe('formatReason', () => {
     expect(formatReason(['x', 5n, { a: 1 }, [1, 'b']])).toBe('x 5 {"a":1} [1,"b"]');
   });
 });
+
+describe("replies a peer addresses to the node's own node port", () => {
+  it.each([
+    ['time', (to: unknown[]) => ['', 'time', ...to]],
+    ['can', (to: unknown[]) => ['', 'can', 'devnull', ...to]],
+    ['aemp::stats', (to: unknown[]) => ['', 'aemp::stats', ...to]],
+    // An answer that comes later, from a promise.
+    ['eval', (to: unknown[]) => ['', 'eval', 'Promise.resolve(1)', ...to]],
+  ])(
+    '%s: the reply runs as the asking peer’s request, so its entries go with the peer',
+    async (tag, request) => {
+      const node = testNode({
+        nodeid: `esc-reply-${tag.replace(/\W/g, '')}`,
+        secret: SECRET,
+        binds: ['127.0.0.1:0'],
+      });
+      await within(node.ready, WAIT_MS, 'the node to listen');
+      node.db.becomeGlobal();
+      const fake = await FakePeer.dial(node.binds[0]!);
+      await fake.handshake({ nodeId: 'evil', secret: SECRET });
+      const family = `injected-${tag}`;
+      // The reply `[…, 'g_upd', FAMILY, {k: 'v'}, ANSWER]` goes to the node port: a g_upd.
+      for (const own of [node.id, `${node.id}#`])
+        fake.send(request([own, 'g_upd', family, { [`k-${own.length}`]: 'v' }]));
+      fake.send(['', 'time', 'evil#done']);
+      await fake.nextMatching((m) => m[0] === 'done');
+      // Several turns: a reply through the local queue is handled on a later one.
+      await afterTurns(Promise.resolve(), 5);
+      // Handled, as the peer's entries.
+      expect(node.db.known.get(family)?.size).toBe(2);
+      const gone = firstValueFrom(node.nodes$.pipe(filter((e) => e.type === 'down' && e.node === 'evil')));
+      fake.destroy();
+      await within(gone, WAIT_MS, 'the node to see the peer go');
+      await afterTurns(Promise.resolve(), 5);
+      expect(node.db.known.has(family)).toBe(false);
+      expect(node.db.sizes().global?.shards).toBe(1);
+      expect(escaped).toEqual([]);
+    },
+  );
+});

@@ -50,9 +50,22 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
   const isOwnNodePort = (dest: unknown): boolean =>
     typeof dest === 'string' && nodeOf(dest) === kernel.nodeId && portNameOf(dest) === '';
 
-  const reply = (to: unknown[], values: unknown[]) => {
-    if (to.length === 0 || typeof to[0] !== 'string') return;
-    kernel.snd(to[0], [...to.slice(1), ...values]);
+  // The reply address is the requester's choice. A peer's reply to our own node port is that
+  // peer's request (as a relay to it is): through the local queue it would run as the node's
+  // own, whose database entries never vanish.
+  const reply = (src: string, to: unknown[], values: unknown[]) => {
+    const dest = to[0];
+    if (typeof dest !== 'string') return;
+    const msg = [...to.slice(1), ...values];
+    if (src === kernel.nodeId || !isOwnNodePort(dest)) {
+      kernel.snd(dest, msg);
+      return;
+    }
+    try {
+      dispatch(src, msg);
+    } catch (err) {
+      kernel.logNodeMessageError(src, err);
+    }
   };
 
   // The tag is the peer's choice: escaped, cut short and rate-limited per peer, so that it can
@@ -100,18 +113,18 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
       if (isOwnNodePort(dest)) dispatch(src, args.slice(i + 1));
       else kernel.snd(dest, args.slice(i + 1));
     },
-    can: (_src, [name, ...to]) => {
+    can: (src, [name, ...to]) => {
       const known =
         typeof name === 'string' &&
         (Object.hasOwn(builtins, name) || extra.has(name) || usedFunctions.has(name));
-      reply(to, [known]);
+      reply(src, to, [known]);
     },
-    time: (_src, to) => reply(to, [kernel.clock.epochMs() / 1000]),
+    time: (src, to) => reply(src, to, [kernel.clock.epochMs() / 1000]),
     eval: (src, [code, ...to]) => {
       if (env.secure()) return refuse(src, 'eval');
-      runEval(String(code ?? ''), to);
+      runEval(src, String(code ?? ''), to);
     },
-    [STATS_REQUEST]: (src, to) => answerStats(env.thisArg, src, to),
+    [STATS_REQUEST]: (src, to) => answerStats(env.thisArg, src, to, (values) => reply(src, to, values)),
     [SPAWN_REQUEST]: (src, [name, func, ...args]) => {
       usedFunctions.add(SPAWN_REQUEST);
       if (env.secure()) return refuse(src, SPAWN_REQUEST);
@@ -144,8 +157,8 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
     if (isThenable(result)) result.then(undefined, (err) => kernel.kil(self, dieReason(err)));
   };
 
-  const runEval = (code: string, to: unknown[]) => {
-    const send = (err: string, results: unknown[]) => reply(to, [err, ...results]);
+  const runEval = (src: string, code: string, to: unknown[]) => {
+    const send = (err: string, results: unknown[]) => reply(src, to, [err, ...results]);
     let value: unknown;
     try {
       value = evalRequest(code);

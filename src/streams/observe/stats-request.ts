@@ -178,11 +178,21 @@ export function statsRequestCounts(node: object): { answered: number; refused: n
   return { answered: l?.answered ?? 0, refused: l?.refused ?? 0 };
 }
 
-/** Handles `["", "aemp::stats", REPLYPORT, …]` from node `src` on `node`. */
-export function answerStats(node: unknown, src: string, to: unknown[]): void {
+/**
+ * Handles `["", "aemp::stats", REPLYPORT, …]` from node `src` on `node`: `reply` gets the
+ * answer's values (default: sent to REPLYPORT after the request's extra values).
+ */
+export function answerStats(
+  node: unknown,
+  src: string,
+  to: unknown[],
+  reply?: (values: unknown[]) => void,
+): void {
   if (!isStatsSource(node) || typeof to[0] !== 'string') return;
   if (!limitsOf(node).allow(src)) return;
-  node.kernel.snd(to[0], [...to.slice(1), collectStats(node)]);
+  const stats = collectStats(node);
+  if (reply) reply([stats]);
+  else node.kernel.snd(to[0], [...to.slice(1), stats]);
 }
 
 function isStatsSource(v: unknown): v is StatsSource {
