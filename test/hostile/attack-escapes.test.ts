@@ -163,3 +163,37 @@ describe("replies a peer addresses to the node's own node port", () => {
     },
   );
 });
+
+describe('spawn requests naming the node port (a node that is not secure)', () => {
+  it.each([
+    ['an init function from a module, not exported', 'fs::nope'],
+    ['a registered init function that rejects', 'Esc::rejects'],
+    ['a registered init function that throws', 'Esc::throws'],
+  ])('%s: ignored; nothing escapes, no port is left', async (_what, func) => {
+    const node = testNode({
+      nodeid: `esc-spawn-${func.replace(/\W/g, '')}`,
+      secret: SECRET,
+      binds: ['127.0.0.1:0'],
+    });
+    node.register('Esc::rejects', () => Promise.reject(new Error('no')));
+    node.register('Esc::throws', () => {
+      throw new Error('no');
+    });
+    await within(node.ready, WAIT_MS, 'the node to listen');
+    const ports = node.kernel.portCount;
+    const fake = await FakePeer.dial(node.binds[0]!);
+    await fake.handshake({ nodeId: 'evil', secret: SECRET });
+    fake.send(['', 'AnyEvent::MP::_spawn', '', func]);
+    // A module import takes a while: a second, valid spawn of the same function after it shows
+    // when the first was handled.
+    const marker = node.port$();
+    const dead = new Promise<unknown>((resolve) =>
+      marker.subscribe({ error: resolve, complete: () => resolve([]) }),
+    );
+    fake.send(['', 'AnyEvent::MP::_spawn', marker.id.slice(marker.id.indexOf('#') + 1), func]);
+    await afterTurns(within(dead, WAIT_MS, 'the second spawn to fail'));
+    expect(escaped).toEqual([]);
+    expect(node.kernel.portCount).toBe(ports);
+    await stillAnswers(fake);
+  });
+});

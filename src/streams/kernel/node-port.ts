@@ -128,7 +128,8 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
     [SPAWN_REQUEST]: (src, [name, func, ...args]) => {
       usedFunctions.add(SPAWN_REQUEST);
       if (env.secure()) return refuse(src, SPAWN_REQUEST);
-      if (typeof name !== 'string' || typeof func !== 'string') return;
+      // The name '' is the node port: no port of that name can be made or killed.
+      if (typeof name !== 'string' || name === '' || typeof func !== 'string') return;
       const self = `${kernel.nodeId}#${name}`;
       if (!registry.needsImport(func)) {
         runInPort(self, registry.lookup(func) ?? unresolvable(func), args);
