@@ -8,8 +8,20 @@
  * the garbage collector: the message array a subscriber sees is made only when the entry is
  * delivered, so it dies young instead of being copied through every scavenge while it waits.
  *
+ * Consecutive inline entries to the same target with the same number of values share one
+ * header, so a burst to one port stores just the values: half the memory for `snd(port, tag,
+ * i)`. Fresh memory is what makes the first burst of a process slow (page faults, and the
+ * collector marking every new block), so fewer slots per message is what makes it fast.
+ *
+ * Slots of a block, oldest first; an entry never spans two blocks:
+ *   pair   `target, payload` (the payload is never a number)
+ *   run    `target, k, values…, values…, …`: k = (entries not yet read) × RUN + values per
+ *          entry. The writer appends to the newest run by raising k; the reader takes the
+ *          run's entries by lowering it, and clears the header once it has moved past.
+ *
  * Drained blocks are kept for the next burst (fresh memory costs far more than reuse: a burst of
- * a million messages needs 32 MB of blocks) until the owner calls {@link PairFifo.trim}.
+ * a million two-value messages needs 16 MB of blocks) until the owner calls
+ * {@link PairFifo.trim}.
  */
 
 const BLOCK = 16384; // slots per block
@@ -20,7 +32,9 @@ const BLOCK = 16384; // slots per block
 const FIRST_BLOCK = 256;
 /** Most message values an entry holds inline. */
 export const MAX_VALUES = 4;
-/** Marks the unused tail of a block (an entry never spans two blocks). */
+/** One entry in a run header's count (the low bits hold the values per entry). */
+const RUN = 8;
+/** Marks the unused tail of a block. */
 const END: unique symbol = Symbol('end of block');
 
 interface Block {
@@ -33,6 +47,12 @@ export class PairFifo {
   private tail: Block;
   private readPos = 0;
   private writePos = 0;
+  /** Slot of the count of the run being read in `head`, or -1. */
+  private readRun = -1;
+  /** Slot of the count of the newest run in `tail` (while `runTarget` is set), and its target. */
+  private writeRun = 0;
+  private runTarget: unknown = undefined;
+  private runValues = 0;
   /** Drained blocks kept for reuse, linked through `next`. */
   private spare: Block | undefined;
   private spares = 0;
@@ -54,23 +74,35 @@ export class PairFifo {
     items[w] = target;
     items[w + 1] = payload;
     this.writePos = w + 2;
+    // An entry after this one must not join a run queued before it.
+    this.runTarget = undefined;
     this.count++;
   }
 
   /**
-   * Queues `target` with the first `n` (at most {@link MAX_VALUES}) of `a`…`d`; it is drained as
-   * the pair (target, [a, …]).
+   * Queues `target` (never `undefined`) with the first `n` (at most {@link MAX_VALUES}) of
+   * `a`…`d`; it is drained as the pair (target, [a, …]).
    */
   pushValues(target: unknown, n: number, a: unknown, b: unknown, c: unknown, d: unknown): void {
-    const items = this.room(2 + n);
-    const w = this.writePos;
-    items[w] = target;
-    items[w + 1] = n;
-    if (n > 0) items[w + 2] = a;
-    if (n > 1) items[w + 3] = b;
-    if (n > 2) items[w + 4] = c;
-    if (n > 3) items[w + 5] = d;
-    this.writePos = w + 2 + n;
+    let items = this.tail.items;
+    let w = this.writePos;
+    if (target === this.runTarget && n === this.runValues && w + n <= items.length) {
+      items[this.writeRun] = (items[this.writeRun] as number) + RUN;
+    } else {
+      items = this.room(2 + n);
+      w = this.writePos;
+      items[w] = target;
+      items[w + 1] = RUN + n;
+      this.writeRun = w + 1;
+      this.runTarget = target;
+      this.runValues = n;
+      w += 2;
+    }
+    if (n > 0) items[w] = a;
+    if (n > 1) items[w + 1] = b;
+    if (n > 2) items[w + 2] = c;
+    if (n > 3) items[w + 3] = d;
+    this.writePos = w + n;
     this.count++;
   }
 
@@ -83,31 +115,51 @@ export class PairFifo {
     while (n > 0) {
       let items = this.head.items;
       let r = this.readPos;
-      if (r === items.length || items[r] === END) {
-        const done = this.head;
-        this.head = done.next!;
-        if (r < items.length) items[r] = undefined;
-        done.next = this.spare;
-        this.spare = done;
-        this.spares++;
-        items = this.head.items;
-        r = 0;
-      }
-      const t = items[r];
-      const h = items[r + 1];
-      items[r] = items[r + 1] = undefined;
+      let run = this.readRun;
+      let t: unknown;
       let p: unknown;
-      if (typeof h === 'number') {
-        p = values(items, r + 2, h);
-        r += 2 + h;
+      const k = run < 0 ? 0 : (items[run] as number);
+      if (k >= RUN) {
+        // The next entry of the run being read.
+        t = items[run - 1];
+        items[run] = k - RUN;
+        const v = k & (RUN - 1);
+        p = values(items, r, v);
+        r += v;
       } else {
-        p = h;
-        r += 2;
+        if (run >= 0) {
+          items[run - 1] = items[run] = undefined;
+          run = -1;
+        }
+        if (r === items.length || items[r] === END) {
+          items = this.nextBlock(r);
+          r = 0;
+        }
+        t = items[r];
+        const h = items[r + 1];
+        if (typeof h === 'number') {
+          // A run's first entry; the header stays until the run is read.
+          items[r + 1] = h - RUN;
+          run = r + 1;
+          const v = h & (RUN - 1);
+          p = values(items, r + 2, v);
+          r += 2 + v;
+        } else {
+          items[r] = items[r + 1] = undefined;
+          p = h;
+          r += 2;
+        }
       }
-      this.count--;
       n--;
-      if (this.head === this.tail && r === this.writePos) r = this.writePos = 0;
+      if (--this.count === 0) {
+        // Empty: start over at the front of the block.
+        if (run >= 0) items[run - 1] = items[run] = undefined;
+        run = -1;
+        r = this.writePos = 0;
+        this.runTarget = undefined;
+      }
       this.readPos = r;
+      this.readRun = run;
       if (each(t, p)) return;
     }
   }
@@ -129,8 +181,21 @@ export class PairFifo {
   clear(): void {
     this.head = this.tail = newBlock(FIRST_BLOCK);
     this.readPos = this.writePos = this.count = 0;
+    this.readRun = -1;
+    this.runTarget = undefined;
     this.spare = undefined;
     this.spares = 0;
+  }
+
+  /** Moves the reader from `head`, read up to `r`, to the next block; returns its slots. */
+  private nextBlock(r: number): unknown[] {
+    const done = this.head;
+    if (r < done.items.length) done.items[r] = undefined;
+    this.head = done.next!;
+    done.next = this.spare;
+    this.spare = done;
+    this.spares++;
+    return this.head.items;
   }
 
   /** The block to write `slots` slots into at `writePos`, starting a new one if needed. */

@@ -13,6 +13,8 @@ function rng(seed: number): () => number {
 }
 
 type Entry = [unknown, unknown];
+/** A queue block, as the white-box tests look into it. */
+type Block = { items: unknown[]; next: Block | undefined };
 
 function drainAll(q: PairFifo): Entry[] {
   const out: Entry[] = [];
@@ -69,6 +71,75 @@ describe('PairFifo', () => {
     }
     expect(drainAll(q)).toEqual(model);
     expect(q.length).toBe(0);
+  });
+
+  it('keeps order when runs to one target are interleaved with pairs, other targets and pushes from inside a drain', () => {
+    const rand = rng(11);
+    const q = new PairFifo();
+    const model: Entry[] = [];
+    const targets = ['a', 'b', { port: 'c' }];
+    let next = 0;
+    /** Pushes one entry: mostly to the same target with the same arity, so that runs form. */
+    const pushOne = () => {
+      const id = next++;
+      const t = targets[rand() < 0.8 ? 0 : Math.floor(rand() * targets.length)];
+      const r = rand();
+      if (r < 0.05) {
+        const payload = { id };
+        q.push(t, payload);
+        model.push([t, payload]);
+      } else {
+        const n = r < 0.75 ? 2 : r < 0.85 ? 0 : Math.floor(rand() * (MAX_VALUES + 1));
+        const vals = [id, `v${id}`, null, { id }].slice(0, n);
+        q.pushValues(t, n, vals[0], vals[1], vals[2], vals[3]);
+        model.push([t, vals]);
+      }
+    };
+    const got: Entry[] = [];
+    let checked = 0;
+    for (let round = 0; round < 40; round++) {
+      const pushes = Math.floor(rand() * (round % 4 === 0 ? 20_000 : 300));
+      for (let i = 0; i < pushes; i++) pushOne();
+      expect(q.length).toBe(model.length - got.length);
+      // Now and then everything, so that the queue starts over at the front of its block.
+      const take = rand() < 0.3 ? q.length : Math.floor(rand() * (q.length + 1));
+      const pushInside = round % 3 === 1;
+      let taken = 0;
+      if (take > 0)
+        q.drain((t, p) => {
+          got.push([t, p]);
+          if (pushInside && rand() < 0.01) pushOne();
+          return ++taken === take;
+        });
+      expect(got.slice(checked)).toEqual(model.slice(checked, got.length));
+      checked = got.length;
+    }
+    got.push(...drainAll(q));
+    expect(got.slice(checked)).toEqual(model.slice(checked));
+    expect(got.length).toBe(model.length);
+    expect(q.length).toBe(0);
+  });
+
+  it('stores a run to one target in two slots per two-value entry, and leaves no values behind', () => {
+    const q = new PairFifo();
+    const inside = q as unknown as { head: Block; tail: Block; spare: Block };
+    const held = { big: true };
+    // 256 slots hold the run's header and 127 entries; the 128th starts a block.
+    for (let i = 0; i < 127; i++) q.pushValues('t', 2, held, i, undefined, undefined);
+    expect(inside.tail).toBe(inside.head);
+    q.pushValues('t', 2, held, 127, undefined, undefined);
+    expect(inside.tail).not.toBe(inside.head);
+    expect(inside.head.items.length).toBe(256);
+    q.push('t', 'pair');
+    q.pushValues('t', 2, held, 128, undefined, undefined);
+    const got = drainAll(q);
+    expect(got.length).toBe(130);
+    expect(got[127]).toEqual(['t', [held, 127]]);
+    expect(got[128]).toEqual(['t', 'pair']);
+    expect(got[129]).toEqual(['t', [held, 128]]);
+    expect(q.spareBlocks).toBe(1);
+    // Every slot of the drained and the live block is empty again.
+    for (const b of [inside.spare, inside.head]) expect(b.items.filter((x) => x !== undefined)).toEqual([]);
   });
 
   it('hands out a fresh array for inline values and forgets the values it held', () => {
