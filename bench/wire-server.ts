@@ -3,7 +3,7 @@
  * port, a bare `net` + cbor-x server doing the same for the ceiling, and for the bytes-only
  * ceiling a server that counts CBOR items without decoding them and, at a lone `undefined`
  * item (0xf7), answers the count so far as 4 bytes. Reports the addresses to the parent over
- * IPC and runs until killed.
+ * IPC, answers its CPU time when asked (`'cpu'`) and runs until killed.
  */
 import { createServer } from 'node:net';
 import { configure, memoryLogger } from '../src/index.js';
@@ -74,5 +74,12 @@ process.send!({
   aemp: { node: node.id, sink, echo, addr: node.binds[0] },
   raw: { port: typeof rawAddr === 'object' && rawAddr ? rawAddr.port : 0 },
   scan: { port: typeof scanAddr === 'object' && scanAddr ? scanAddr.port : 0 },
+});
+// The parent asks for this process's CPU time (microseconds, user + system) around a window.
+process.on('message', (m) => {
+  if (m === 'cpu') {
+    const { user, system } = process.cpuUsage();
+    process.send!({ cpu: user + system });
+  }
 });
 process.on('disconnect', () => process.exit(0));
