@@ -197,3 +197,26 @@ describe('spawn requests naming the node port (a node that is not secure)', () =
     await stillAnswers(fake);
   });
 });
+
+describe('thrown values from a peer that cannot be shown (a node that is not secure)', () => {
+  it('eval rejecting with an object whose toString is no function: the reply carries a text', async () => {
+    const { fake } = await victimWithPeer('cbor', 'esc-eval');
+    fake.send(['', 'eval', 'Promise.reject({toString: 1, n: 2n ** 70n})', 'evil#r']);
+    const [tag, err] = await afterTurns(fake.nextMatching((m) => m[0] === 'r'));
+    expect(tag).toBe('r');
+    expect(err).toContain('"toString":1');
+    expect(escaped).toEqual([]);
+  });
+
+  it('a called function rejecting with a value from the request: logged', async () => {
+    const { node, fake } = await victimWithPeer('json', 'esc-func');
+    node.register('Esc::refuse', (v: unknown) => Promise.reject(v));
+    fake.write(`["","Esc::refuse",${HOSTILE_JSON}]`);
+    const line = await afterTurns(
+      within(node.logged(/^error processing node message from evil: /), WAIT_MS, 'the log line'),
+    );
+    expect(line.text).toContain('"toString":1');
+    expect(escaped).toEqual([]);
+    await stillAnswers(fake);
+  });
+});

@@ -252,7 +252,7 @@ export class Kernel extends PortTable {
         try {
           m.fire(reason);
         } catch (err) {
-          this.logger.log(LEVEL.error, `monitor callback for ${r.id} threw: ${String(err)}`);
+          this.logger.log(LEVEL.error, `monitor callback for ${r.id} threw: ${errText(err)}`);
         }
       }
     }

@@ -19,7 +19,12 @@ export function errText(err: unknown): string {
   // Errors from a vm context are not `instanceof Error` here, so look at the shape.
   if (typeof err === 'object' && err !== null && typeof (err as Error).message === 'string')
     return (err as Error).message;
-  return String(err);
+  try {
+    return String(err);
+  } catch {
+    // Anything can be thrown, a value from a peer too: one whose `toString` is no function.
+    return formatReason([err]);
+  }
 }
 
 /** A message as JSON for trace lines (bigints as digits, bytes as Latin-1 text). */

@@ -25,6 +25,7 @@ import type { HandshakeSession } from '../../protocol/handshake.js';
 import { nodeOf } from '../../protocol/ids.js';
 import type { Clock, Timer } from '../clock.js';
 import type { Kernel } from '../kernel/kernel.js';
+import { errText } from '../kernel/message-text.js';
 import type { RequestHandler } from '../kernel/node-port.js';
 import type { NodeFunction, Registry } from '../kernel/registry.js';
 import { LEVEL, logText } from '../log/log.js';
@@ -215,7 +216,7 @@ export class DataConns {
     e.timer.cancel();
     this.own(stream);
     const failed = (err: unknown) => {
-      const text = err instanceof Error ? err.message : String(err);
+      const text = errText(err);
       this.log(LEVEL.error, `data connection ${logText(id, 100)}: init function failed: ${logText(text)}`);
       stream.destroy();
       this.kill(e.callerPort, [DATACONN_KILL, text]);

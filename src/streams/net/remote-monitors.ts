@@ -5,6 +5,7 @@
  */
 import type { KillReason } from '../../errors.js';
 import type { MonEntry } from '../kernel/kernel.js';
+import { errText } from '../kernel/message-text.js';
 import { LEVEL, type Logger } from '../log/log.js';
 import type { Peer, PeerTable } from './peer-table.js';
 
@@ -87,7 +88,7 @@ export class RemoteMonitors {
       try {
         m.fire(reason);
       } catch (err) {
-        this.init.logger.log(LEVEL.error, `monitor callback threw: ${String(err)}`);
+        this.init.logger.log(LEVEL.error, `monitor callback threw: ${errText(err)}`);
       }
     }
   }
