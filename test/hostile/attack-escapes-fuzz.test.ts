@@ -216,6 +216,18 @@ function messages(n: Names, secure: boolean) {
         args,
       )
       .map(([to, tag, rest]) => ['', 'snd', to, tag, ...rest]),
+    // A request whose reply goes to a port of the peer's choice: the node's own node port makes
+    // the reply a request of its own (`[..., TAG, ARGS..., ANSWER]`).
+    fc
+      .tuple(
+        fc.constantFrom('time', 'can', 'aemp::stats'),
+        fc.constantFrom(n.victim, `${n.victim}#`, ...portIds),
+        fc.constantFrom(...TAGS.filter((t) => t !== 'eval')),
+        fc.oneof(typed, args),
+      )
+      .map(([tag, to, inner, rest]) =>
+        tag === 'can' ? ['', tag, 'devnull', to, inner, ...rest] : ['', tag, to, inner, ...rest],
+      ),
     // Only a tag, or nothing at all.
     fc.constantFrom(...TAGS.filter((t) => t !== 'eval')).map((tag) => ['', tag]),
     fc.constant<unknown[]>(['']),
