@@ -133,7 +133,18 @@ export function buildComponents(init: NodeComponentsInit): NodeComponents {
     network,
     requests,
     logger,
-    onChange: (family, change) => emit({ type: 'db', family, ...change }),
+    // `entries` stays lazy: a change's snapshot is only built when someone reads it.
+    onChange: (family, change) =>
+      emit({
+        type: 'db',
+        family,
+        get entries() {
+          return change.entries;
+        },
+        added: change.added,
+        changed: change.changed,
+        deleted: change.deleted,
+      }),
   });
   db = database;
   // The global database service: `AnyEvent::MP::Global::` as a service makes this node global.

@@ -10,8 +10,16 @@
  *   a listener joining a family whose snapshot already arrived gets, one event-loop turn later,
  *   the whole mirror with `added` = every key (Perl's two-argument call)
  * The first event of every listener is therefore a full snapshot (`added` = all keys).
+ *
+ * Snapshots cost O(1) per change until read: the family is kept as a frozen `base` (an earlier
+ * version) plus an append-only `log` of the writes since then, beside the live mirror. A change
+ * records where the log ended; its `entries`, when first read, are the base with that prefix
+ * of the log applied (then frozen and cached). Reading the newest version makes it the new
+ * base; when the log grows longer than the family, a fresh base is copied from the mirror, so
+ * that copying stays amortised O(1) per change and an old change never needs more than one
+ * base and one log to materialise.
  */
-import { type DbRecord, hashEntries, listKeys, newRecord } from './records.js';
+import { type DbRecord, isHash, listKeys, newRecord } from './records.js';
 
 /** One change of a monitored family, as `node.db.mon$(family)` emits it. */
 export interface DbChange {
@@ -37,15 +45,76 @@ export interface DbListener {
   complete(): void;
 }
 
+/** The log's mark of a deleted subkey. */
+const DELETED: unknown = Symbol('deleted');
+
+/** An empty family, as the base before the first snapshot. */
+const EMPTY: Readonly<DbRecord> = Object.freeze(newRecord());
+
+/** Shortest log that triggers a fresh base (short logs are cheaper to replay than to copy). */
+const MIN_REBASE_LOG = 16;
+
+/** The base plus the first `end` writes of `log`, as a frozen record. */
+function materialise(base: Readonly<DbRecord>, log: readonly unknown[], end: number): Readonly<DbRecord> {
+  const r = newRecord();
+  for (const k in base) r[k] = base[k];
+  for (let i = 0; i < end; i += 2) {
+    const k = log[i] as string;
+    const v = log[i + 1];
+    if (v === DELETED) delete r[k];
+    else r[k] = v;
+  }
+  return Object.freeze(r);
+}
+
+/**
+ * A change whose `entries` are materialised when first read: the base plus the first `end`
+ * writes of `log`. `watch` (while this may be its newest version) adopts them as its base.
+ * `entries` is an own enumerable property (a getter), so that spreading a change copies it.
+ */
+function change(
+  watch: FamilyWatch | undefined,
+  base: Readonly<DbRecord>,
+  log: unknown[],
+  end: number,
+  added: readonly string[],
+  changed: readonly string[],
+  deleted: readonly string[],
+): DbChange {
+  let snap: Readonly<DbRecord> | undefined = end === 0 ? base : undefined;
+  return {
+    get entries(): Readonly<DbRecord> {
+      if (snap === undefined) {
+        snap = materialise(base, log, end);
+        watch?.adopt(base, log, end, snap);
+        watch = undefined;
+        log = [];
+      }
+      return snap;
+    },
+    added,
+    changed,
+    deleted,
+  };
+}
+
 export class FamilyWatch {
   /** True once the master sent the first snapshot. */
   synced = false;
+  /** The live mirror: never handed out. */
   private data: DbRecord = newRecord();
-  /** The current `data` object was handed out: copy before the next mutation. */
-  private shared = false;
+  /** Number of subkeys in `data`. */
+  private count = 0;
+  /** A frozen earlier version of the family (handed out). */
+  private base: Readonly<DbRecord> = EMPTY;
+  /** The writes since `base`: subkey, value (or DELETED), …; only appended to, or replaced. */
+  private log: unknown[] = [];
   private readonly active = new Set<DbListener>();
   /** Listeners waiting for their first (snapshot) event on the next turn. */
   private readonly waiting = new Map<DbListener, NodeJS.Immediate>();
+
+  /** @param family The family's name (for those who hear of its changes). */
+  constructor(readonly family = '') {}
 
   /** Number of listeners, active or waiting. */
   get size(): number {
@@ -54,11 +123,8 @@ export class FamilyWatch {
 
   /** The current entries (immutable snapshot). */
   get entries(): Readonly<DbRecord> {
-    if (!this.shared) {
-      Object.freeze(this.data);
-      this.shared = true;
-    }
-    return this.data;
+    if (this.log.length > 0) this.rebase();
+    return this.base;
   }
 
   /** Adds a listener (see the header for when its first event comes). */
@@ -71,7 +137,7 @@ export class FamilyWatch {
       this.waiting.delete(listener);
       this.active.add(listener);
       const entries = this.entries;
-      listener.next({ entries, added: Object.keys(entries), changed: [], deleted: [] });
+      listener.next(change(undefined, entries, [], 0, Object.keys(entries), [], []));
     });
     this.waiting.set(listener, t);
   }
@@ -90,42 +156,78 @@ export class FamilyWatch {
   /** Applies a full snapshot (`g_chg1`) and returns the change. */
   snapshot(hash: unknown): DbChange {
     const next = newRecord();
-    for (const [k, v] of hashEntries(hash)) next[k] = v;
     const added: string[] = [];
     const changed: string[] = [];
     const deleted: string[] = [];
+    let count = 0;
+    if (isHash(hash)) {
+      for (const k of Object.keys(hash)) {
+        if (!(k in next)) count++;
+        next[k] = hash[k];
+      }
+    }
     for (const k in next) (k in this.data ? changed : added).push(k);
     for (const k in this.data) if (!(k in next)) deleted.push(k);
+    // The mirror and its frozen twin, the new base.
+    const base = newRecord();
+    for (const k in next) base[k] = next[k];
     this.data = next;
-    this.shared = false;
+    this.count = count;
+    this.base = Object.freeze(base);
+    this.log = [];
     this.synced = true;
-    return { entries: this.entries, added, changed, deleted };
+    return change(undefined, this.base, this.log, 0, added, changed, deleted);
   }
 
   /** Applies an incremental change (`g_chg2`) and returns the change. */
   apply(set: unknown, del: unknown): DbChange {
-    if (this.shared) {
-      // A for-in copy: several times faster than Object.assign on these prototype-less
-      // dictionaries, and a large family is copied once per change while it is being read.
-      const copy = newRecord();
-      for (const k in this.data) copy[k] = this.data[k];
-      this.data = copy;
-      this.shared = false;
-    }
+    const data = this.data;
+    const log = this.log;
     const added: string[] = [];
     const changed: string[] = [];
-    for (const [k, v] of hashEntries(set)) {
-      (k in this.data ? changed : added).push(k);
-      this.data[k] = v;
+    if (isHash(set)) {
+      for (const k of Object.keys(set)) {
+        const v = set[k];
+        if (k in data) changed.push(k);
+        else {
+          added.push(k);
+          this.count++;
+        }
+        data[k] = v;
+        log.push(k, v);
+      }
     }
     const deleted = listKeys(del);
-    for (const k of deleted) delete this.data[k];
-    return { entries: this.entries, added, changed, deleted };
+    for (const k of deleted) {
+      if (!(k in data)) continue;
+      delete data[k];
+      this.count--;
+      log.push(k, DELETED);
+    }
+    const c = change(this, this.base, log, log.length, added, changed, deleted);
+    // Beyond a family's worth of writes: a fresh base, so that replaying stays O(family).
+    if (log.length > 2 * Math.max(MIN_REBASE_LOG, this.count)) this.rebase();
+    return c;
   }
 
-  /** Calls every active listener with `change`. */
-  emit(change: DbChange): void {
-    for (const l of [...this.active]) if (this.active.has(l)) l.next(change);
+  /**
+   * A change read its entries: `snap` is `base` with `log`'s first `end` writes. If that is
+   * still the newest version, it becomes the base.
+   */
+  adopt(base: Readonly<DbRecord>, log: unknown[], end: number, snap: Readonly<DbRecord>): void {
+    if (base === this.base && log === this.log && end === log.length) {
+      this.base = snap;
+      this.log = [];
+    }
+  }
+
+  /** Calls every active listener with `c`. */
+  emit(c: DbChange): void {
+    if (this.active.size === 1) {
+      this.active.values().next().value!.next(c);
+      return;
+    }
+    for (const l of [...this.active]) if (this.active.has(l)) l.next(c);
   }
 
   /** Completes and drops every listener. */
@@ -135,5 +237,13 @@ export class FamilyWatch {
     this.waiting.clear();
     this.active.clear();
     for (const l of all) l.complete();
+  }
+
+  /** A fresh base copied from the mirror; the log starts again. */
+  private rebase(): void {
+    const r = newRecord();
+    for (const k in this.data) r[k] = this.data[k];
+    this.base = Object.freeze(r);
+    this.log = [];
   }
 }

@@ -85,8 +85,14 @@ export class NodeDb {
     });
     r.set('g_reply', (_src, [id, result]) => this.reply(String(id), result));
     r.set('g_found', (_src, [node, addrs]) => this.found(String(node), addrs));
-    r.set('g_chg1', (src, [family, hash]) => this.change(src, String(family), (w) => w.snapshot(hash)));
-    r.set('g_chg2', (src, [family, set, del]) => this.change(src, String(family), (w) => w.apply(set, del)));
+    r.set('g_chg1', (src, args) => {
+      const w = this.monitored(src, args[0]);
+      if (w) this.changed(w, w.snapshot(args[1]));
+    });
+    r.set('g_chg2', (src, args) => {
+      const w = this.monitored(src, args[0]);
+      if (w) this.changed(w, w.apply(args[1], args[2]));
+    });
     this.statusSub = env.network.nodes$.subscribe((s) =>
       s.type === 'up' ? this.up(s.node) : this.down(s.node),
     );
@@ -112,6 +118,11 @@ export class NodeDb {
       findWaiters: this.findWaiters,
       ...(this.service ? { global: this.service.sizes() } : {}),
     };
+  }
+
+  /** @internal On a global node: the nodes monitoring `family`, in the order they are told. */
+  monitorsOf(family: string): string[] {
+    return this.service?.monitorsOf(family) ?? [];
   }
 
   /**
@@ -301,7 +312,7 @@ export class NodeDb {
       w.add(listener);
       return;
     }
-    this.watches.set(family, (w = new FamilyWatch()));
+    this.watches.set(family, (w = new FamilyWatch(family)));
     w.add(listener);
     this.link.request(`mon1 ${family}`, ['g_mon1', family]);
   }
@@ -314,13 +325,15 @@ export class NodeDb {
     this.link.toMaster(['g_mon0', family]);
   }
 
-  private change(src: string, family: string, apply: (w: FamilyWatch) => DbChange): void {
-    if (src !== this.link.master) return;
-    const w = this.watches.get(family);
-    if (!w) return;
-    const change = apply(w);
+  /** The watch of `family` if `src` is the master, whose changes count. */
+  private monitored(src: string, family: unknown): FamilyWatch | undefined {
+    if (src !== this.link.master) return undefined;
+    return this.watches.get(String(family));
+  }
+
+  private changed(w: FamilyWatch, change: DbChange): void {
     w.emit(change);
-    this.env.onChange?.(family, change);
+    this.env.onChange?.(w.family, change);
   }
 
   /** @internal The network's address lookup for a node it does not know (components.ts). */

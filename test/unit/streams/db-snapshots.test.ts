@@ -1,0 +1,134 @@
+/**
+ * The snapshots of a monitored family's changes (family-watch.ts): built lazily from a frozen
+ * base and a log of writes, they must equal what an eager copy after every change would have
+ * held, whenever and in whatever order they are read.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { type DbChange, FamilyWatch } from '../../../src/streams/db/family-watch.js';
+import { type DbRecord, newRecord } from '../../../src/streams/db/records.js';
+
+/** Subkeys, some of them awkward for plain objects (prototype names, array indices). */
+const KEYS = ['a', 'b', 'c', 'd', 'e', '__proto__', 'constructor', '0', '7', 'toString'];
+
+type Op =
+  | { kind: 'chg1'; hash: Record<string, number> | null }
+  | { kind: 'chg2'; set: Record<string, number> | null; del: string[] | null }
+  | { kind: 'read'; pick: number };
+
+/** A wire hash with the given entries (own `__proto__` included, as the decoder makes it). */
+const hash = (pairs: [string, number][]): Record<string, number> => {
+  const h: Record<string, number> = {};
+  for (const [k, v] of pairs) Object.defineProperty(h, k, { value: v, enumerable: true, writable: true });
+  return h;
+};
+const key = fc.constantFrom(...KEYS);
+const pairs = fc.array(fc.tuple(key, fc.integer({ min: 0, max: 99 })), { maxLength: 6 });
+const op: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('chg1' as const), hash: fc.option(pairs.map(hash)) }),
+  },
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      kind: fc.constant('chg2' as const),
+      set: fc.option(pairs.map(hash)),
+      del: fc.option(fc.array(key, { maxLength: 4 })),
+    }),
+  },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('read' as const), pick: fc.nat() }) },
+);
+
+/** The eager model: a prototype-less record changed in place, copied after every change. */
+class Model {
+  data = newRecord();
+  chg1(h: unknown): void {
+    const next = newRecord();
+    if (h) for (const [k, v] of Object.entries(h)) next[k] = v;
+    this.data = next;
+  }
+  chg2(set: unknown, del: string[] | null): void {
+    if (set) for (const [k, v] of Object.entries(set)) this.data[k] = v;
+    for (const k of del ?? []) delete this.data[k];
+  }
+  copy(): [string, unknown][] {
+    return Object.entries(this.data);
+  }
+}
+
+const check = (c: DbChange, want: [string, unknown][]) => {
+  const got = c.entries;
+  expect(Object.entries(got)).toEqual(want);
+  expect(Object.isFrozen(got)).toBe(true);
+  expect(Object.getPrototypeOf(got)).toBeNull();
+  // Read again: the same object.
+  expect(c.entries).toBe(got);
+};
+
+describe('lazy snapshots', () => {
+  it('every change, read at any later time and in any order, holds the entries of its version', () => {
+    fc.assert(
+      fc.property(
+        fc.array(op, { maxLength: 120 }),
+        fc.array(fc.nat(), { maxLength: 30 }),
+        (ops, lateReads) => {
+          const w = new FamilyWatch('f');
+          const model = new Model();
+          const changes: [DbChange, [string, unknown][]][] = [];
+          for (const o of ops) {
+            if (o.kind === 'chg1') {
+              model.chg1(o.hash);
+              changes.push([w.snapshot(o.hash), model.copy()]);
+            } else if (o.kind === 'chg2') {
+              model.chg2(o.set, o.del);
+              changes.push([w.apply(o.set, o.del), model.copy()]);
+            } else if (changes.length > 0) {
+              const [c, want] = changes[o.pick % changes.length]!;
+              check(c, want);
+            }
+            // The watch's own view (a late listener's first event) is always the newest version.
+            if (o.kind === 'read' && o.pick % 5 === 0)
+              expect(Object.entries(w.entries)).toEqual(model.copy());
+          }
+          for (const pick of lateReads) {
+            if (changes.length === 0) break;
+            const [c, want] = changes[pick % changes.length]!;
+            check(c, want);
+          }
+          for (const [c, want] of changes) check(c, want);
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it('a change read long after thousands of unread ones still holds its own version', () => {
+    const w = new FamilyWatch('f');
+    w.snapshot({ a: 0 });
+    const first = w.apply({ b: 1 }, null);
+    const later: DbChange[] = [];
+    for (let i = 0; i < 5000; i++) later.push(w.apply({ [`k${i % 300}`]: i }, i % 7 === 0 ? ['b'] : null));
+    expect({ ...first.entries }).toEqual({ a: 0, b: 1 });
+    const last = later.at(-1)!;
+    expect(Object.keys(last.entries)).toHaveLength(301);
+    expect(last.entries.k199).toBe(4999);
+    expect(last.entries.k299).toBe(4799);
+    // The first of them deleted 'b' and set k0.
+    expect(later[0]!.entries).toEqual(Object.assign(newRecord(), { a: 0, k0: 0 }) as DbRecord);
+  });
+
+  it('a spread change keeps its entries (an own enumerable property)', () => {
+    const w = new FamilyWatch('f');
+    w.snapshot({ a: 1 });
+    const c = w.apply({ b: 2 }, null);
+    const copy = { ...c };
+    expect({ ...copy.entries }).toEqual({ a: 1, b: 2 });
+    expect(JSON.parse(JSON.stringify(c))).toEqual({
+      entries: { a: 1, b: 2 },
+      added: ['b'],
+      changed: [],
+      deleted: [],
+    });
+  });
+});
