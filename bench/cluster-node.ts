@@ -18,6 +18,9 @@
  *   relayJoin {nodes: [{id, hub}], expect}  one endpoint per node, each connected to its hub
  *        (the aemp node's master); answers {readyAt}; event {converged, at} as for start
  *   relaySet {index, seq}   as set, through the relay
+ *   monitors                (a global node) {monitors: the nodes monitoring `lat`, in the order
+ *                           the node tells them of a change}
+ *   relayOrder {order}      the hub tells its endpoints of an update in this order (node IDs)
  * Both:
  *   report {on}             when on, event {seen, seq} once every node here (but the writer)
  *                           saw round seq (global processes stay silent: no IPC in their CPU)
@@ -56,6 +59,7 @@ type Req = {
   hubs?: string[];
   on?: boolean;
   file?: string;
+  order?: string[];
 };
 
 const SECRET = 'bench-secret';
@@ -119,9 +123,14 @@ async function handle(m: Req): Promise<Record<string, unknown>> {
       const readyAt = now();
       ids = nodes.map((n) => n.id);
       for (const n of nodes) {
+        // Counted from the changes, as the relay's endpoints count their node tables.
+        const known = new Set<string>();
         let done = false;
         n.db.mon$("'l").subscribe((c) => {
-          if (!done && Object.keys(c.entries).length >= m.expect!) {
+          if (done) return;
+          for (const k of c.added) known.add(k);
+          for (const k of c.deleted) known.delete(k);
+          if (known.size >= m.expect!) {
             done = true;
             converged();
           }
@@ -152,6 +161,20 @@ async function handle(m: Req): Promise<Record<string, unknown>> {
     }
     case 'masters':
       return { masters: nodes.map((n) => n.db.master) };
+    case 'monitors':
+      return { monitors: nodes[0]!.db.monitorsOf('lat') };
+    case 'relayOrder': {
+      // The hub tells its endpoints in the order the aemp master tells its monitors.
+      const ordered = new Set<(m: unknown[]) => void>();
+      for (const id of m.order!) {
+        const out = slaveById.get(id);
+        if (out) ordered.add(out);
+      }
+      for (const out of hubSlaves) ordered.add(out);
+      hubSlaves.clear();
+      for (const out of ordered) hubSlaves.add(out);
+      return {};
+    }
     case 'closeNodes':
       await Promise.all(nodes.map((n) => n.close()));
       nodes = [];
@@ -210,6 +233,8 @@ async function handle(m: Req): Promise<Record<string, unknown>> {
         profiler = new Session();
         profiler.connect();
         await profiler.post('Profiler.enable');
+        // Fine-grained: one receipt takes some tens of microseconds.
+        await profiler.post('Profiler.setSamplingInterval', { interval: 50 });
         await profiler.post('Profiler.start');
       } else {
         const { profile } = await profiler!.post('Profiler.stop');
@@ -232,6 +257,7 @@ async function handle(m: Req): Promise<Record<string, unknown>> {
 let hubId = '';
 const hubLinks = new Set<(m: unknown[]) => void>();
 const hubSlaves = new Set<(m: unknown[]) => void>();
+const slaveById = new Map<string, (m: unknown[]) => void>();
 const table = new Map<string, string>();
 
 function relayHub(id: string): Promise<string> {
@@ -283,6 +309,7 @@ function onHubFrame(
   if (msg[0] === 'slave') {
     setKind('slave');
     hubSlaves.add(from);
+    slaveById.set(String(msg[1]), from);
     return;
   }
   const fromSlave = kind === 'slave';

@@ -27,6 +27,8 @@
  * Prints a table, character plots and the path of an SVG plot (bench/out/cluster.svg), then
  * one JSON line: `db_n<N>_g<G>_<metric>` and `ceiling_…` for each network.
  * BENCH_SIZES=20,50 and BENCH_GLOBALS=1,3 override the sizes, BENCH_ROUNDS the rounds;
+ * BENCH_SAMPLES=<prefix>: every receipt as [process (global nodes first), round, µs, side]
+ * into <prefix>-n<N>-g<G>.json;
  * BENCH_PROFILE=<dir>: the first global node's process and the first worker write CPU profiles
  * into <dir> of aemp's convergence and, after the counted rounds, of each side's rounds run
  * once more.
@@ -214,14 +216,21 @@ async function rounds(net: Net, nodes: number): Promise<Record<Side, RoundFigure
   for (const w of net.workers) await w.ask('report', { on: false });
   const receipts: Record<Side, number[]> = { aemp: [], relay: [] };
   const atGlobals: Record<Side, number[]> = { aemp: [], relay: [] };
+  const dump: [number, number, number][] = [];
   for (const [i, p] of all.entries()) {
     const { samples } = (await p.ask('samples')) as unknown as { samples: [number, number][] };
+    if (process.env.BENCH_SAMPLES) for (const [s, us] of samples) dump.push([i, s, us]);
     for (const [s, us] of samples) {
       const side = sideOf.get(s);
       if (!side) continue;
       receipts[side].push(us);
       if (i < G) atGlobals[side].push(us);
     }
+  }
+  if (process.env.BENCH_SAMPLES) {
+    // [process (globals first), round, µs, side] of every receipt.
+    const file = `${process.env.BENCH_SAMPLES}-n${nodes}-g${G}.json`;
+    writeFileSync(file, JSON.stringify(dump.map(([i, s, us]) => [i, s, us, sideOf.get(s) ?? ''])));
   }
   const out = {} as Record<Side, RoundFigures>;
   for (const side of ['aemp', 'relay'] as Side[]) {
@@ -337,6 +346,12 @@ async function network(nodes: number, g: number): Promise<{ aemp: Figures; relay
     );
     const relayReady = Math.max(...joined.map((r) => r.readyAt as number));
     const relayConverged = await rConverged;
+    // Each hub tells its endpoints in the order its global node tells its monitors: which
+    // worker process hears first matters on a machine with fewer cores than processes.
+    for (const p of globals) {
+      const { monitors } = await p.ask('monitors');
+      await p.ask('relayOrder', { order: monitors });
+    }
     const mem2 = await memory(workers);
 
     const figures = await rounds(net, nodes);

@@ -166,6 +166,11 @@ export class GlobalService {
     };
   }
 
+  /** @internal The nodes monitoring `family`, in the order their `g_chg2`s are sent. */
+  monitorsOf(family: string): string[] {
+    return [...(this.mons.get(family) ?? [])];
+  }
+
   /** The merged view, read-only (the stats request counts its families and keys). */
   get merged(): ReadonlyMap<string, ReadonlyMap<string, unknown>> {
     return this.store.merged;
