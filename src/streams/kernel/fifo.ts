@@ -24,12 +24,20 @@
  * {@link PairFifo.trim}.
  */
 
-const BLOCK = 16384; // slots per block
 /**
  * Slots of a queue's first block: most nodes never queue more than a few entries at once, and
- * a full block would cost every node 128 KB from the start; bursts get full blocks.
+ * a full block would cost every node 128 KB from the start.
  */
 const FIRST_BLOCK = 256;
+/**
+ * Slots of a full block, which bursts get. New blocks grow from the first one by {@link GROWTH}
+ * up to this size (2 KB, 8 KB, 32 KB, then 128 KB each), so that a node which once queues a
+ * few hundred entries keeps a few KB for them, not 128 KB. A full block is just above V8's
+ * limit for ordinary objects, so it is made in the large-object space and never copied by the
+ * young-generation collector.
+ */
+const BLOCK = 16384;
+const GROWTH = 4;
 /** Most message values an entry holds inline. */
 export const MAX_VALUES = 4;
 /** One entry in a run header's count (the low bits hold the values per entry). */
@@ -56,6 +64,8 @@ export class PairFifo {
   /** Drained blocks kept for reuse, linked through `next`. */
   private spare: Block | undefined;
   private spares = 0;
+  /** Slots of the next block made (blocks grow from the first one to full blocks). */
+  private nextSize = FIRST_BLOCK * GROWTH;
   private count = 0;
 
   constructor() {
@@ -185,6 +195,7 @@ export class PairFifo {
     this.runTarget = undefined;
     this.spare = undefined;
     this.spares = 0;
+    this.nextSize = FIRST_BLOCK * GROWTH;
   }
 
   /** Moves the reader from `head`, read up to `r`, to the next block; returns its slots. */
@@ -208,7 +219,10 @@ export class PairFifo {
       this.spare = b.next;
       b.next = undefined;
       this.spares--;
-    } else b = newBlock(BLOCK);
+    } else {
+      b = newBlock(this.nextSize);
+      this.nextSize = Math.min(BLOCK, this.nextSize * GROWTH);
+    }
     this.tail.next = b;
     this.tail = b;
     this.writePos = 0;

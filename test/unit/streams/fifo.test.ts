@@ -120,6 +120,36 @@ describe('PairFifo', () => {
     expect(q.length).toBe(0);
   });
 
+  it('grows new blocks from the first one (256 slots) by four up to 16384 slots, and reuses drained ones first', () => {
+    const q = new PairFifo();
+    const inside = q as unknown as { head: Block; tail: Block };
+    const sizes = () => {
+      const out: number[] = [];
+      for (let b: Block | undefined = inside.head; b !== undefined; b = b.next) out.push(b.items.length);
+      return out;
+    };
+    // Four-slot entries to distinct targets: 64 fill the first block.
+    let id = 0;
+    const push = (entries: number) => {
+      for (let i = 0; i < entries; i++) q.pushValues(id++, 2, 'v', i, undefined, undefined);
+    };
+    push(64);
+    expect(sizes()).toEqual([256]);
+    // The blocks made next hold 256, 1024 and 4096 of them; one more starts a second full block.
+    push(256 + 1024 + 4096 + 1);
+    expect(sizes()).toEqual([256, 1024, 4096, 16384, 16384]);
+    expect(drainAll(q).length).toBe(id);
+    expect(q.spareBlocks).toBe(4);
+    // The next burst fills the live block and the four spare ones (9536 entries) before it makes
+    // a new block, a full one.
+    push(3 * 4096);
+    expect(sizes().sort((a, b) => a - b)).toEqual([256, 1024, 4096, 16384, 16384, 16384]);
+    expect(q.spareBlocks).toBe(0);
+    drainAll(q);
+    q.clear();
+    expect(sizes()).toEqual([256]);
+  });
+
   it('stores a run to one target in two slots per two-value entry, and leaves no values behind', () => {
     const q = new PairFifo();
     const inside = q as unknown as { head: Block; tail: Block; spare: Block };
@@ -184,9 +214,9 @@ describe('PairFifo', () => {
       });
       expect([seen, wrong]).toEqual([100_000, 0]);
     }
-    // 100k entries of four slots fill the small first block (256 slots) and 25 blocks of 16384
+    // 100k entries of four slots fill the blocks of 256, 1024 and 4096 slots and 25 of 16384
     // slots; all but the live one are spare.
-    expect(q.spareBlocks).toBe(25);
+    expect(q.spareBlocks).toBe(27);
     q.trim(2);
     expect(q.spareBlocks).toBe(2);
     q.push('x', ['y']);
