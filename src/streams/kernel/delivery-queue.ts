@@ -7,7 +7,7 @@
 import type { Clock, Timer } from '../clock.js';
 import { PairFifo } from './fifo.js';
 
-/** Spare queue blocks (128 KB each) kept for good; more are kept only while bursts continue. */
+/** Spare queue blocks (up to 128 KB each) kept for good; more are kept only while bursts continue. */
 const KEPT_SPARE_BLOCKS = 2;
 /** How long after the last burst the queue keeps its extra spare blocks. */
 const SPARE_BLOCKS_KEPT_MS = 10_000;
@@ -21,7 +21,7 @@ export class DeliveryQueue {
   /** Lets go of the spare blocks once local traffic has been quiet for a while. */
   private trimTimer: Timer | undefined;
   /** When a drain last ended with extra spare blocks. */
-  private lastBurst = 0;
+  private lastBurst = Number.NEGATIVE_INFINITY;
   private closed = false;
 
   constructor(
