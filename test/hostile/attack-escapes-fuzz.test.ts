@@ -13,6 +13,11 @@
  *     monitors, kept global nodes, log sinks, expected data connections; no port was added.
  * A node may close a connection on input it cannot take (a protocol error, logged); the next
  * batch then comes on a new connection.
+ *
+ * A second test sends extreme values in every request slot (1 MB strings, node IDs and port
+ * names, 256 KB byte strings and keys, values nested as deep as the decoder takes, prototype-named
+ * keys, numbers at the limits, 50,000-item lists), then a value nested 10,000 deep, which ends
+ * the connection with a logged protocol error; the same checks follow.
  */
 import fc from 'fast-check';
 import { filter, firstValueFrom } from 'rxjs';
@@ -398,5 +403,114 @@ describe.each([
     expect(escaped).toEqual([]);
     console.log(`random requests (${_mode}): ${JSON.stringify(outcomes)}`);
     streamSub.unsubscribe();
+  });
+
+  it('extreme values in every request: nothing escapes, the node answers, its tables are back to their size', {
+    timeout: 120_000,
+  }, async () => {
+    const clock = new VirtualClock();
+    const victimId = secure ? 'fx-secure' : 'fx-open';
+    const node = testNode({ nodeid: victimId, secret: SECRET, secure, binds: ['127.0.0.1:0'], clock });
+    await within(node.ready, WAIT_MS, 'the node to listen');
+    node.db.becomeGlobal();
+    const plain = node.port(() => {});
+    const name = plain.slice(plain.indexOf('#') + 1);
+    const before = tables(node);
+    const portsBefore = node.kernel.portCount;
+    const deep = (n: number): unknown => {
+      let v: unknown = 'bottom';
+      for (let i = 0; i < n; i++) v = [v];
+      return v;
+    };
+    const extremes: unknown[] = [
+      'x'.repeat(1 << 20),
+      `${victimId}#${'y'.repeat(1 << 20)}`,
+      new Uint8Array(256 * 1024).fill(0x23),
+      objectOf([['k'.repeat(256 * 1024), 1]]),
+      // The decoder takes 500 levels: the message array, the tag's slot, then this.
+      deep(497),
+      objectOf([
+        ['__proto__', { polluted: 1 }],
+        ['constructor', 1],
+        ['toString', 2],
+        ['valueOf', null],
+      ]),
+      [-0, Number.NaN, Infinity, -Infinity, 2n ** 64n - 1n, -(2n ** 63n), 5e-324, Number.MAX_VALUE],
+      Array.from({ length: 50_000 }, (_, i) => i),
+    ];
+    let sent = 0;
+    for (const framing of ['cbor', 'json'] as const) {
+      // Each extreme value encoded once; a message is its array head and its encoded elements.
+      const encoded = new Map<unknown, Buffer>();
+      const part = (v: unknown): Buffer => {
+        const known = encoded.get(v);
+        if (known) return known;
+        // The element alone: the one-element array's encoding without its head.
+        const b = framing === 'cbor' ? perlCbor([v]).subarray(1) : Buffer.from(jsonText(v), 'utf8');
+        if ((typeof v === 'object' && v !== null) || (typeof v === 'string' && v.length > 1000))
+          encoded.set(v, b);
+        return b;
+      };
+      const message = (msg: unknown[]): Buffer =>
+        framing === 'cbor'
+          ? Buffer.concat([Buffer.from([0x80 + msg.length]), ...msg.map(part)])
+          : Buffer.concat([
+              Buffer.from('['),
+              ...msg.flatMap((v, i) => (i ? [Buffer.from(','), part(v)] : [part(v)])),
+              Buffer.from(']'),
+            ]);
+      const attacker = `fx-${framing}`;
+      const fake = await FakePeer.dial(node.binds[0]!);
+      await fake.handshake({ nodeId: attacker, secret: SECRET, framings: framing, sendFraming: framing });
+      const tags = TAGS.filter((t) => !(t === 'eval' && !secure));
+      for (const x of extremes) {
+        const batch: unknown[][] = [[name, x], [x]];
+        const big = typeof x === 'string' || x instanceof Uint8Array || (Array.isArray(x) && x.length > 1000);
+        for (const tag of tags) batch.push(['', tag, x], ...(big ? [] : [['', tag, 'fam', x]]));
+        batch.push(
+          ['', 'snd', x, 'm'],
+          ['', 'time', x],
+          ['', 'g_upd', 'fam', { k: x }],
+          ['', 'g_set', { fam: { k: x } }],
+        );
+        for (const m of batch) fake.write(message(m));
+        sent += batch.length;
+        fake.send(['', 'time', `${attacker}#done`]);
+        await fake.nextMatching((m) => m[0] === 'done', 30_000);
+        expect(escaped.map(String)).toEqual([]);
+      }
+      // Nested deeper than the decoder takes: the connection ends with a protocol error.
+      fake.write(
+        framing === 'cbor'
+          ? Buffer.concat([
+              Buffer.from([0x83]),
+              perlCbor(''),
+              perlCbor('snd'),
+              Buffer.alloc(10_000, 0x81),
+              Buffer.from([0xf6]),
+            ])
+          : `["","snd",${'['.repeat(10_000)}${']'.repeat(10_000)}]`,
+      );
+      await within(fake.closed, WAIT_MS, 'the node to close the connection');
+      await within(
+        node.logged(new RegExp(`^connection to ${attacker} lost: protocol error: .*nested deeper`)),
+        WAIT_MS,
+        'the log line',
+      );
+    }
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    await clock.run(3_700_000);
+    const good = await FakePeer.dial(node.binds[0]!);
+    await good.handshake({ nodeId: 'good', secret: SECRET });
+    good.send(['', 'time', 'good#t']);
+    expect(await good.nextMatching((m) => m[0] === 't')).toEqual(['t', expect.any(Number)]);
+    const down = firstValueFrom(node.nodes$.pipe(filter((e) => e.type === 'down' && e.node === 'good')));
+    good.destroy();
+    await within(down, WAIT_MS, 'the node to see the good peer go');
+    await clock.run(60_000);
+    expect(tables(node)).toEqual(before);
+    expect(node.kernel.portCount).toBeLessThanOrEqual(portsBefore);
+    expect(escaped).toEqual([]);
+    console.log(`extreme values (${_mode}): ${sent} messages`);
   });
 });
