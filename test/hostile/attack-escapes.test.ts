@@ -220,3 +220,38 @@ describe('thrown values from a peer that cannot be shown (a node that is not sec
     await stillAnswers(fake);
   });
 });
+
+describe('log records from a source node', () => {
+  it.each<Framing>(['cbor', 'json'])(
+    'values that cannot be shown (%s): the record arrives, the catcher port lives on',
+    async (framing) => {
+      const node = testNode({ nodeid: `esc-logs-${framing}`, secret: SECRET, binds: ['127.0.0.1:0'] });
+      await within(node.ready, WAIT_MS, 'the node to listen');
+      node.db.becomeGlobal();
+      const records: { node: string; time: number; context: string; message: string }[] = [];
+      const sub = node.logs$().subscribe((r) => {
+        if (r.node === 'evil') records.push(r);
+      });
+      const fake = await FakePeer.dial(node.binds[0]!);
+      await fake.handshake({ nodeId: 'evil', secret: SECRET, framings: framing, sendFraming: framing });
+      // Listed in 'l: the catcher asks it for its records.
+      fake.send(['', 'g_slave', { "'l": { evil: ['127.0.0.1:1'] } }]);
+      const ask = await fake.nextMatching((m) => m[1] === 'AnyEvent::MP::LogCatcher::connect');
+      const port = String(ask[3]);
+      const name = port.slice(port.indexOf('#') + 1);
+      if (framing === 'cbor') fake.send([name, HOSTILE, HOSTILE, 3, HOSTILE]);
+      else fake.write(`[${JSON.stringify(name)},${HOSTILE_JSON},${HOSTILE_JSON},3,${HOSTILE_JSON}]`);
+      fake.send([name, 1.5, 'ctx', 3, 'second']);
+      fake.send(['', 'time', 'evil#done']);
+      await fake.nextMatching((m) => m[0] === 'done');
+      await afterTurns(Promise.resolve(), 5);
+      expect(records.map((r) => r.message)).toEqual([expect.stringContaining('toString'), 'second']);
+      expect(records[0]!.context).toContain('toString');
+      expect(Number.isFinite(records[0]!.time)).toBe(true);
+      // The first port still takes records: the catcher did not ask again.
+      expect(fake.pending.length).toBe(0);
+      expect(escaped).toEqual([]);
+      sub.unsubscribe();
+    },
+  );
+});

@@ -20,6 +20,7 @@
  * `[node±diff] message`, as Perl's catcher does; `catch(null)` stops it.
  */
 import { Observable, type Subscription } from 'rxjs';
+import { formatReason } from '../../errors.js';
 import { nodeOf } from '../../protocol/ids.js';
 import { type Clock, realClock, type Timer } from '../clock.js';
 import type { NodeDb } from '../db/node-db.js';
@@ -307,12 +308,26 @@ function wireText(v: unknown): string {
   if (typeof v === 'string') return v;
   if (v instanceof Uint8Array) return Buffer.from(v).toString('latin1');
   if (v === undefined || v === null) return '';
-  return String(v);
+  try {
+    return String(v);
+  } catch {
+    // An object whose `toString` is no function.
+    return formatReason([v]);
+  }
+}
+
+/** A number from the wire; NaN for what has none (an object whose `valueOf` is no function). */
+function wireNumber(v: unknown): number {
+  try {
+    return Number(v);
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** A level from the wire: integers 1…9 kept, out-of-range values clamped, junk read as alert. */
 function wireLevel(v: unknown): LogLevel {
-  const n = typeof v === 'bigint' ? Number(v) : Number(v);
+  const n = wireNumber(v);
   if (!Number.isFinite(n)) return LEVEL.alert;
   return Math.min(9, Math.max(1, Math.trunc(n))) as LogLevel;
 }
@@ -364,7 +379,7 @@ export function logs$(node: LogNode, level: LogLevel, options: LogsOptions = {})
       lastRequest.set(src, clock.now());
       const port = kernel.createPort((time: unknown, context: unknown, lvl: unknown, message: unknown) => {
         if (done) return;
-        const t = typeof time === 'bigint' ? Number(time) : Number(time);
+        const t = wireNumber(time);
         sub.next({
           node: src,
           time: Number.isFinite(t) ? t : clock.epochMs() / 1000,
