@@ -36,6 +36,8 @@ export interface GlobalHost {
   readonly globalNodes: Set<string>;
   /** `["", …msg]` to a node (to this node: handled at once). */
   send(node: string, msg: unknown[]): void;
+  /** `["", …msg]` to each of `nodes`, in order (one message encoded once for all). */
+  sendAll(nodes: Iterable<string>, msg: unknown[]): void;
   /** `db_set` / `db_del` of this node's own entries. */
   set(family: string, subkey: string, value: unknown): void;
   del(family: string, ...subkeys: string[]): void;
@@ -267,6 +269,7 @@ export class GlobalService {
   }
 
   private broadcast(to: Set<string>, tag: string, family: string, c: Change): void {
-    for (const n of [...to]) this.host.send(n, [tag, family, c.set, c.del]);
+    if (to.size === 0) return;
+    this.host.sendAll([...to], [tag, family, c.set, c.del]);
   }
 }

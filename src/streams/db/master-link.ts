@@ -12,6 +12,7 @@
 import type { Observable } from 'rxjs';
 import type { RequestHandler } from '../kernel/node-port.js';
 import { LEVEL, type Logger, logText } from '../log/log.js';
+import { shareFrame } from '../net/connection.js';
 import type { NodeStatus } from '../net/network.js';
 import type { DbRecord } from './records.js';
 
@@ -78,6 +79,19 @@ export class MasterLink {
       handler(node, msg.slice(1));
     } catch (err) {
       this.env.logger.log(LEVEL.error, `error processing node message from ${node}: ${logText(String(err))}`);
+    }
+  }
+
+  /**
+   * Sends `["", …msg]` to every node of `nodes` (this node's own request handled in turn): one
+   * message for all connections, encoded once per framing. Containers in `msg` must not be
+   * modified afterwards.
+   */
+  sendAll(nodes: Iterable<string>, msg: unknown[]): void {
+    let wire: unknown[] | undefined;
+    for (const node of nodes) {
+      if (node === this.env.nodeId) this.send(node, msg);
+      else this.env.network.send(node, (wire ??= shareFrame(['', ...msg])));
     }
   }
 

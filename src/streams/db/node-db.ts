@@ -262,6 +262,7 @@ export class NodeDb {
       clock: this.clock,
       globalNodes: this.globalNodes,
       send: (node, msg) => this.link.send(node, msg),
+      sendAll: (nodes, msg) => this.link.sendAll(nodes, msg),
       set: (family, subkey, value) => this.store(family, subkey, value),
       del: (family, ...subkeys) => this.del(family, ...subkeys),
       masterSet: (node) => this.link.set(node),

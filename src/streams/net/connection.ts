@@ -94,6 +94,20 @@ function slimSession(s: HandshakeSession): HandshakeSession {
   return { ...s, authMethod, recvFraming, peerNonce: '', ownGreeting: '', ownNonce: '' };
 }
 
+/** On a message queued unchanged on several connections: its frame as the last encoder made it. */
+const SHARED = Symbol('aemp.sharedFrame');
+type Shared = unknown[] & { [SHARED]?: { encoder: FrameEncoder | undefined; bytes: Uint8Array } };
+
+/**
+ * Marks `msg` as sent unchanged to many connections (a fan-out): a connection whose turn's
+ * batch is just this message writes the frame encoded by the first connection of the same
+ * framing instead of encoding it again. The bytes are the same; `msg` must not change after.
+ */
+export function shareFrame<T extends unknown[]>(msg: T): T {
+  (msg as Shared)[SHARED] = { encoder: undefined, bytes: new Uint8Array(0) };
+  return msg;
+}
+
 export class Connection {
   /** The handshake's outcome (the lines and nonces it hashed left out once established). */
   session: HandshakeSession | undefined;
@@ -260,7 +274,15 @@ export class Connection {
     if (batch === undefined) return;
     let chunks: Uint8Array[];
     try {
-      chunks = this.encoder!.encodeChunks(batch);
+      const shared = batch.length === 1 ? (batch[0] as Shared)[SHARED] : undefined;
+      if (shared === undefined) chunks = this.encoder!.encodeChunks(batch);
+      else {
+        if (shared.encoder !== this.encoder) {
+          shared.bytes = this.encoder!.encode(batch[0]!);
+          shared.encoder = this.encoder;
+        }
+        chunks = [shared.bytes];
+      }
     } catch {
       chunks = [this.encodeEach(batch)];
     }
