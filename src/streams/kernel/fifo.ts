@@ -17,7 +17,7 @@
  *   pair   `target, payload` (the payload is never a number)
  *   run    `target, k, values…, values…, …`: k = (entries not yet read) × RUN + values per
  *          entry. The writer appends to the newest run by raising k; the reader takes the
- *          run's entries by lowering it, and clears the header once it has moved past.
+ *          run's entries by lowering it, and clears the header with the last one.
  *
  * Drained blocks are kept for the next burst (fresh memory costs far more than reuse: a burst of
  * a million two-value messages needs 16 MB of blocks) until the owner calls
@@ -128,43 +128,45 @@ export class PairFifo {
       let run = this.readRun;
       let t: unknown;
       let p: unknown;
-      const k = run < 0 ? 0 : (items[run] as number);
-      if (k >= RUN) {
+      if (run >= 0) {
         // The next entry of the run being read.
         t = items[run - 1];
-        items[run] = k - RUN;
+        const k = items[run] as number;
+        if (k < 2 * RUN) {
+          // Its last entry so far. Whatever is queued after it starts a new entry, and if nothing
+          // is, the queue starts over below: the writer cannot add to this run any more.
+          items[run - 1] = items[run] = undefined;
+          run = -1;
+        } else items[run] = k - RUN;
         const v = k & (RUN - 1);
         p = values(items, r, v);
         r += v;
       } else {
-        if (run >= 0) {
-          items[run - 1] = items[run] = undefined;
-          run = -1;
-        }
         if (r === items.length || items[r] === END) {
           items = this.nextBlock(r);
           r = 0;
         }
         t = items[r];
         const h = items[r + 1];
-        if (typeof h === 'number') {
-          // A run's first entry; the header stays until the run is read.
-          items[r + 1] = h - RUN;
-          run = r + 1;
-          const v = h & (RUN - 1);
-          p = values(items, r + 2, v);
-          r += 2 + v;
-        } else {
+        if (typeof h !== 'number') {
           items[r] = items[r + 1] = undefined;
           p = h;
           r += 2;
+        } else {
+          // The first entry of a run: the header stays while more entries follow.
+          if (h < 2 * RUN) items[r] = items[r + 1] = undefined;
+          else {
+            items[r + 1] = h - RUN;
+            run = r + 1;
+          }
+          const v = h & (RUN - 1);
+          p = values(items, r + 2, v);
+          r += 2 + v;
         }
       }
       n--;
       if (--this.count === 0) {
-        // Empty: start over at the front of the block.
-        if (run >= 0) items[run - 1] = items[run] = undefined;
-        run = -1;
+        // Empty (the last entry ended its run): start over at the front of the block.
         r = this.writePos = 0;
         this.runTarget = undefined;
       }
