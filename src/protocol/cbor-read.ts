@@ -8,6 +8,7 @@
  */
 import { ProtocolError } from '../errors.js';
 import { EMPTY, type FastBuffer, HAS_FAST, TWO32 } from './cbor-buffer.js';
+import { MAX_EXACT_BIGNUM_BYTES } from './constants.js';
 
 const fcc = String.fromCharCode;
 
@@ -370,6 +371,14 @@ function readLength(): number {
 function readBignum(negative: boolean): number | bigint {
   const n = readLength();
   if (n > end - pos) throw INCOMPLETE;
+  if (n > MAX_EXACT_BIGNUM_BYTES) {
+    let first = pos;
+    while (first < pos + n && src[first] === 0) first++;
+    if (pos + n - first > MAX_EXACT_BIGNUM_BYTES) {
+      pos += n;
+      return negative ? -Infinity : Infinity;
+    }
+  }
   let v = 0n;
   if (n <= 8) for (let i = 0; i < n; i++) v = (v << 8n) | BigInt(src[pos + i]!);
   // Shifting byte by byte would copy the growing value each time (quadratic); hex is linear.

@@ -22,6 +22,15 @@ export const DEFAULT_MAX_TOTAL_SEND_BUFFER_BYTES = 1024 * 1024 * 1024;
 
 /** Most data items one frame may decode to (`max_frame_items`). */
 export const DEFAULT_MAX_FRAME_ITEMS = 1_000_000;
+/**
+ * Longest integer, in decimal digits, that the frame decoders read exactly (as a bigint); a
+ * longer one is read as a floating-point number (±Infinity at that size). Converting decimal
+ * text to and from a bigint takes more than linear time: a frame holding one integer of
+ * millions of digits would otherwise hold the event loop for seconds.
+ */
+export const MAX_EXACT_INTEGER_DIGITS = 4096;
+/** The same limit for CBOR big integers (tags 2 and 3), in bytes without leading zeros. */
+export const MAX_EXACT_BIGNUM_BYTES = Math.floor(MAX_EXACT_INTEGER_DIGITS / Math.log10(256));
 /** Seconds from TCP connect to authentication (`handshake_timeout`). */
 export const DEFAULT_HANDSHAKE_TIMEOUT = 5;
 /** Accepted connections in their handshake, node-wide (`max_pending_handshakes`). */

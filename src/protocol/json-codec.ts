@@ -10,6 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { AempError, ProtocolError } from '../errors.js';
+import { MAX_EXACT_INTEGER_DIGITS } from './constants.js';
 import { PendingFrameDecoder } from './frame-decoder-base.js';
 import type { FrameDecoder, FrameEncoder, FrameLimits } from './frame-types.js';
 
@@ -30,7 +31,8 @@ function isDigit(c: number): boolean {
 
 /**
  * Calls `f(start, end)` for every number token outside strings in the JSON text `t` that is an
- * integer (digits, optional minus sign) beyond ±(2**53-1). Returns the text with each token
+ * integer (digits, optional minus sign) beyond ±(2**53-1) of at most MAX_EXACT_INTEGER_DIGITS
+ * digits. Returns the text with each token
  * replaced by what `f` returns, or null when there was none.
  */
 function mapBigIntegers(t: string, f: (tok: string) => string): string | null {
@@ -59,7 +61,9 @@ function mapBigIntegers(t: string, f: (tok: string) => string): string | null {
           i++;
         } else break;
       }
-      if (integer && i - start >= 16) {
+      // Longer integers are left to JSON.parse, as floating-point numbers (see the limit).
+      const digits = i - start - (c === 0x2d ? 1 : 0);
+      if (integer && i - start >= 16 && digits <= MAX_EXACT_INTEGER_DIGITS) {
         const tok = t.slice(start, i);
         if (!Number.isSafeInteger(Number(tok))) {
           out += t.slice(last, start) + f(tok);

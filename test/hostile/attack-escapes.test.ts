@@ -8,7 +8,7 @@
 import { filter, firstValueFrom } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { formatReason, KilledError } from '../../src/errors.js';
-import { FakePeer, SECRET, WAIT_MS, within } from '../helpers/fake-peer.js';
+import { FakePeer, perlCbor, SECRET, WAIT_MS, within } from '../helpers/fake-peer.js';
 import { testNode } from '../helpers/node.js';
 
 const escaped: unknown[] = [];
@@ -254,4 +254,50 @@ describe('log records from a source node', () => {
       sub.unsubscribe();
     },
   );
+});
+
+describe('integers of millions of digits', () => {
+  // Reading a decimal integer exactly costs more than linear time (4 million digits: about a
+  // second of the event loop), and so does writing one: beyond EXACT_INTEGER_DIGITS a frame's
+  // integer is read as a floating-point number, in both framings.
+  it.each<Framing>(['cbor', 'json'])('%s: read as a floating-point number, not exactly', async (framing) => {
+    const { node, fake } = await victimWithPeer(framing, `esc-bigint-${framing}`);
+    const got: unknown[][] = [];
+    const port = node.port((...m: unknown[]) => got.push(m));
+    const name = port.slice(port.indexOf('#') + 1);
+    const digits = 1 << 20;
+    if (framing === 'json') {
+      fake.write(
+        `[${JSON.stringify(name)},${'9'.repeat(digits)},-${'9'.repeat(digits)},${'9'.repeat(4096)}]`,
+      );
+    } else {
+      // Tags 2 and 3: big integers as their bytes.
+      const bytes = Buffer.alloc(digits / 2, 0xff);
+      const small = Buffer.alloc(1700, 0xff);
+      const bignum = (tag: number, b: Buffer) =>
+        Buffer.concat([
+          Buffer.from([0xc0 + tag, 0x5a]),
+          Buffer.from(Uint32Array.of(b.length).buffer).reverse(),
+          b,
+        ]);
+      fake.write(
+        Buffer.concat([
+          Buffer.from([0x84]),
+          perlCbor(name),
+          bignum(2, bytes),
+          bignum(3, bytes),
+          bignum(2, small),
+        ]),
+      );
+    }
+    await stillAnswers(fake);
+    await afterTurns(Promise.resolve());
+    expect(got.length).toBe(1);
+    const [big, negative, largestExact] = got[0]!;
+    expect(big).toBe(Infinity);
+    expect(negative).toBe(-Infinity);
+    // At the limit: still exact.
+    expect(typeof largestExact).toBe('bigint');
+    expect(escaped).toEqual([]);
+  });
 });
