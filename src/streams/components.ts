@@ -16,7 +16,7 @@
 
 import type { KillReason } from '../errors.js';
 import { type Clock, realClock } from './clock.js';
-import type { DbChange } from './db/family-watch.js';
+import { type DbChange, DbChangeEvent } from './db/family-watch.js';
 import { NodeDb } from './db/node-db.js';
 import { Kernel } from './kernel/kernel.js';
 import { createNodePort, type RequestHandler } from './kernel/node-port.js';
@@ -134,17 +134,7 @@ export function buildComponents(init: NodeComponentsInit): NodeComponents {
     requests,
     logger,
     // `entries` stays lazy: a change's snapshot is only built when someone reads it.
-    onChange: (family, change) =>
-      emit({
-        type: 'db',
-        family,
-        get entries() {
-          return change.entries;
-        },
-        added: change.added,
-        changed: change.changed,
-        deleted: change.deleted,
-      }),
+    onChange: (family, change) => emit(new DbChangeEvent(family, change)),
   });
   db = database;
   // The global database service: `AnyEvent::MP::Global::` as a service makes this node global.

@@ -25,7 +25,8 @@ import { type DbRecord, isHash, listKeys, newRecord } from './records.js';
 export interface DbChange {
   /**
    * The whole family after the change (an immutable snapshot, no prototype): subkey → value.
-   * A later change never modifies it.
+   * A later change never modifies it. Built when first read (a getter: a spread copy of the
+   * change leaves it out; `JSON.stringify` includes it).
    */
   readonly entries: Readonly<DbRecord>;
   /** Subkeys that were not present before. */
@@ -70,32 +71,74 @@ function materialise(base: Readonly<DbRecord>, log: readonly unknown[], end: num
 /**
  * A change whose `entries` are materialised when first read: the base plus the first `end`
  * writes of `log`. `watch` (while this may be its newest version) adopts them as its base.
- * `entries` is an own enumerable property (a getter), so that spreading a change copies it.
+ * `entries` is a getter of the class (an object literal's getter costs a closure and an
+ * accessor per change); `toJSON` includes it.
  */
-function change(
-  watch: FamilyWatch | undefined,
-  base: Readonly<DbRecord>,
-  log: unknown[],
-  end: number,
-  added: readonly string[],
-  changed: readonly string[],
-  deleted: readonly string[],
-): DbChange {
-  let snap: Readonly<DbRecord> | undefined = end === 0 ? base : undefined;
-  return {
-    get entries(): Readonly<DbRecord> {
-      if (snap === undefined) {
-        snap = materialise(base, log, end);
-        watch?.adopt(base, log, end, snap);
-        watch = undefined;
-        log = [];
-      }
-      return snap;
-    },
-    added,
-    changed,
-    deleted,
-  };
+class Change implements DbChange {
+  #watch: FamilyWatch | undefined;
+  #base: Readonly<DbRecord>;
+  #log: unknown[];
+  readonly #end: number;
+  #snap: Readonly<DbRecord> | undefined;
+
+  constructor(
+    watch: FamilyWatch | undefined,
+    base: Readonly<DbRecord>,
+    log: unknown[],
+    end: number,
+    readonly added: readonly string[],
+    readonly changed: readonly string[],
+    readonly deleted: readonly string[],
+  ) {
+    this.#watch = watch;
+    this.#base = base;
+    this.#log = log;
+    this.#end = end;
+    this.#snap = end === 0 ? base : undefined;
+  }
+
+  get entries(): Readonly<DbRecord> {
+    if (this.#snap === undefined) {
+      const snap = materialise(this.#base, this.#log, this.#end);
+      this.#watch?.adopt(this.#base, this.#log, this.#end, snap);
+      this.#snap = snap;
+      this.#watch = undefined;
+      this.#log = [];
+      this.#base = EMPTY;
+    }
+    return this.#snap;
+  }
+
+  toJSON(): DbChange {
+    return { entries: this.entries, added: this.added, changed: this.changed, deleted: this.deleted };
+  }
+}
+
+/** A change as an event of the node stream (`type: 'db'`), its entries still lazy. */
+export class DbChangeEvent implements DbChange {
+  readonly type = 'db';
+  readonly added: readonly string[];
+  readonly changed: readonly string[];
+  readonly deleted: readonly string[];
+  readonly #change: DbChange;
+
+  constructor(
+    readonly family: string,
+    change: DbChange,
+  ) {
+    this.#change = change;
+    this.added = change.added;
+    this.changed = change.changed;
+    this.deleted = change.deleted;
+  }
+
+  get entries(): Readonly<DbRecord> {
+    return this.#change.entries;
+  }
+
+  toJSON(): DbChange & { type: 'db'; family: string } {
+    return { type: 'db', family: this.family, ...this.#change, entries: this.entries };
+  }
 }
 
 export class FamilyWatch {
@@ -137,7 +180,7 @@ export class FamilyWatch {
       this.waiting.delete(listener);
       this.active.add(listener);
       const entries = this.entries;
-      listener.next(change(undefined, entries, [], 0, Object.keys(entries), [], []));
+      listener.next(new Change(undefined, entries, [], 0, Object.keys(entries), [], []));
     });
     this.waiting.set(listener, t);
   }
@@ -176,7 +219,7 @@ export class FamilyWatch {
     this.base = Object.freeze(base);
     this.log = [];
     this.synced = true;
-    return change(undefined, this.base, this.log, 0, added, changed, deleted);
+    return new Change(undefined, this.base, this.log, 0, added, changed, deleted);
   }
 
   /** Applies an incremental change (`g_chg2`) and returns the change. */
@@ -204,7 +247,7 @@ export class FamilyWatch {
       this.count--;
       log.push(k, DELETED);
     }
-    const c = change(this, this.base, log, log.length, added, changed, deleted);
+    const c = new Change(this, this.base, log, log.length, added, changed, deleted);
     // Beyond a family's worth of writes: a fresh base, so that replaying stays O(family).
     if (log.length > 2 * Math.max(MIN_REBASE_LOG, this.count)) this.rebase();
     return c;

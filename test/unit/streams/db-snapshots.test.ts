@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type DbChange, FamilyWatch } from '../../../src/streams/db/family-watch.js';
+import { type DbChange, DbChangeEvent, FamilyWatch } from '../../../src/streams/db/family-watch.js';
 import { type DbRecord, newRecord } from '../../../src/streams/db/records.js';
 
 /** Subkeys, some of them awkward for plain objects (prototype names, array indices). */
@@ -118,17 +118,25 @@ describe('lazy snapshots', () => {
     expect(later[0]!.entries).toEqual(Object.assign(newRecord(), { a: 0, k0: 0 }) as DbRecord);
   });
 
-  it('a spread change keeps its entries (an own enumerable property)', () => {
+  it('JSON of a change, and of its node event, includes the entries', () => {
     const w = new FamilyWatch('f');
     w.snapshot({ a: 1 });
     const c = w.apply({ b: 2 }, null);
-    const copy = { ...c };
-    expect({ ...copy.entries }).toEqual({ a: 1, b: 2 });
+    const e = new DbChangeEvent('f', c);
+    expect(JSON.parse(JSON.stringify(e))).toEqual({
+      type: 'db',
+      family: 'f',
+      entries: { a: 1, b: 2 },
+      added: ['b'],
+      changed: [],
+      deleted: [],
+    });
     expect(JSON.parse(JSON.stringify(c))).toEqual({
       entries: { a: 1, b: 2 },
       added: ['b'],
       changed: [],
       deleted: [],
     });
+    expect(e.entries).toBe(c.entries);
   });
 });
