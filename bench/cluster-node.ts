@@ -40,7 +40,7 @@ import { Session } from 'node:inspector/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { configure, type LogLevel, memoryLogger, type Node, stderrLogger } from '../src/index.js';
-import { rawChannel, type WriteCounts } from './raw-cbor.js';
+import { rawChannel, shareFrame, type WriteCounts } from './raw-cbor.js';
 
 const send = (m: unknown) => {
   if (process.connected) process.send!(m);
@@ -322,6 +322,8 @@ function onHubFrame(
     }
     for (const s of hubSlaves) if (s !== from) s(msg);
   } else if (msg[1] === 'u') {
+    // One message to all: encoded once, as the global node's fan-out.
+    shareFrame(msg);
     if (fromSlave) for (const h of hubLinks) h(msg);
     for (const s of hubSlaves) s(msg);
     // The hub stands in for a global node, whose own monitor sees the change too.

@@ -11,6 +11,19 @@ export interface WriteCounts {
   bytes: number;
 }
 
+/** On a message sent unchanged on several channels: its bytes, encoded by the first. */
+const SHARED = Symbol('sharedFrame');
+type Shared = unknown[] & { [SHARED]?: Buffer | null };
+
+/**
+ * Marks `msg` as sent unchanged on many channels (a fan-out): a channel whose turn's batch is
+ * just this message writes the bytes the first one encoded (as aemp's connections do).
+ */
+export function shareFrame<T extends unknown[]>(msg: T): T {
+  (msg as Shared)[SHARED] = null;
+  return msg;
+}
+
 export function rawChannel(
   sock: Socket,
   onMsg: (m: unknown[]) => void,
@@ -23,7 +36,11 @@ export function rawChannel(
     queued = false;
     const batch = pending;
     pending = [];
-    const bytes = Buffer.concat(batch.map((m) => enc.encode(m)));
+    const one = batch.length === 1 ? (batch[0] as Shared) : undefined;
+    const bytes =
+      one !== undefined && SHARED in one
+        ? (one[SHARED] ??= Buffer.from(enc.encode(one)))
+        : Buffer.concat(batch.map((m) => enc.encode(m)));
     if (counts) {
       counts.messages += batch.length;
       counts.bytes += bytes.length;
