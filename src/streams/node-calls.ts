@@ -45,20 +45,33 @@ export interface CallOptions {
  * of the timeout, in one object. Subclasses say where the outcome goes.
  */
 abstract class Call implements ReplyPort, Watcher {
-  watchGroup: WatchGroup | undefined = undefined;
-  watchPrev: Watcher | undefined = undefined;
-  watchNext: Watcher | undefined = undefined;
-  replySeq = 0;
-  replyId = '';
-  replyRecord: object | undefined = undefined;
-  protected open = false;
-  protected timer: Timer | undefined = undefined;
-  protected done = false;
+  // Assigned in the constructor, not declared with initializers: in V8 (Node 20), field
+  // initializers in a base class make every `new` of a subclass about 25 ns slower, once per call.
+  declare watchGroup: WatchGroup | undefined;
+  declare watchPrev: Watcher | undefined;
+  declare watchNext: Watcher | undefined;
+  declare replySeq: number;
+  declare replyId: string;
+  declare replyRecord: object | undefined;
+  declare protected readonly env: CallEnv;
+  declare protected readonly port: string;
+  declare protected open: boolean;
+  declare protected timer: Timer | undefined;
+  declare protected done: boolean;
 
-  constructor(
-    protected readonly env: CallEnv,
-    protected readonly port: string,
-  ) {}
+  constructor(env: CallEnv, port: string) {
+    this.env = env;
+    this.port = port;
+    this.watchGroup = undefined;
+    this.watchPrev = undefined;
+    this.watchNext = undefined;
+    this.replySeq = 0;
+    this.replyId = '';
+    this.replyRecord = undefined;
+    this.open = false;
+    this.timer = undefined;
+    this.done = false;
+  }
 
   /** Sends the request (the message with the reply port appended) unless the call already ended. */
   protected start(msg: readonly unknown[], timeout: number | undefined): void {

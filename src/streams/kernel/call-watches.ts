@@ -18,6 +18,8 @@ export interface Watcher extends MonEntry {
   watchNext: Watcher | undefined;
 }
 
+const SETTLED = Promise.resolve();
+
 /** Sets a monitor; returns its cancel function (the kernel's `watch`). */
 type Watch = (portId: string, entry: MonEntry) => () => void;
 
@@ -92,7 +94,9 @@ export class CallWatches {
       this.emptied.push(g);
       if (!this.sweepQueued) {
         this.sweepQueued = true;
-        queueMicrotask(this.sweep);
+        // A reaction on a settled promise runs where a microtask queued now would, at about a
+        // quarter of the cost of Node's `queueMicrotask` (which makes an async resource each).
+        SETTLED.then(this.sweep);
       }
     }
   }
