@@ -256,6 +256,21 @@ describe('local snd of every arity', () => {
     expect(byTag).toEqual(sent);
   });
 
+  it('a kill queued in the middle of a burst to a port ends it there: the messages before it arrive, none after', async () => {
+    const n = testNode();
+    const got: unknown[] = [];
+    const p = n.port((_tag: unknown, i: unknown) => got.push(i));
+    const reason: unknown[][] = [];
+    n.mon(p, (...r: unknown[]) => reason.push(r));
+    for (let i = 0; i < 5000; i++) n.snd(p, 'm', i);
+    n.kil(p, 'stopped', 'mid-burst');
+    for (let i = 5000; i < 10_000; i++) n.snd(p, 'm', i);
+    await turn();
+    expect(got.length).toBe(5000);
+    expect(got.every((v, i) => v === i)).toBe(true);
+    expect(reason).toEqual([['stopped', 'mid-burst']]);
+  });
+
   it('keeps order between inline sends and sends to a port by name before it exists', async () => {
     const n = testNode({ nodeid: 'fixed-order' });
     const got: unknown[] = [];
