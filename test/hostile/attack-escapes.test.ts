@@ -8,7 +8,7 @@
 import { filter, firstValueFrom } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { formatReason, KilledError } from '../../src/errors.js';
-import { FakePeer, perlCbor, SECRET, WAIT_MS, within } from '../helpers/fake-peer.js';
+import { FakeListener, FakePeer, perlCbor, SECRET, WAIT_MS, within } from '../helpers/fake-peer.js';
 import { testNode } from '../helpers/node.js';
 
 const escaped: unknown[] = [];
@@ -298,6 +298,46 @@ describe('integers of millions of digits', () => {
     expect(negative).toBe(-Infinity);
     // At the limit: still exact.
     expect(typeof largestExact).toBe('bigint');
+    expect(escaped).toEqual([]);
+  });
+});
+
+describe('database lists with values that cannot be shown', () => {
+  it('g_upd with such a key in its delete list: the set part still reaches the monitors', async () => {
+    const node = testNode({ nodeid: 'esc-db-upd', secret: SECRET, binds: ['127.0.0.1:0'] });
+    await within(node.ready, WAIT_MS, 'the node to listen');
+    node.db.becomeGlobal();
+    const fake = await FakePeer.dial(node.binds[0]!);
+    await fake.handshake({ nodeId: 'evil', secret: SECRET });
+    fake.send(['', 'g_mon1', 'fam']);
+    expect(await fake.nextMatching((m) => m[1] === 'g_chg1')).toEqual(['', 'g_chg1', 'fam', null]);
+    fake.send(['', 'g_upd', 'fam', { k: 1 }, ['gone', HOSTILE]]);
+    const chg = await fake.nextMatching((m) => m[1] === 'g_chg2');
+    expect(chg.slice(0, 4)).toEqual(['', 'g_chg2', 'fam', { k: 1 }]);
+    expect(node.db.known.get('fam')?.get('k')).toBe(1);
+    expect(escaped).toEqual([]);
+  });
+
+  it("a master's g_reply to keys$ with such a key: the query completes", async () => {
+    const seed = await FakeListener.open();
+    const node = testNode({
+      nodeid: 'esc-db-keys',
+      secret: SECRET,
+      binds: ['127.0.0.1:0'],
+      seeds: [seed.addr],
+    });
+    await within(node.ready, WAIT_MS, 'the node to start');
+    const master = await within(seed.accept(), WAIT_MS, 'the node to dial its seed');
+    await master.handshake({ nodeId: 'evil-master', secret: SECRET });
+    master.send(['', 'g_global']);
+    await master.nextMatching((m) => m[1] === 'g_slave' && m.length > 2);
+    const keys = firstValueFrom(node.db.keys$('fam'));
+    const [, , family, id] = await master.nextMatching((m) => m[1] === 'g_db_keys');
+    expect(family).toBe('fam');
+    master.send(['', 'g_reply', id, ['a', HOSTILE]]);
+    const got = await afterTurns(within(keys, WAIT_MS, 'the keys of fam'));
+    expect(got[0]).toBe('a');
+    expect(got[1]).toContain('toString');
     expect(escaped).toEqual([]);
   });
 });

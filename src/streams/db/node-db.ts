@@ -25,7 +25,16 @@ import { LEVEL, type Logger, logText } from '../log/log.js';
 import { type DbChange, type DbListener, FamilyWatch } from './family-watch.js';
 import { type GlobalHost, GlobalService } from './global-service.js';
 import { type DbNetwork, MasterLink } from './master-link.js';
-import { addressList, type Db, type DbRecord, dbRecordOf, isHash, newRecord, sameValue } from './records.js';
+import {
+  addressList,
+  type Db,
+  type DbRecord,
+  dbRecordOf,
+  isHash,
+  keyText,
+  newRecord,
+  sameValue,
+} from './records.js';
 
 export interface DbEnv {
   nodeId: string;
@@ -193,7 +202,7 @@ export class NodeDb {
 
   /** The subkeys of the merged family: emits them once, completes. */
   keys$(family: string): Observable<string[]> {
-    return this.query('g_db_keys', family, (r) => (Array.isArray(r) ? r.map(String) : []));
+    return this.query('g_db_keys', family, (r) => (Array.isArray(r) ? r.map(keyText) : []));
   }
 
   /** The values of the merged family: emits them once, completes. */

@@ -6,6 +6,8 @@
  * because connections encode their messages only when the turn's batch is written.
  */
 
+import { formatReason } from '../../errors.js';
+
 /** A hash as it travels on the wire: `{subkey: value}`. Built without a prototype. */
 export type DbRecord = Record<string, unknown>;
 
@@ -51,7 +53,17 @@ export function hashEntries(v: unknown): [string, unknown][] {
  */
 export function listKeys(v: unknown): string[] {
   if (!Array.isArray(v)) return [];
-  return v.map((k) => (typeof k === 'string' ? k : String(k)));
+  return v.map(keyText);
+}
+
+/** A subkey from the wire as a string; never throws (a peer's object may have a bad `toString`). */
+export function keyText(k: unknown): string {
+  if (typeof k === 'string') return k;
+  try {
+    return String(k);
+  } catch {
+    return formatReason([k]);
+  }
 }
 
 /**
