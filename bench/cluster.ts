@@ -10,6 +10,7 @@
  *              the other global nodes): the first hop(s)
  *   msgs/bytes per set  written by all nodes together (connectionStats deltas) per db.set
  *   global cpu per set  CPU time of a global node's process per db.set (µs, mean of globals)
+ *   workers cpu per set  CPU time of all worker processes together per db.set (µs)
  *   node heap/rss  memory per ordinary node (worker process deltas after two collections)
  * Rounds are closed-loop: one `db.set` (writers taking turns among 8 ordinary nodes), then the
  * next once every ordinary node saw it. After warm-up rounds on both sides, aemp and the relay
@@ -134,6 +135,8 @@ interface Figures {
   msgs_per_set: number;
   bytes_per_set: number;
   global_cpu_us_per_set: number;
+  /** CPU time of all worker processes together per db.set (the receivers and the writer). */
+  worker_cpu_us_per_set: number;
   node_heap_bytes: number;
   node_rss_bytes: number;
 }
@@ -159,8 +162,8 @@ async function rounds(net: Net, nodes: number): Promise<Record<Side, RoundFigure
   for (const w of net.workers) await w.ask('report', { on: true });
   const sideOf = new Map<number, Side>();
   const acc = {
-    aemp: { msgs: 0, bytes: 0, cpuUs: 0, allSeen: [] as number[] },
-    relay: { msgs: 0, bytes: 0, cpuUs: 0, allSeen: [] as number[] },
+    aemp: { msgs: 0, bytes: 0, cpuUs: 0, workerCpuUs: 0, allSeen: [] as number[] },
+    relay: { msgs: 0, bytes: 0, cpuUs: 0, workerCpuUs: 0, allSeen: [] as number[] },
   };
   let seq = 0;
   const one = async (side: Side): Promise<number> => {
@@ -197,6 +200,7 @@ async function rounds(net: Net, nodes: number): Promise<Record<Side, RoundFigure
       a.msgs += sum(before, after, side === 'aemp' ? 'msgs' : 'relayMsgs');
       a.bytes += sum(before, after, side === 'aemp' ? 'bytes' : 'relayBytes');
       a.cpuUs += sum(before, after, 'cpuUs', G);
+      a.workerCpuUs += sum(before, after, 'cpuUs') - sum(before, after, 'cpuUs', G);
     }
   }
   const profile = process.env.BENCH_PROFILE;
@@ -251,6 +255,7 @@ async function rounds(net: Net, nodes: number): Promise<Record<Side, RoundFigure
       msgs_per_set: a.msgs / rounds,
       bytes_per_set: a.bytes / rounds,
       global_cpu_us_per_set: a.cpuUs / G / rounds,
+      worker_cpu_us_per_set: a.workerCpuUs / rounds,
     };
   }
   return out;
@@ -391,6 +396,7 @@ const COLUMNS: [keyof Figures, string, number][] = [
   ['msgs_per_set', 'msgs/set', 1],
   ['bytes_per_set', 'bytes/set', 0],
   ['global_cpu_us_per_set', 'global CPU µs/set', 0],
+  ['worker_cpu_us_per_set', 'workers CPU µs/set', 0],
   ['node_heap_bytes', 'heap B/node', 0],
 ];
 const cell = (v: number, digits: number) => v.toFixed(digits);
