@@ -57,10 +57,11 @@ export class PairFifo {
   private writePos = 0;
   /** Slot of the count of the run being read in `head`, or -1. */
   private readRun = -1;
-  /** Slot of the count of the newest run in `tail` (while `runTarget` is set), and its target. */
-  private writeRun = 0;
-  private runTarget: unknown = undefined;
-  private runValues = 0;
+  /**
+   * Slot of the count of the newest run in `tail`, or -1 once something else was queued after
+   * it (or the queue started over); the writer adds to that run while its header matches.
+   */
+  private writeRun = -1;
   /** Drained blocks kept for reuse, linked through `next`. */
   private spare: Block | undefined;
   private spares = 0;
@@ -85,7 +86,7 @@ export class PairFifo {
     items[w + 1] = payload;
     this.writePos = w + 2;
     // An entry after this one must not join a run queued before it.
-    this.runTarget = undefined;
+    this.writeRun = -1;
     this.count++;
   }
 
@@ -96,16 +97,22 @@ export class PairFifo {
   pushValues(target: unknown, n: number, a: unknown, b: unknown, c: unknown, d: unknown): void {
     let items = this.tail.items;
     let w = this.writePos;
-    if (target === this.runTarget && n === this.runValues && w + n <= items.length) {
-      items[this.writeRun] = (items[this.writeRun] as number) + RUN;
+    // The newest run takes the entry if its header is still there (the reader clears it with
+    // the run's last entry), names this target and this many values, and the block has room.
+    const run = this.writeRun;
+    if (
+      run > 0 &&
+      items[run - 1] === target &&
+      ((items[run] as number) & (RUN - 1)) === n &&
+      w + n <= items.length
+    ) {
+      items[run] = (items[run] as number) + RUN;
     } else {
       items = this.room(2 + n);
       w = this.writePos;
       items[w] = target;
       items[w + 1] = RUN + n;
       this.writeRun = w + 1;
-      this.runTarget = target;
-      this.runValues = n;
       w += 2;
     }
     if (n > 0) items[w] = a;
@@ -168,7 +175,7 @@ export class PairFifo {
       if (--this.count === 0) {
         // Empty (the last entry ended its run): start over at the front of the block.
         r = this.writePos = 0;
-        this.runTarget = undefined;
+        this.writeRun = -1;
       }
       this.readPos = r;
       this.readRun = run;
@@ -193,8 +200,7 @@ export class PairFifo {
   clear(): void {
     this.head = this.tail = newBlock(FIRST_BLOCK);
     this.readPos = this.writePos = this.count = 0;
-    this.readRun = -1;
-    this.runTarget = undefined;
+    this.readRun = this.writeRun = -1;
     this.spare = undefined;
     this.spares = 0;
     this.nextSize = FIRST_BLOCK * GROWTH;
@@ -211,11 +217,20 @@ export class PairFifo {
     return this.head.items;
   }
 
-  /** The block to write `slots` slots into at `writePos`, starting a new one if needed. */
+  /**
+   * The block to write `slots` slots into at `writePos`, starting a new one if needed. Kept
+   * small: it is inlined into every `snd`, and the optimiser inlines a call chain only up to a
+   * total size, so the rare work of starting a block lives in {@link PairFifo.addBlock}.
+   */
   private room(slots: number): unknown[] {
-    const size = this.tail.items.length;
-    if (this.writePos + slots <= size) return this.tail.items;
-    if (this.writePos < size) this.tail.items[this.writePos] = END;
+    const items = this.tail.items;
+    return this.writePos + slots <= items.length ? items : this.addBlock();
+  }
+
+  /** Ends the tail block (marking its unused rest) and appends a spare or a new block. */
+  private addBlock(): unknown[] {
+    const items = this.tail.items;
+    if (this.writePos < items.length) items[this.writePos] = END;
     let b = this.spare;
     if (b !== undefined) {
       this.spare = b.next;

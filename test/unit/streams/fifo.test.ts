@@ -90,7 +90,8 @@ describe('PairFifo', () => {
         model.push([t, payload]);
       } else {
         const n = r < 0.75 ? 2 : r < 0.85 ? 0 : Math.floor(rand() * (MAX_VALUES + 1));
-        const vals = [id, `v${id}`, null, { id }].slice(0, n);
+        // Values that look like a run header (a target, then a number) now and then.
+        const vals = [rand() < 0.5 ? t : `v${id}`, id, null, { id }].slice(0, n);
         q.pushValues(t, n, vals[0], vals[1], vals[2], vals[3]);
         model.push([t, vals]);
       }
