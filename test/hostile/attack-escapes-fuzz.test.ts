@@ -26,7 +26,7 @@ import { VirtualClock } from '../../src/streams/clock.js';
 import { logCatcherCounts } from '../../src/streams/log/log-catcher.js';
 import type { DataConns } from '../../src/streams/net/dataconn.js';
 import type { TcpNetwork } from '../../src/streams/net/tcp-network.js';
-import { FakePeer, perlCbor, SECRET, Text, WAIT_MS, within } from '../helpers/fake-peer.js';
+import { FakeListener, FakePeer, perlCbor, SECRET, Text, WAIT_MS, within } from '../helpers/fake-peer.js';
 import { testNode } from '../helpers/node.js';
 
 const escaped: unknown[] = [];
@@ -152,6 +152,20 @@ function values(n: Names) {
     fc.constant(null),
     fc.uint8Array({ maxLength: 6 }),
     fc.string({ maxLength: 4 }).map((s) => new Text(`${s}é`)),
+    // Objects neither String nor JSON can render.
+    fc
+      .constantFrom<[string, unknown][]>(
+        [['toString', 1]],
+        [
+          ['toString', 1],
+          ['n', 2n ** 63n],
+        ],
+        [
+          ['valueOf', 0],
+          ['toString', null],
+        ],
+      )
+      .map(objectOf),
   );
   const { value } = fc.letrec<{ value: unknown }>((tie) => ({
     value: fc.oneof(
@@ -512,5 +526,98 @@ describe.each([
     expect(node.kernel.portCount).toBeLessThanOrEqual(portsBefore);
     expect(escaped).toEqual([]);
     console.log(`extreme values (${_mode}): ${sent} messages`);
+  });
+});
+
+describe("random answers from a node's master", () => {
+  it(`${MESSAGES} random g_* messages to a slave with queries, monitors and lookups in flight: nothing escapes, answered queries complete`, {
+    timeout: 120_000,
+  }, async () => {
+    const clock = new VirtualClock();
+    const seed = await FakeListener.open();
+    const node = testNode({
+      nodeid: 'fz-slave',
+      secret: SECRET,
+      binds: ['127.0.0.1:0'],
+      seeds: [seed.addr],
+      clock,
+    });
+    await within(node.ready, WAIT_MS, 'the node to start');
+    const master = await within(seed.accept(), WAIT_MS, 'the node to dial its seed');
+    await master.handshake({ nodeId: 'fz-master', secret: SECRET });
+    master.send(['', 'g_global']);
+    await master.nextMatching((m) => m[1] === 'g_slave' && m.length > 2);
+    const errors: unknown[] = [];
+    let events = 0;
+    const subs: { unsubscribe(): void }[] = ['fam', "'l", '__proto__'].map((f) =>
+      node.db.mon$(f).subscribe({ next: () => events++, error: (e: unknown) => errors.push(e) }),
+    );
+    const names: Names = { victim: node.id, attacker: 'fz-master', ports: ['p'] };
+    const { value, str } = values(names);
+    /** Stands for the ID of the round's query number `k` (known only once the node sent it). */
+    const QUERIES = ['g_db_keys', 'g_db_values', 'g_db_family'] as const;
+    const idOf = fc.constantFrom(0, 1, 2).map((k) => ({ query: k }));
+    const answer = fc.oneof(
+      fc.tuple(
+        fc.constant('g_reply'),
+        fc.oneof({ weight: 3, arbitrary: idOf }, value),
+        fc.oneof(value, fc.array(value, { maxLength: 4 })),
+      ),
+      fc.tuple(fc.constant('g_found'), fc.oneof(fc.constantFrom('far1', 'far2', 'far3'), str), value),
+      fc.tuple(fc.constant('g_chg1'), fc.constantFrom('fam', "'l", '__proto__', 'other'), value),
+      fc.tuple(fc.constant('g_chg2'), fc.constantFrom('fam', "'l", '__proto__'), value, value),
+      // Not g_slave: a node that gets it becomes global, its own master (tested above).
+      fc.tuple(
+        fc.constantFrom(...TAGS.filter((t) => t.startsWith('g_') && t !== 'g_slave')),
+        fc.array(value, { maxLength: 4 }),
+      ),
+    );
+    const isRef = (v: unknown): v is { query: number } =>
+      typeof v === 'object' && v !== null && typeof (v as { query?: unknown }).query === 'number';
+    let sent = 0;
+    let probe = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(answer, { minLength: 1, maxLength: BATCH }), async (batch) => {
+        if (sent >= MESSAGES) return;
+        // This round's queries, and a lookup; their requests reach the master first.
+        const done = QUERIES.map(() => ({ complete: false }));
+        const queries = [node.db.keys$('fam'), node.db.values$('fam'), node.db.family$("'l")];
+        for (const [k, q] of (queries as { subscribe(o: object): { unsubscribe(): void } }[]).entries()) {
+          const flag = done[k]!;
+          subs.push(
+            q.subscribe({ complete: () => (flag.complete = true), error: (e: unknown) => errors.push(e) }),
+          );
+        }
+        const ids: unknown[] = [];
+        for (const tag of QUERIES) ids.push((await master.nextMatching((m) => m[1] === tag))[3]);
+        node.snd(`far${1 + (probe % 3)}#p`, 'x');
+        const msgs = batch
+          .slice(0, MESSAGES - sent)
+          .map((m) => ['', ...m.map((v) => (isRef(v) ? ids[v.query] : v))]);
+        sent += msgs.length;
+        master.write(
+          Buffer.concat([
+            ...msgs.map((m) => perlCbor(m)),
+            perlCbor(['', 'time', `fz-master#probe${++probe}`]),
+          ]),
+        );
+        await master.nextMatching((m) => m[0] === `probe${probe}`, 20_000);
+        await new Promise((r) => setImmediate(r));
+        expect(escaped.map(String)).toEqual([]);
+        // A query whose ID was answered has completed, whatever the answer held.
+        for (const [k, id] of ids.entries())
+          if (msgs.some((m) => m[1] === 'g_reply' && m[2] === id)) expect(done[k]!.complete).toBe(true);
+      }),
+      { numRuns: Math.ceil(MESSAGES / (BATCH / 2)) * 2, endOnFailure: true },
+    );
+    expect(sent).toBe(MESSAGES);
+    expect(errors).toEqual([]);
+    const down = firstValueFrom(node.nodes$.pipe(filter((e) => e.type === 'down' && e.node === 'fz-master')));
+    master.destroy();
+    await within(down, WAIT_MS, 'the node to see its master go');
+    await clock.run(120_000);
+    for (const s of subs) s.unsubscribe();
+    expect(escaped).toEqual([]);
+    console.log(`random master answers: ${events} monitor events`);
   });
 });
