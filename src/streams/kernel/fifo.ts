@@ -1,5 +1,5 @@
 /**
- * The kernel's delivery queue: a FIFO of entries stored in fixed-size blocks. Pushing never
+ * The kernel's delivery queue: a FIFO of entries stored in a chain of blocks. Pushing never
  * copies earlier entries (a growing array would, on every doubling), and drained blocks are
  * reused.
  *
