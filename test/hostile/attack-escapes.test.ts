@@ -8,6 +8,7 @@
 import { filter, firstValueFrom } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { formatReason, KilledError } from '../../src/errors.js';
+import { MAX_NESTED_REPLIES } from '../../src/streams/kernel/node-port.js';
 import { FakeListener, FakePeer, perlCbor, SECRET, WAIT_MS, within } from '../helpers/fake-peer.js';
 import { testNode } from '../helpers/node.js';
 
@@ -338,6 +339,37 @@ describe('database lists with values that cannot be shown', () => {
     const got = await afterTurns(within(keys, WAIT_MS, 'the keys of fam'));
     expect(got[0]).toBe('a');
     expect(got[1]).toContain('toString');
+    expect(escaped).toEqual([]);
+  });
+});
+
+describe('requests whose replies go to the node port again and again', () => {
+  /** `["", "time", OWN, "time", OWN, …, "evil#r"]` with `n` replies to the node's own port. */
+  const chain = (own: string, n: number, tags = ['time']) => {
+    const msg: unknown[] = ['', 'time'];
+    for (let i = 0; i < n; i++) {
+      const tag = tags[i % tags.length]!;
+      msg.push(own, ...(tag === 'can' ? ['can', 'time'] : tag === 'snd' ? ['snd', own, 'time'] : [tag]));
+    }
+    msg.push('evil#r');
+    return msg;
+  };
+
+  it(`up to MAX_NESTED_REPLIES (${MAX_NESTED_REPLIES}) nested are answered; a chain of 20,000 is dropped at that depth`, async () => {
+    const { node, fake } = await victimWithPeer('cbor', 'esc-chain');
+    fake.send(chain(node.id, MAX_NESTED_REPLIES));
+    const answer = await fake.nextMatching((m) => m[0] === 'r');
+    expect(answer.length).toBe(MAX_NESTED_REPLIES + 2);
+    // Each level would copy the rest of the message (and, nested, keep its copy).
+    fake.send(chain(node.id, 20_000));
+    fake.send(chain(`${node.id}#`, 20_000, ['time', 'can', 'snd']));
+    await stillAnswers(fake);
+    await within(
+      node.logged(/^dropping a reply of evil to this node: more than 16 nested/),
+      WAIT_MS,
+      'the log line',
+    );
+    expect(fake.pending.length).toBe(0);
     expect(escaped).toEqual([]);
   });
 });

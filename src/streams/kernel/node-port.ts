@@ -39,6 +39,9 @@ export interface NodePortEnv {
   restart?(): void;
 }
 
+/** Replies of a peer's requests to this node's own node port handled inside one another at most. */
+export const MAX_NESTED_REPLIES = 16;
+
 /** Function names `can` remembers as used (spec/api.md §16a); a peer cannot grow it further. */
 export const MAX_USED_FUNCTIONS = 4096;
 
@@ -52,20 +55,34 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
 
   // The reply address is the requester's choice. A peer's reply to our own node port is that
   // peer's request (as a relay to it is): through the local queue it would run as the node's
-  // own, whose database entries never vanish.
+  // own, whose database entries never vanish. Such replies nest (`time` replying to a `time`
+  // request replying to …), each level copying the rest of the message: beyond
+  // MAX_NESTED_REPLIES levels the reply is dropped.
+  let nestedReplies = 0;
   const reply = (src: string, to: unknown[], values: unknown[]) => {
     const dest = to[0];
     if (typeof dest !== 'string') return;
-    const msg = [...to.slice(1), ...values];
-    if (src === kernel.nodeId || !isOwnNodePort(dest)) {
-      kernel.snd(dest, msg);
+    if (src !== kernel.nodeId && isOwnNodePort(dest)) {
+      if (nestedReplies >= MAX_NESTED_REPLIES) {
+        kernel.logFromPeer(
+          'refused requests',
+          src,
+          LEVEL.warn,
+          `dropping a reply of ${logText(src, 100)} to this node: more than ${MAX_NESTED_REPLIES} nested`,
+        );
+        return;
+      }
+      nestedReplies++;
+      try {
+        dispatch(src, [...to.slice(1), ...values]);
+      } catch (err) {
+        kernel.logNodeMessageError(src, err);
+      } finally {
+        nestedReplies--;
+      }
       return;
     }
-    try {
-      dispatch(src, msg);
-    } catch (err) {
-      kernel.logNodeMessageError(src, err);
-    }
+    kernel.snd(dest, [...to.slice(1), ...values]);
   };
 
   // The tag is the peer's choice: escaped, cut short and rate-limited per peer, so that it can
