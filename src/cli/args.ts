@@ -6,6 +6,8 @@
  *   aemp setservices '[["f::g", 1]]'       any argument starting with `[`, `{` or `"` is JSON
  */
 
+import { compact } from './json-text.js';
+
 /**
  * Stops the tool with an exit code. `message` (printed as it is, plus a newline, on stderr)
  * is Perl's `die` text; without one the tool exits silently (Perl's `exit 1` on timeouts).
@@ -128,7 +130,13 @@ export function asText(v: unknown): string {
   if (typeof v === 'string') return v;
   if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
   if (v === null || v === undefined) return '';
-  return JSON.stringify(v);
+  try {
+    return JSON.stringify(v);
+  } catch {
+    // A peer's value JSON cannot take as is (a big integer inside): bytes and big integers
+    // converted, as in JSON output.
+    return compact(v);
+  }
 }
 
 /** Turns `run` arguments into configure options (odd count: the first is the profile). */

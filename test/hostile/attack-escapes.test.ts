@@ -7,10 +7,14 @@
  */
 import { filter, firstValueFrom } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ArgQueue } from '../../src/cli/args.js';
+import * as protocol from '../../src/cli/node-commands.js';
+import { Session } from '../../src/cli/session.js';
 import { formatReason, KilledError } from '../../src/errors.js';
 import { MAX_NESTED_REPLIES } from '../../src/streams/kernel/node-port.js';
 import { FakeListener, FakePeer, perlCbor, SECRET, WAIT_MS, within } from '../helpers/fake-peer.js';
 import { testNode } from '../helpers/node.js';
+import { pair, roundTrip } from '../helpers/peer-pair.js';
 
 const escaped: unknown[] = [];
 const onEscape = (err: unknown) => escaped.push(err);
@@ -370,6 +374,26 @@ describe('requests whose replies go to the node port again and again', () => {
       'the log line',
     );
     expect(fake.pending.length).toBe(0);
+    expect(escaped).toEqual([]);
+  });
+});
+
+describe('the CLI printing a kill reason JSON cannot take', () => {
+  it('aemp mon: the reason is printed, not a TypeError', async () => {
+    const { victim, attacker } = await pair('attack-escapes-cli');
+    const doomed = victim.port(() => {});
+    const out: string[] = [];
+    const s = Object.create(Session.prototype) as Session;
+    Object.assign(s, {
+      io: { out: (t: string) => out.push(t), err: (t: string) => out.push(t), env: {}, stdin: process.stdin },
+      tool: async () => attacker,
+      reach: async () => {},
+    });
+    const mon = protocol.mon(s, new ArgQueue([doomed]));
+    await roundTrip(attacker, victim);
+    victim.kil(doomed, 'die', { n: 2n ** 63n });
+    await within(mon, WAIT_MS, 'aemp mon to print');
+    expect(out.join('')).toBe('die {"n":9223372036854776000} \n');
     expect(escaped).toEqual([]);
   });
 });
