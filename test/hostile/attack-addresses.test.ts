@@ -93,11 +93,12 @@ describe('addresses from a peer that cannot be dialled', () => {
   });
 
   it('a slave registering bad addresses on a global node: lookups of it fail cleanly', async () => {
-    const node = testNode({ nodeid: 'addr-global', secret: SECRET, binds: ['127.0.0.1:0'], global: true });
+    const node = testNode({ nodeid: 'addr-global', secret: SECRET, binds: ['127.0.0.1:0'] });
     await within(node.ready, WAIT_MS, 'the global node to start');
     const slave = await FakePeer.dial(node.binds[0]!);
     await slave.handshake({ nodeId: 'liar', secret: SECRET });
-    // The slave's own entry stays reachable; 'phantom' is only its invention.
+    // A g_slave makes the node global. The slave's own entry stays reachable; 'phantom' is
+    // only its invention.
     slave.send(['', 'g_slave', { "'l": { liar: [], phantom: BAD } }]);
     slave.send(['', 'time', 'liar#synced']);
     expect(await slave.nextMatching((m) => m[0] === 'synced')).toEqual(['synced', expect.any(Number)]);
