@@ -1,9 +1,9 @@
 /**
  * The cost of one call between two processes, against the ceiling (a bare `net` socket with
- * cbor-x and batched writes, calls routed back by an ID):
+ * cbor-x and batched writes, calls routed back by an ID through one table of pending calls):
  *
  *   node --expose-gc --max-semi-space-size=128 --min-semi-space-size=128 --import tsx \
- *     bench/calls-cost.ts [--quick] [--depth 64] [--n 20000] [--rounds 3] [--only call]
+ *     bench/calls-cost.ts [--quick] [--depth 64] [--n CALLS] [--rounds 5] [--only call]
  *
  * Forks the wire benchmarks' server (`bench/wire-server.ts`: an aemp echo port and a bare echo
  * server) and measures sequential calls (depth 1) and 64 callers each awaiting its own reply,
@@ -11,10 +11,9 @@
  * calls per second, CPU microseconds per call in this process and in the server (both
  * `process.cpuUsage`; the server reports its own over IPC), and bytes allocated per call here
  * (heap growth over a run without a collection; `-1` when one ran, e.g. without the semi-space
- * flags). Rounds
- * alternate between the variants; figures are medians. Prints a table (not with `--json-only`)
- * and one JSON line whose keys `<variant>_rtt<depth>_…` pair with `ceiling_<variant>_rtt<depth>_…`
- * (the same ceiling runs for every variant) for `npm run bench`.
+ * flags). Rounds alternate between the variants; figures are medians. Prints a table (not with
+ * `--json-only`) and one JSON line whose keys `<variant>_rtt<depth>_…` pair with
+ * `ceiling_<variant>_rtt<depth>_…` (the same ceiling runs for every variant) for `npm run bench`.
  */
 import { fork } from 'node:child_process';
 import { connect } from 'node:net';
@@ -32,8 +31,14 @@ const arg = (name: string) => {
   const i = process.argv.indexOf(name);
   return i < 0 ? undefined : process.argv[i + 1];
 };
-const N = Number(arg('--n') ?? (quick ? 5_000 : 20_000));
-const ROUNDS = Number(arg('--rounds') ?? (quick ? 1 : 3));
+/**
+ * Calls per window: sequential ones take tens of microseconds each, calls in flight a few, so
+ * those get more to fill a window of a useful length (a stall of the shared machine otherwise
+ * decides a window of 50 ms); all of a window's garbage still fits the young generation.
+ */
+const callsPerWindow = (depth: number) =>
+  Number(arg('--n') ?? (depth > 1 ? (quick ? 12_000 : 50_000) : quick ? 5_000 : 20_000));
+const ROUNDS = Number(arg('--rounds') ?? (quick ? 1 : 5));
 const DEPTHS = arg('--depth') ? [Number(arg('--depth'))] : [1, 64];
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -118,6 +123,7 @@ interface Cost {
 }
 
 async function measure(caller: Caller, depth: number): Promise<Cost> {
+  const N = callsPerWindow(depth);
   await run(caller, depth, N >> 1); // warm-up
   gc?.();
   await new Promise((r) => setImmediate(r));
