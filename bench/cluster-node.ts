@@ -63,6 +63,14 @@ type Req = {
 };
 
 const SECRET = 'bench-secret';
+/**
+ * BENCH_RECEIVE: how ordinary aemp nodes take a `lat` change. Unset: `db.mon$` and the change's
+ * `entries` (what a program does); 'set': `db.mon$`, but the values from the message;
+ * 'raw': a plain `g_chg2` handler instead of `db.mon$` (what the relay's endpoints do). The
+ * differences are the costs of the mirror's snapshot and of the whole `db.mon$` layer.
+ */
+const RECEIVE = process.env.BENCH_RECEIVE;
+type Stamp = { seq: number; t: number };
 let nodes: Node[] = [];
 /** IDs of the nodes (or endpoints) hosted here. */
 let ids: string[] = [];
@@ -135,11 +143,30 @@ async function handle(m: Req): Promise<Record<string, unknown>> {
             converged();
           }
         });
+        if (RECEIVE === 'raw' && !n.db.isGlobal) {
+          // The g_chg2 itself, as the relay's endpoints read their updates: no mirror, no stream.
+          const handler = n.requests.get('g_chg2')!;
+          n.requests.set('g_chg2', (src, args) => {
+            if (args[0] !== 'lat') return handler(src, args);
+            const at = now();
+            for (const [k, v] of Object.entries(args[1] as Record<string, Stamp>))
+              if (k !== n.id) receipt(k, v.seq, v.t, at);
+          });
+        }
+        // 'set': the values from the g_chg2's SET, the change from db.mon$ (entries never read).
+        let lastSet: Record<string, Stamp> = {};
+        if (RECEIVE === 'set') {
+          const handler = n.requests.get('g_chg2')!;
+          n.requests.set('g_chg2', (src, args) => {
+            lastSet = args[1] as Record<string, Stamp>;
+            handler(src, args);
+          });
+        }
         n.db.mon$('lat').subscribe((c) => {
           const at = now();
           for (const k of [...c.added, ...c.changed]) {
             if (k === n.id) continue;
-            const { seq, t } = c.entries[k] as { seq: number; t: number };
+            const { seq, t } = (RECEIVE === 'set' ? lastSet[k] : c.entries[k]) as Stamp;
             receipt(k, seq, t, at);
           }
         });
