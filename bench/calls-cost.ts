@@ -2,18 +2,22 @@
  * The cost of one call between two processes, against the ceiling (a bare `net` socket with
  * cbor-x and batched writes, calls routed back by an ID through one table of pending calls):
  *
+ *   node --import tsx bench/calls-cost.ts [--quick] [--depth 64] [--n CALLS] [--rounds 5] [--only call]
  *   node --expose-gc --max-semi-space-size=128 --min-semi-space-size=128 --import tsx \
- *     bench/calls-cost.ts [--quick] [--depth 64] [--n CALLS] [--rounds 5] [--only call]
+ *     bench/calls-cost.ts --bytes [same options]
  *
  * Forks the wire benchmarks' server (`bench/wire-server.ts`: an aemp echo port and a bare echo
  * server) and measures sequential calls (depth 1) and 64 callers each awaiting its own reply,
  * with `cal$` (awaited with `lastValueFrom`), with `call` (a promise) and with the ceiling:
- * calls per second, CPU microseconds per call in this process and in the server (both
- * `process.cpuUsage`; the server reports its own over IPC), and bytes allocated per call here
- * (heap growth over a run without a collection; `-1` when one ran, e.g. without the semi-space
- * flags). Rounds alternate between the variants; figures are medians. Prints a table (not with
- * `--json-only`) and one JSON line whose keys `<variant>_rtt<depth>_…` pair with
- * `ceiling_<variant>_rtt<depth>_…` (the same ceiling runs for every variant) for `npm run bench`.
+ * calls per second and CPU microseconds per call in this process and in the server (both
+ * `process.cpuUsage`; the server reports its own over IPC); with `--bytes`, the bytes allocated
+ * per call here instead (heap growth over a window without a collection, which needs the young
+ * generation those flags give). The two run apart because that young generation changes the
+ * rates: with it the ceiling's caller took about 1.0 µs of CPU per call in flight instead of
+ * 1.5 µs with Node's default heap, while aemp's took the same. Rounds alternate between the
+ * variants; figures are medians. Prints a table (not with `--json-only`) and one JSON line whose
+ * keys `<variant>_rtt<depth>_…` pair with `ceiling_<variant>_rtt<depth>_…` (the same ceiling
+ * runs for every variant) for `npm run bench`.
  */
 import { fork } from 'node:child_process';
 import { connect } from 'node:net';
@@ -39,6 +43,7 @@ const arg = (name: string) => {
 const callsPerWindow = (depth: number) =>
   Number(arg('--n') ?? (depth > 1 ? (quick ? 12_000 : 50_000) : quick ? 5_000 : 20_000));
 const ROUNDS = Number(arg('--rounds') ?? (quick ? 1 : 5));
+const bytesOnly = process.argv.includes('--bytes');
 const DEPTHS = arg('--depth') ? [Number(arg('--depth'))] : [1, 64];
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -178,22 +183,25 @@ for (const depth of DEPTHS) {
     if (name !== 'ceiling') {
       // Keys as run.ts pairs them: `<metric>` and `ceiling_<metric>`.
       const metric = `${name}_rtt${depth}`;
-      out[`${metric}_s`] = c.calls_s;
-      out[`ceiling_${metric}_s`] = median(ceiling.map((x) => x.calls_s));
-      out[`${metric}_client_cpu_us`] = c.client_cpu_us;
-      out[`ceiling_${metric}_client_cpu_us`] = median(ceiling.map((x) => x.client_cpu_us));
-      out[`${metric}_server_cpu_us`] = c.server_cpu_us;
-      out[`ceiling_${metric}_server_cpu_us`] = median(ceiling.map((x) => x.server_cpu_us));
-      if (c.bytes >= 0) {
+      if (!bytesOnly) {
+        out[`${metric}_s`] = c.calls_s;
+        out[`ceiling_${metric}_s`] = median(ceiling.map((x) => x.calls_s));
+        out[`${metric}_client_cpu_us`] = c.client_cpu_us;
+        out[`ceiling_${metric}_client_cpu_us`] = median(ceiling.map((x) => x.client_cpu_us));
+        out[`${metric}_server_cpu_us`] = c.server_cpu_us;
+        out[`ceiling_${metric}_server_cpu_us`] = median(ceiling.map((x) => x.server_cpu_us));
+      } else if (c.bytes >= 0) {
         out[`${metric}_bytes`] = c.bytes;
         out[`ceiling_${metric}_bytes`] = median(ceiling.map((x) => x.bytes));
       }
     }
     const ratio = c.calls_s / median(ceiling.map((x) => x.calls_s));
     rows.push(
-      `${name.padEnd(7)} depth ${String(depth).padStart(2)}  ${Math.round(c.calls_s).toLocaleString('en').padStart(9)} calls/s` +
-        ` (${ratio.toFixed(2)}× ceiling)  client ${c.client_cpu_us.toFixed(2).padStart(5)} µs` +
-        `  server ${c.server_cpu_us.toFixed(2).padStart(5)} µs  ${c.bytes < 0 ? 'gc ran' : `${Math.round(c.bytes)} B`}/call`,
+      bytesOnly
+        ? `${name.padEnd(7)} depth ${String(depth).padStart(2)}  ${c.bytes < 0 ? 'gc ran' : `${Math.round(c.bytes)} B`}/call`
+        : `${name.padEnd(7)} depth ${String(depth).padStart(2)}  ${Math.round(c.calls_s).toLocaleString('en').padStart(9)} calls/s` +
+            ` (${ratio.toFixed(2)}× ceiling)  client ${c.client_cpu_us.toFixed(2).padStart(5)} µs` +
+            `  server ${c.server_cpu_us.toFixed(2).padStart(5)} µs`,
     );
   }
 }

@@ -20,8 +20,19 @@ const CEILINGS = [
 ];
 const isCeiling = (key: string) => CEILINGS.some((c) => key.startsWith(c.prefix));
 
-function runWorker(file: string, nodeFlags: string[] = []): Record<string, number> {
-  const args = [...nodeFlags, '--import', 'tsx', join(here, file), ...(quick ? ['--quick'] : [])];
+function runWorker(
+  file: string,
+  nodeFlags: string[] = [],
+  workerArgs: string[] = [],
+): Record<string, number> {
+  const args = [
+    ...nodeFlags,
+    '--import',
+    'tsx',
+    join(here, file),
+    ...workerArgs,
+    ...(quick ? ['--quick'] : []),
+  ];
   const out = execFileSync(process.execPath, args, {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -37,8 +48,14 @@ const results: Record<string, number> = {
   ...runWorker('local.ts'),
   ...runWorker('local-cold.ts'),
   ...runWorker('wire.ts'),
-  // Heap growth per call is read over runs without a collection: a young generation that holds them.
-  ...runWorker('calls-cost.ts', ['--expose-gc', '--max-semi-space-size=128', '--min-semi-space-size=128']),
+  // Calls/s and CPU per call with Node's default heap; heap growth per call over windows without
+  // a collection, in a young generation that holds them (which changes the rates, so apart).
+  ...runWorker('calls-cost.ts'),
+  ...runWorker(
+    'calls-cost.ts',
+    ['--expose-gc', '--max-semi-space-size=128', '--min-semi-space-size=128'],
+    ['--bytes'],
+  ),
   ...runWorker('memory.ts', ['--expose-gc']),
   // Heap per established connection of the built code (dist/, from `npm run build`).
   ...runWorker('conn-heap.ts'),
