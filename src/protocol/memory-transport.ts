@@ -14,8 +14,8 @@
  */
 import { Duplex } from 'node:stream';
 import { ConnectionError } from '../errors.js';
-import { REASON } from './constants.js';
 import { joinHostPort, splitHostPort } from './address.js';
+import { REASON } from './constants.js';
 import type { Listener, Transport, TransportFactory, TransportHandlers } from './transport.js';
 
 /** Options of one host on the network. */
