@@ -57,19 +57,19 @@ const LABELS: Record<string, string> = {
   local_10k_msgs_s: 'local `snd` → `port$`, bursts of 10k (msgs/s)',
   local_200k_msgs_s: 'local `snd` → `port$`, bursts of 200k (msgs/s)',
   local_1m_msgs_s: 'local `snd` → `port$`, bursts of 1M (msgs/s)',
+  local_cold_1m_msgs_s: 'local, first 1M burst of a fresh process (msgs/s)',
+  local_warm_1m_msgs_s: 'local, a later 1M burst (msgs/s)',
+  local_cold_1m_msgs_cpu_s: 'local, first 1M burst, per CPU second',
+  local_warm_1m_msgs_cpu_s: 'local, a later 1M burst, per CPU second',
   rtt_s: 'sequential `cal$` round trips (/s)',
   rtt_p50_us: 'round-trip latency p50 (µs)',
   rtt_p99_us: 'round-trip latency p99 (µs)',
+  rtt64_s: '`cal$` with 64 in flight (/s)',
   oneway_small_msgs_s: 'one-way small messages (msgs/s)',
   oneway_1k_msgs_s: 'one-way 1 KiB payloads (msgs/s)',
   oneway_1k_mb_s: 'one-way 1 KiB payloads (MB/s)',
   oneway_64k_msgs_s: 'one-way 64 KiB payloads (msgs/s)',
   oneway_64k_mb_s: 'one-way 64 KiB payloads (MB/s)',
-  rtt64_s: '`cal$` with 64 in flight (/s)',
-  local_cold_1m_msgs_s: 'local, first 1M burst of a fresh process (msgs/s)',
-  local_warm_1m_msgs_s: 'local, a later 1M burst (msgs/s)',
-  local_cold_1m_msgs_cpu_s: 'local, first 1M burst, per CPU second',
-  local_warm_1m_msgs_cpu_s: 'local, a later 1M burst, per CPU second',
   cal_rtt1_s: 'one `cal$` at a time (/s; ceiling: request/reply on a bare socket)',
   cal_rtt1_client_cpu_us: "… its caller's CPU per call (µs)",
   cal_rtt1_server_cpu_us: "… the called node's CPU per call (µs)",
@@ -99,7 +99,10 @@ const LABELS: Record<string, string> = {
 };
 
 const metrics = [...new Set(runs.flatMap((r) => Object.keys(r.aemp!)))];
-const plain = metrics.filter((m) => !m.startsWith('db_n'));
+// In the order of LABELS (each call variant's rows together), others after them as they came.
+const order = Object.keys(LABELS);
+const rank = (m: string) => (order.includes(m) ? order.indexOf(m) : order.length);
+const plain = metrics.filter((m) => !m.startsWith('db_n')).sort((a, b) => rank(a) - rank(b));
 const out: string[] = [];
 out.push(
   '| metric | aemp | ceiling | ratio | ratio range | bytes-only ceiling | ratio |',
