@@ -6,8 +6,9 @@
  * a promise (an unhandled rejection ends a Node process).
  */
 import { firstValueFrom } from 'rxjs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { tcpTransports } from '../../src/protocol/tcp-transport.js';
+import { escapesOfEachTest } from '../helpers/escapes.js';
 import { FakeListener, FakePeer, SECRET, WAIT_MS, within } from '../helpers/fake-peer.js';
 import { testNode } from '../helpers/node.js';
 
@@ -21,19 +22,7 @@ const BAD = [
   `${'x'.repeat(70_000)}:1`,
 ];
 
-const escaped: unknown[] = [];
-const onEscape = (err: unknown) => escaped.push(err);
-
-beforeEach(() => {
-  escaped.length = 0;
-  process.on('unhandledRejection', onEscape);
-  process.on('uncaughtException', onEscape);
-});
-
-afterEach(() => {
-  process.off('unhandledRejection', onEscape);
-  process.off('uncaughtException', onEscape);
-});
+const escaped = escapesOfEachTest();
 
 /** A node whose only seed (and so its master) is a scripted fake. */
 async function withFakeMaster() {

@@ -21,27 +21,16 @@
  */
 import fc from 'fast-check';
 import { filter, firstValueFrom } from 'rxjs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../src/streams/clock.js';
 import { logCatcherCounts } from '../../src/streams/log/log-catcher.js';
 import type { DataConns } from '../../src/streams/net/dataconn.js';
 import type { TcpNetwork } from '../../src/streams/net/tcp-network.js';
+import { escapesOfEachTest } from '../helpers/escapes.js';
 import { FakeListener, FakePeer, perlCbor, SECRET, Text, WAIT_MS, within } from '../helpers/fake-peer.js';
 import { testNode } from '../helpers/node.js';
 
-const escaped: unknown[] = [];
-const onEscape = (err: unknown) => escaped.push(err);
-
-beforeEach(() => {
-  escaped.length = 0;
-  process.on('unhandledRejection', onEscape);
-  process.on('uncaughtException', onEscape);
-});
-
-afterEach(() => {
-  process.off('unhandledRejection', onEscape);
-  process.off('uncaughtException', onEscape);
-});
+const escaped = escapesOfEachTest();
 
 /** Messages per mode and framing: batches of up to BATCH, each followed by a `time` probe. */
 const MESSAGES = 300;
@@ -283,6 +272,18 @@ function encode(framing: Framing, msg: unknown[]): Buffer {
 type Victim = ReturnType<typeof testNode>;
 
 /** The tables a peer's requests reach. */
+/** A new, well-behaved peer is served (a `time` answer); once it left, a minute of virtual time passes. */
+async function goodPeerServedAndGone(node: Victim, clock: VirtualClock): Promise<void> {
+  const good = await FakePeer.dial(node.binds[0]!);
+  await good.handshake({ nodeId: 'good', secret: SECRET });
+  good.send(['', 'time', 'good#t']);
+  expect(await good.nextMatching((m) => m[0] === 't')).toEqual(['t', expect.any(Number)]);
+  const down = firstValueFrom(node.nodes$.pipe(filter((e) => e.type === 'down' && e.node === 'good')));
+  good.destroy();
+  await within(down, WAIT_MS, 'the node to see the good peer go');
+  await clock.run(60_000);
+}
+
 function tables(node: Victim) {
   const net = node.network as TcpNetwork;
   const db = node.db.sizes();
@@ -404,14 +405,7 @@ describe.each([
     await clock.run(3_700_000);
     expect(escaped).toEqual([]);
     // A new peer is still served.
-    const good = await FakePeer.dial(node.binds[0]!);
-    await good.handshake({ nodeId: 'good', secret: SECRET });
-    good.send(['', 'time', 'good#t']);
-    expect(await good.nextMatching((m) => m[0] === 't')).toEqual(['t', expect.any(Number)]);
-    const down = firstValueFrom(node.nodes$.pipe(filter((e) => e.type === 'down' && e.node === 'good')));
-    good.destroy();
-    await within(down, WAIT_MS, 'the node to see the good peer go');
-    await clock.run(60_000);
+    await goodPeerServedAndGone(node, clock);
     expect(tables(node)).toEqual(before);
     expect(node.kernel.portCount).toBeLessThanOrEqual(portsBefore);
     expect(escaped).toEqual([]);
@@ -514,14 +508,7 @@ describe.each([
     }
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     await clock.run(3_700_000);
-    const good = await FakePeer.dial(node.binds[0]!);
-    await good.handshake({ nodeId: 'good', secret: SECRET });
-    good.send(['', 'time', 'good#t']);
-    expect(await good.nextMatching((m) => m[0] === 't')).toEqual(['t', expect.any(Number)]);
-    const down = firstValueFrom(node.nodes$.pipe(filter((e) => e.type === 'down' && e.node === 'good')));
-    good.destroy();
-    await within(down, WAIT_MS, 'the node to see the good peer go');
-    await clock.run(60_000);
+    await goodPeerServedAndGone(node, clock);
     expect(tables(node)).toEqual(before);
     expect(node.kernel.portCount).toBeLessThanOrEqual(portsBefore);
     expect(escaped).toEqual([]);

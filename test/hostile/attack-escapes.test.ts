@@ -6,29 +6,18 @@
  * call's outcome, a stream's error) still arrives.
  */
 import { filter, firstValueFrom } from 'rxjs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ArgQueue } from '../../src/cli/args.js';
 import * as protocol from '../../src/cli/node-commands.js';
 import { Session } from '../../src/cli/session.js';
 import { formatReason, KilledError } from '../../src/errors.js';
 import { MAX_NESTED_REPLIES } from '../../src/streams/kernel/node-port.js';
+import { escapesOfEachTest } from '../helpers/escapes.js';
 import { FakeListener, FakePeer, perlCbor, SECRET, WAIT_MS, within } from '../helpers/fake-peer.js';
 import { testNode } from '../helpers/node.js';
 import { pair, roundTrip } from '../helpers/peer-pair.js';
 
-const escaped: unknown[] = [];
-const onEscape = (err: unknown) => escaped.push(err);
-
-beforeEach(() => {
-  escaped.length = 0;
-  process.on('unhandledRejection', onEscape);
-  process.on('uncaughtException', onEscape);
-});
-
-afterEach(() => {
-  process.off('unhandledRejection', onEscape);
-  process.off('uncaughtException', onEscape);
-});
+const escaped = escapesOfEachTest();
 
 type Framing = 'cbor' | 'json';
 
