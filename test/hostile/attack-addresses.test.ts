@@ -9,6 +9,7 @@ import { firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { tcpTransports } from '../../src/protocol/tcp-transport.js';
 import { escapesOfEachTest } from '../helpers/escapes.js';
+import { nodeWithFakeMaster } from '../helpers/fake-master.js';
 import { FakeListener, FakePeer, SECRET, WAIT_MS, within } from '../helpers/fake-peer.js';
 import { testNode } from '../helpers/node.js';
 
@@ -26,17 +27,7 @@ const escaped = escapesOfEachTest();
 
 /** A node whose only seed (and so its master) is a scripted fake. */
 async function withFakeMaster() {
-  const seed = await FakeListener.open();
-  const node = testNode({
-    nodeid: 'addr-victim',
-    secret: SECRET,
-    binds: ['127.0.0.1:0'],
-    seeds: [seed.addr],
-  });
-  await within(node.ready, WAIT_MS, 'the node to start');
-  const master = await within(seed.accept(), WAIT_MS, 'the node to dial its seed');
-  await master.handshake({ nodeId: 'evil-master', secret: SECRET });
-  master.send(['', 'g_global']);
+  const { node, master } = await nodeWithFakeMaster('addr-victim', 'evil-master');
   expect(await master.next()).toEqual(['', 'g_slave']);
   expect((await master.next())[1]).toBe('g_slave');
   return { node, master };

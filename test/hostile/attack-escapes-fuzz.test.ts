@@ -27,7 +27,8 @@ import { logCatcherCounts } from '../../src/streams/log/log-catcher.js';
 import type { DataConns } from '../../src/streams/net/dataconn.js';
 import type { TcpNetwork } from '../../src/streams/net/tcp-network.js';
 import { escapesOfEachTest } from '../helpers/escapes.js';
-import { FakeListener, FakePeer, perlCbor, SECRET, Text, WAIT_MS, within } from '../helpers/fake-peer.js';
+import { nodeWithFakeMaster } from '../helpers/fake-master.js';
+import { FakePeer, perlCbor, SECRET, Text, WAIT_MS, within } from '../helpers/fake-peer.js';
 import { testNode } from '../helpers/node.js';
 
 const escaped = escapesOfEachTest();
@@ -521,18 +522,7 @@ describe("random answers from a node's master", () => {
     timeout: 120_000,
   }, async () => {
     const clock = new VirtualClock();
-    const seed = await FakeListener.open();
-    const node = testNode({
-      nodeid: 'fz-slave',
-      secret: SECRET,
-      binds: ['127.0.0.1:0'],
-      seeds: [seed.addr],
-      clock,
-    });
-    await within(node.ready, WAIT_MS, 'the node to start');
-    const master = await within(seed.accept(), WAIT_MS, 'the node to dial its seed');
-    await master.handshake({ nodeId: 'fz-master', secret: SECRET });
-    master.send(['', 'g_global']);
+    const { node, master } = await nodeWithFakeMaster('fz-slave', 'fz-master', { clock });
     await master.nextMatching((m) => m[1] === 'g_slave' && m.length > 2);
     const errors: unknown[] = [];
     let events = 0;

@@ -13,7 +13,8 @@ import { Session } from '../../src/cli/session.js';
 import { formatReason, KilledError } from '../../src/errors.js';
 import { MAX_NESTED_REPLIES } from '../../src/streams/kernel/node-port.js';
 import { escapesOfEachTest } from '../helpers/escapes.js';
-import { FakeListener, FakePeer, perlCbor, SECRET, WAIT_MS, within } from '../helpers/fake-peer.js';
+import { nodeWithFakeMaster } from '../helpers/fake-master.js';
+import { FakePeer, perlCbor, SECRET, WAIT_MS, within } from '../helpers/fake-peer.js';
 import { testNode } from '../helpers/node.js';
 import { pair, roundTrip } from '../helpers/peer-pair.js';
 
@@ -313,17 +314,7 @@ describe('database lists with values that cannot be shown', () => {
   });
 
   it("a master's g_reply to keys$ with such a key: the query completes", async () => {
-    const seed = await FakeListener.open();
-    const node = testNode({
-      nodeid: 'esc-db-keys',
-      secret: SECRET,
-      binds: ['127.0.0.1:0'],
-      seeds: [seed.addr],
-    });
-    await within(node.ready, WAIT_MS, 'the node to start');
-    const master = await within(seed.accept(), WAIT_MS, 'the node to dial its seed');
-    await master.handshake({ nodeId: 'evil-master', secret: SECRET });
-    master.send(['', 'g_global']);
+    const { node, master } = await nodeWithFakeMaster('esc-db-keys', 'evil-master');
     await master.nextMatching((m) => m[1] === 'g_slave' && m.length > 2);
     const keys = firstValueFrom(node.db.keys$('fam'));
     const [, , family, id] = await master.nextMatching((m) => m[1] === 'g_db_keys');
