@@ -11,6 +11,7 @@
 import type { Clock, Timer } from '../clock.js';
 import type { MonEntry } from '../kernel/kernel.js';
 import type { Connection } from './connection.js';
+import { messageSize } from './message-size.js';
 import type { ConnectionStats } from './network.js';
 
 /** Messages kept for a node that is still connecting; beyond this they are dropped. */
@@ -31,6 +32,8 @@ const NO_TRIES: ReadonlySet<Connection> = new Set();
 export class Peer {
   conn: Connection | undefined;
   queue: unknown[][] = [];
+  /** The estimated memory of `queue` (message-size.ts). */
+  queueBytes = 0;
   dropped = 0;
   deadline: Timer | undefined;
   // Most peers have no monitors and no dial under way: their map and set exist only while used.
@@ -97,6 +100,10 @@ export interface PeerTableInit {
   readonly clock: Clock;
   /** Seconds a connect may take (`connect_interval`). */
   readonly connectInterval: number;
+  /** Estimated bytes of messages kept for one connecting node (`max_send_buffer_bytes`). */
+  readonly maxQueueBytes: number;
+  /** Estimated bytes kept for all connecting nodes together (`max_total_send_buffer_bytes`). */
+  readonly maxTotalQueueBytes: number;
   /** The connect deadline of `p` passed (its deadline is cleared already). */
   deadlinePassed(p: Peer): void;
 }
@@ -107,6 +114,8 @@ export class PeerTable {
   private readonly known = new Set<string>();
   /** Peers with a connect deadline running. */
   private connecting = 0;
+  /** The estimated bytes of every peer's queue. */
+  private queuedBytes = 0;
 
   constructor(private readonly init: PeerTableInit) {}
 
@@ -163,15 +172,36 @@ export class PeerTable {
   }
 
   /**
-   * Queues `msg` for `p` while it connects. Beyond `MAX_PENDING_MESSAGES` it is dropped;
-   * returns true for the first message dropped since the queue last emptied.
+   * Queues `msg` for `p` while it connects. Beyond `MAX_PENDING_MESSAGES`, or when its estimated
+   * size would take the peer's queue past `maxQueueBytes` or all queues past
+   * `maxTotalQueueBytes`, it is dropped; returns true for the first message dropped since the
+   * queue last emptied.
    */
   enqueue(p: Peer, msg: unknown[]): boolean {
     if (p.queue.length < MAX_PENDING_MESSAGES) {
-      p.queue.push(msg);
-      return false;
+      const room = Math.min(
+        this.init.maxQueueBytes - p.queueBytes,
+        this.init.maxTotalQueueBytes - this.queuedBytes,
+      );
+      const size = room > 0 ? messageSize(msg, room) : room + 1;
+      if (size <= room) {
+        p.queue.push(msg);
+        p.queueBytes += size;
+        this.queuedBytes += size;
+        return false;
+      }
     }
     return p.dropped++ === 0;
+  }
+
+  /** Empties `p`'s queue and returns what it held. */
+  takeQueue(p: Peer): unknown[][] {
+    const queued = p.queue;
+    this.queuedBytes -= p.queueBytes;
+    p.queue = [];
+    p.queueBytes = 0;
+    p.dropped = 0;
+    return queued;
   }
 
   /** Starts `p`'s connect deadline (`connect_interval` from now). */

@@ -92,6 +92,8 @@ export class TcpNetwork implements Network {
     this.peers = new PeerTable({
       clock,
       connectInterval: opts.connectInterval,
+      maxQueueBytes: opts.maxSendBufferBytes,
+      maxTotalQueueBytes: opts.maxTotalSendBufferBytes,
       deadlinePassed: (p) => {
         if (!p.conn) this.fail(p, REASON.CONNECT_TIMEOUT);
       },
@@ -213,7 +215,7 @@ export class TcpNetwork implements Network {
     if (this.peers.enqueue(p, msg))
       this.opts.logger.log(
         LEVEL.warn,
-        `${logText(nodeId, 100)}: ${MAX_PENDING_MESSAGES} messages queued while connecting, dropping more`,
+        `${logText(nodeId, 100)}: ${p.queue.length} messages queued while connecting (at most ${MAX_PENDING_MESSAGES}, max_send_buffer_bytes), dropping more`,
       );
     this.connect(p);
   }
@@ -322,7 +324,7 @@ export class TcpNetwork implements Network {
           LEVEL.warn,
           `${logText(p.id, 100)}: ${p.queue.length} message(s) dropped: the node closed before the connection was up`,
         );
-      p.queue = [];
+      this.peers.takeQueue(p);
       orphaned.push([p.id, this.monitors.take(p)]);
       for (const c of p.tries) ending.push(c.shutdown(REASON.SHUTTING_DOWN));
       if (p.conn) ending.push(p.conn.shutdown(REASON.SHUTTING_DOWN));
@@ -437,10 +439,7 @@ export class TcpNetwork implements Network {
     if (this.seeds.isSeedNode(p.id)) conn.send(['', 'g_slave']);
     this.status.next({ type: 'up', node: p.id });
     if (conn.isUp && p.conn === conn) {
-      const queued = p.queue;
-      p.queue = [];
-      p.dropped = 0;
-      for (const m of queued) conn.send(m);
+      for (const m of this.peers.takeQueue(p)) conn.send(m);
     }
     p.settled?.();
   }
@@ -492,7 +491,7 @@ export class TcpNetwork implements Network {
   private lost(p: Peer, text: string, wasUp: boolean): void {
     const reason = ['transport_error', p.id, text];
     if (wasUp) this.env.dropRemoteMonitors(p.id);
-    p.queue = [];
+    this.peers.takeQueue(p);
     p.settled?.();
     if (wasUp) this.status.next({ type: 'down', node: p.id, reason });
     this.monitors.fireAll(p, reason);
