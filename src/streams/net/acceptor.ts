@@ -1,17 +1,24 @@
 /**
  * The listeners and what they accept: connections still in their handshake are counted
- * node-wide and per remote address, and a new one over a cap (or over the cap of all
- * connections) is closed at once.
+ * node-wide and per remote address. A new one over a pending cap takes the place of the oldest
+ * pending one it competes with (same address at the per-address cap, any at the node-wide cap)
+ * if that one has already used `staleMs` of its handshake time, and is closed at once
+ * otherwise; over the cap of all connections it is closed at once. An honest peer completes its
+ * handshake in a few round trips, so a stranger holding every slot with silent connections
+ * cannot lock it out, while a burst of new connections cannot push out handshakes in progress.
  *
  *   start(binds, fallback)   listens on every resolved bind address (the fallback when one of
  *                            the binds is in use, see TcpNetworkOptions.fallbackBinds)
- *   accept(transport)        refused at a cap, else handed to `init.open` and counted
+ *   accept(transport)        refused at a cap (or replacing a stale pending one), else handed
+ *                            to `init.open` and counted
  *   settle(conn)             the connection's handshake ended: it no longer counts
  *   newest()                 the newest pending incoming connection (our own dials make room)
  */
 
 import { joinHostPort } from '../../protocol/address.js';
+import { REASON } from '../../protocol/constants.js';
 import type { Listener, Transport, TransportFactory } from '../../protocol/transport.js';
+import type { Clock } from '../clock.js';
 import { LEVEL, type Logger } from '../log/log.js';
 import { resolveBinds } from './binds.js';
 import type { Connection } from './connection.js';
@@ -25,6 +32,9 @@ export interface AcceptorInit {
   readonly maxPendingHandshakesPerAddress: number;
   /** Connections of all kinds together. */
   readonly maxConnections: number;
+  /** The node's clock and how long a pending connection waits before a new one may replace it. */
+  readonly clock: Clock;
+  readonly staleMs: number;
   /** Connections open now, of every kind. */
   openCount(): number;
   /** A connection refused at a cap (logged through the rate limit). */
@@ -36,8 +46,8 @@ export interface AcceptorInit {
 export class Acceptor {
   private readonly bound: string[] = [];
   private readonly servers: Listener[] = [];
-  /** Accepted connections still in their handshake → the remote address. */
-  private readonly inbound = new Map<Connection, string>();
+  /** Accepted connections still in their handshake (oldest first) → remote address, accept time. */
+  private readonly inbound = new Map<Connection, { from: string; since: number }>();
   /** Accepted connections still in their handshake, by remote address. */
   private readonly pendingFrom = new Map<string, number>();
   private stopped = false;
@@ -56,7 +66,7 @@ export class Acceptor {
 
   /** The remote address of a pending accepted connection (undefined: not one). */
   from(conn: Connection): string | undefined {
-    return this.inbound.get(conn);
+    return this.inbound.get(conn)?.from;
   }
 
   async start(binds: readonly string[], fallback: readonly string[] | undefined): Promise<void> {
@@ -94,29 +104,68 @@ export class Acceptor {
     }
     const o = this.init;
     const from = transport.remoteAddress ?? '?';
-    const fromNow = this.pendingFrom.get(from) ?? 0;
-    // The connection just accepted is the newest unauthenticated one: it goes first.
-    const full =
-      this.inbound.size >= o.maxPendingHandshakes
-        ? `${o.maxPendingHandshakes} handshakes pending (max_pending_handshakes)`
-        : fromNow >= o.maxPendingHandshakesPerAddress
-          ? `${o.maxPendingHandshakesPerAddress} handshakes pending from ${from} (max_pending_handshakes_per_address)`
-          : o.openCount() >= o.maxConnections
-            ? `${o.maxConnections} connections open (max_connections)`
-            : undefined;
+    let full = this.full(from);
+    // At most both pending caps make room, one connection each.
+    for (let round = 0; round < 2 && full?.pending; round++) {
+      const stale = this.stalest(full.perAddress ? from : undefined);
+      if (stale === undefined) break;
+      o.refuse(
+        'pending connections replaced',
+        `incoming connection closed before authentication: ${full.text}, a new one takes its place`,
+      );
+      stale.close(REASON.CONNECTION_LIMIT);
+      full = this.full(from);
+    }
     if (full !== undefined) {
       transport.destroy();
-      o.refuse('incoming connection refused', `incoming connection refused: ${full}`);
+      o.refuse('incoming connection refused', `incoming connection refused: ${full.text}`);
       return;
     }
     const conn = o.open(transport, joinHostPort(from, transport.remotePort ?? 0));
-    this.inbound.set(conn, from);
-    this.pendingFrom.set(from, fromNow + 1);
+    this.inbound.set(conn, { from, since: o.clock.now() });
+    this.pendingFrom.set(from, (this.pendingFrom.get(from) ?? 0) + 1);
+  }
+
+  /** The cap a new connection from `from` would exceed, if any. */
+  private full(from: string): { text: string; pending: boolean; perAddress: boolean } | undefined {
+    const o = this.init;
+    if (this.inbound.size >= o.maxPendingHandshakes)
+      return {
+        text: `${o.maxPendingHandshakes} handshakes pending (max_pending_handshakes)`,
+        pending: true,
+        perAddress: false,
+      };
+    if ((this.pendingFrom.get(from) ?? 0) >= o.maxPendingHandshakesPerAddress)
+      return {
+        text: `${o.maxPendingHandshakesPerAddress} handshakes pending from ${from} (max_pending_handshakes_per_address)`,
+        pending: true,
+        perAddress: true,
+      };
+    if (o.openCount() >= o.maxConnections)
+      return {
+        text: `${o.maxConnections} connections open (max_connections)`,
+        pending: false,
+        perAddress: false,
+      };
+    return undefined;
+  }
+
+  /**
+   * The oldest pending connection (from `from`, if given) if it has waited `staleMs` or more.
+   * The map keeps accept order, so the first match is the oldest.
+   */
+  private stalest(from: string | undefined): Connection | undefined {
+    const since = this.init.clock.now() - this.init.staleMs;
+    for (const [conn, p] of this.inbound) {
+      if (from !== undefined && p.from !== from) continue;
+      return p.since <= since ? conn : undefined;
+    }
+    return undefined;
   }
 
   /** `conn` no longer counts as a pending accepted connection. */
   settle(conn: Connection): void {
-    const from = this.inbound.get(conn);
+    const from = this.inbound.get(conn)?.from;
     if (from === undefined) return;
     this.inbound.delete(conn);
     const n = (this.pendingFrom.get(from) ?? 1) - 1;

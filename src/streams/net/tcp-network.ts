@@ -108,6 +108,10 @@ export class TcpNetwork implements Network {
       maxPendingHandshakes: opts.maxPendingHandshakes,
       maxPendingHandshakesPerAddress: opts.maxPendingHandshakesPerAddress,
       maxConnections: opts.maxConnections,
+      clock,
+      // An honest handshake takes a few round trips; one that has used a quarter of its time
+      // may make room for a new connection at a pending cap.
+      staleMs: (opts.handshakeTimeout * 1000) / 4,
       openCount: () => this.open.size,
       refuse: (kind, text) => this.netStats.refuse(kind, text),
       open: (transport, label) => this.openAccepted(transport, label),
