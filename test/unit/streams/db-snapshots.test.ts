@@ -5,7 +5,12 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type DbChange, DbChangeEvent, FamilyWatch } from '../../../src/streams/db/family-watch.js';
+import {
+  type DbChange,
+  DbChangeEvent,
+  FAST_SNAPSHOT_KEYS,
+  FamilyWatch,
+} from '../../../src/streams/db/family-watch.js';
 import { type DbRecord, newRecord } from '../../../src/streams/db/records.js';
 
 /** Subkeys, some of them awkward for plain objects (prototype names, array indices). */
@@ -22,23 +27,29 @@ const hash = (pairs: [string, number][]): Record<string, number> => {
   for (const [k, v] of pairs) Object.defineProperty(h, k, { value: v, enumerable: true, writable: true });
   return h;
 };
-const key = fc.constantFrom(...KEYS);
-const pairs = fc.array(fc.tuple(key, fc.integer({ min: 0, max: 99 })), { maxLength: 6 });
-const op: fc.Arbitrary<Op> = fc.oneof(
-  {
-    weight: 1,
-    arbitrary: fc.record({ kind: fc.constant('chg1' as const), hash: fc.option(pairs.map(hash)) }),
-  },
-  {
-    weight: 8,
-    arbitrary: fc.record({
-      kind: fc.constant('chg2' as const),
-      set: fc.option(pairs.map(hash)),
-      del: fc.option(fc.array(key, { maxLength: 4 })),
-    }),
-  },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('read' as const), pick: fc.nat() }) },
-);
+/** Operations on a family whose subkeys come from `keys`, each SET or DEL naming up to `most`. */
+const opsOver = (keys: readonly string[], most: number): fc.Arbitrary<Op> => {
+  const key = fc.constantFrom(...keys);
+  const pairs = fc.array(fc.tuple(key, fc.integer({ min: 0, max: 99 })), { maxLength: most });
+  return fc.oneof(
+    {
+      weight: 1,
+      arbitrary: fc.record({ kind: fc.constant('chg1' as const), hash: fc.option(pairs.map(hash)) }),
+    },
+    {
+      weight: 8,
+      arbitrary: fc.record({
+        kind: fc.constant('chg2' as const),
+        set: fc.option(pairs.map(hash)),
+        del: fc.option(fc.array(key, { maxLength: 4 })),
+      }),
+    },
+    { weight: 4, arbitrary: fc.record({ kind: fc.constant('read' as const), pick: fc.nat() }) },
+  );
+};
+/** Beyond FAST_SNAPSHOT_KEYS subkeys snapshots are built differently: families of both sizes. */
+const SMALL = opsOver(KEYS, 6);
+const LARGE = opsOver([...KEYS, ...Array.from({ length: FAST_SNAPSHOT_KEYS + 10 }, (_, i) => `k${i}`)], 24);
 
 /** The eager model: a prototype-less record changed in place, copied after every change. */
 class Model {
@@ -48,9 +59,17 @@ class Model {
     if (h) for (const [k, v] of Object.entries(h)) next[k] = v;
     this.data = next;
   }
-  chg2(set: unknown, del: string[] | null): void {
-    if (set) for (const [k, v] of Object.entries(set)) this.data[k] = v;
+  /** Applies a g_chg2; the SET's keys that were new, and those that were there. */
+  chg2(set: unknown, del: string[] | null): { added: string[]; changed: string[] } {
+    const added: string[] = [];
+    const changed: string[] = [];
+    if (set)
+      for (const [k, v] of Object.entries(set)) {
+        (k in this.data ? changed : added).push(k);
+        this.data[k] = v;
+      }
     for (const k of del ?? []) delete this.data[k];
+    return { added, changed };
   }
   copy(): [string, unknown][] {
     return Object.entries(this.data);
@@ -67,41 +86,49 @@ const check = (c: DbChange, want: [string, unknown][]) => {
 };
 
 describe('lazy snapshots', () => {
-  it('every change, read at any later time and in any order, holds the entries of its version', () => {
-    fc.assert(
-      fc.property(
-        fc.array(op, { maxLength: 120 }),
-        fc.array(fc.nat(), { maxLength: 30 }),
-        (ops, lateReads) => {
-          const w = new FamilyWatch('f');
-          const model = new Model();
-          const changes: [DbChange, [string, unknown][]][] = [];
-          for (const o of ops) {
-            if (o.kind === 'chg1') {
-              model.chg1(o.hash);
-              changes.push([w.snapshot(o.hash), model.copy()]);
-            } else if (o.kind === 'chg2') {
-              model.chg2(o.set, o.del);
-              changes.push([w.apply(o.set, o.del), model.copy()]);
-            } else if (changes.length > 0) {
-              const [c, want] = changes[o.pick % changes.length]!;
+  it.each([
+    ['small', SMALL],
+    ['large', LARGE],
+  ])(
+    'every change of a %s family, read at any later time and in any order, holds the entries of its version',
+    (_, op) => {
+      fc.assert(
+        fc.property(
+          fc.array(op, { maxLength: 120 }),
+          fc.array(fc.nat(), { maxLength: 30 }),
+          (ops, lateReads) => {
+            const w = new FamilyWatch('f');
+            const model = new Model();
+            const changes: [DbChange, [string, unknown][]][] = [];
+            for (const o of ops) {
+              if (o.kind === 'chg1') {
+                model.chg1(o.hash);
+                changes.push([w.snapshot(o.hash), model.copy()]);
+              } else if (o.kind === 'chg2') {
+                const want = model.chg2(o.set, o.del);
+                const c = w.apply(o.set, o.del);
+                expect({ added: c.added, changed: c.changed }).toEqual(want);
+                changes.push([c, model.copy()]);
+              } else if (changes.length > 0) {
+                const [c, want] = changes[o.pick % changes.length]!;
+                check(c, want);
+              }
+              // The watch's own view (a late listener's first event) is always the newest version.
+              if (o.kind === 'read' && o.pick % 5 === 0)
+                expect(Object.entries(w.entries)).toEqual(model.copy());
+            }
+            for (const pick of lateReads) {
+              if (changes.length === 0) break;
+              const [c, want] = changes[pick % changes.length]!;
               check(c, want);
             }
-            // The watch's own view (a late listener's first event) is always the newest version.
-            if (o.kind === 'read' && o.pick % 5 === 0)
-              expect(Object.entries(w.entries)).toEqual(model.copy());
-          }
-          for (const pick of lateReads) {
-            if (changes.length === 0) break;
-            const [c, want] = changes[pick % changes.length]!;
-            check(c, want);
-          }
-          for (const [c, want] of changes) check(c, want);
-        },
-      ),
-      { numRuns: 400 },
-    );
-  });
+            for (const [c, want] of changes) check(c, want);
+          },
+        ),
+        { numRuns: 400 },
+      );
+    },
+  );
 
   it('a change read long after thousands of unread ones still holds its own version', () => {
     const w = new FamilyWatch('f');

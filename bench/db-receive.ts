@@ -1,0 +1,200 @@
+/**
+ * The receiving side of the group database, one receipt at a time, in one process: a slave
+ * node's connection to its master gets the bytes of one `g_chg2` (one subkey of `lat` set by
+ * another node) and the `db.mon$('lat')` subscriber reads it, as the cluster benchmark's
+ * ordinary nodes do (bench/cluster-node.ts). Measured: ns of CPU and bytes allocated per
+ * receipt, for a family of F entries (the network's size), against the bare relay endpoint's
+ * work for the same update (cbor-x decode of the frame, its entries read, the receipt taken).
+ *
+ *   node --expose-gc --max-semi-space-size=64 --min-semi-space-size=64 --import tsx \
+ *     bench/db-receive.ts [--families 20,200] [--n 200000] [--read entries|set|raw|none]
+ *
+ * --read: what the subscriber reads — `entries`: each added/changed subkey's value from the
+ * change's `entries` (cluster default), `set`: nothing but the subkey lists, `raw`: no db.mon$,
+ * a plain g_chg2 handler (as BENCH_RECEIVE=raw), `none`: the subscriber does nothing.
+ * The frame is the master's own bytes, captured once and then handed to the slave's connection
+ * again and again (the same subkey changes: `changed`, as in the cluster's rounds). Bytes are
+ * the heap's growth over a window without a collection ("gc ran" when one fell inside).
+ * Not part of `npm run bench`.
+ */
+import { PerformanceObserver, performance } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
+import { decode, Encoder } from 'cbor-x';
+import type { Node } from '../src/index.js';
+import type { Transport, TransportFactory, TransportHandlers } from '../src/testing.js';
+import { MemoryNetwork, memoryNode } from '../src/testing.js';
+
+const arg = (name: string, dflt: string) => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1]! : dflt;
+};
+const FAMILIES = arg('--families', '8,200').split(',').map(Number);
+const N = Number(arg('--n', '200000'));
+const READ = arg('--read', 'entries');
+const gc = (globalThis as { gc?: () => void }).gc;
+const SECRET = 'bench-secret';
+
+const collections: number[] = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) collections.push(e.startTime);
+}).observe({ entryTypes: ['gc'] });
+
+/** A transport factory whose dialled transports tell `seen` of each chunk they deliver. */
+function tapping(
+  inner: TransportFactory,
+  seen: (h: TransportHandlers, chunk: Uint8Array) => void,
+): TransportFactory {
+  return {
+    listen: (addr, onAccept) => inner.listen(addr, onAccept),
+    dial(addr): Transport {
+      const t = inner.dial(addr);
+      const open = t.open.bind(t);
+      t.open = (handlers) =>
+        open({
+          data(chunk) {
+            seen(handlers, chunk);
+            handlers.data(chunk);
+          },
+          closed: (r) => handlers.closed(r),
+        });
+      return t;
+    },
+  };
+}
+
+const until = async (what: string, ok: () => boolean) => {
+  for (let i = 0; i < 10_000 && !ok(); i++) await new Promise((r) => setImmediate(r));
+  if (!ok()) throw new Error(`nothing: ${what}`);
+};
+
+type Stamp = { seq: number; t: number };
+interface Cost {
+  ns: number;
+  bytes: number;
+}
+
+/** Runs `step` n times: CPU ns per step and heap bytes per step (-1 if a collection ran). */
+async function measure(n: number, step: () => void): Promise<Cost> {
+  for (let i = 0; i < n >> 2; i++) step();
+  gc?.();
+  for (let i = 0; i < 1000; i++) step();
+  const window = Math.min(n, 20_000);
+  // Bytes over a short window (no collection inside), time over all n.
+  const h0 = getHeapStatistics().used_heap_size;
+  const t0 = performance.now();
+  for (let i = 0; i < window; i++) step();
+  const t1 = performance.now();
+  const h1 = getHeapStatistics().used_heap_size;
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < n; i++) step();
+  const c1 = process.cpuUsage(c0);
+  // The observer reports collections asynchronously: let it run before looking.
+  await new Promise((r) => setTimeout(r, 10));
+  const clean = !collections.some((at) => at >= t0 && at <= t1);
+  return { ns: ((c1.user + c1.system) * 1000) / n, bytes: clean ? (h1 - h0) / window : -1 };
+}
+
+async function aemp(family: number): Promise<{ cost: Cost; frame: Uint8Array }> {
+  const net = new MemoryNetwork();
+  let handlers: TransportHandlers | undefined;
+  let last: Uint8Array | undefined;
+  const master = memoryNode(net.host(), {
+    nodeid: 'm',
+    binds: ['10.0.0.1:4040'],
+    secret: SECRET,
+    services: ['AnyEvent::MP::Global::'],
+  });
+  const slave = memoryNode(
+    tapping(net.host(), (h, chunk) => {
+      handlers = h;
+      last = chunk;
+    }),
+    { nodeid: 's', binds: ['10.0.0.2:4040'], seeds: ['10.0.0.1:4040'], secret: SECRET },
+  );
+  const nodes: Node[] = [master, slave];
+  try {
+    await Promise.all(nodes.map((n) => n.ready));
+    await until('the slave to find its master', () => slave.db.master === 'm');
+    // The family holds F entries, one of them the writer's.
+    for (let i = 1; i < family; i++) master.db.set('lat', `n${i}`, { seq: 0, t: 0 });
+    let receipts = 0;
+    let sum = 0;
+    const id = slave.id;
+    let first = true;
+    slave.db.mon$('lat').subscribe((c) => {
+      if (first) {
+        first = false;
+        return;
+      }
+      if (READ === 'none') {
+        receipts++;
+        return;
+      }
+      for (const k of c.added) {
+        if (k === id) continue;
+        receipts++;
+        if (READ === 'entries') sum += (c.entries[k] as Stamp).seq;
+      }
+      for (const k of c.changed) {
+        if (k === id) continue;
+        receipts++;
+        if (READ === 'entries') sum += (c.entries[k] as Stamp).seq;
+      }
+    });
+    // The subscribed family's snapshot.
+    await until('the snapshot', () => !first);
+    if (READ === 'raw') {
+      // The g_chg2 itself, as BENCH_RECEIVE=raw: no mirror, no stream.
+      slave.requests.set('g_chg2', (_src, args) => {
+        for (const [k, v] of Object.entries(args[1] as Record<string, Stamp>))
+          if (k !== id) {
+            receipts++;
+            sum += v.seq;
+          }
+      });
+    }
+    await until('the family', () => receipts === 0 && slave.db.master === 'm');
+    const before = receipts;
+    last = undefined;
+    master.db.set('lat', 'n1', { seq: 1, t: Date.now() });
+    await until('the change', () => receipts > before);
+    const frame = last!;
+    const h = handlers!;
+    const cost = await measure(N, () => h.data(frame));
+    if (sum < 0) console.log(sum);
+    return { cost, frame };
+  } finally {
+    await Promise.all(nodes.map((n) => n.close()));
+  }
+}
+
+/** The relay endpoint's work for the same update: decode, read the entries, take the receipt. */
+async function relay(): Promise<Cost> {
+  const enc = new Encoder({ useRecords: false });
+  const frame = enc.encode(['', 'u', 'lat', { n1: { seq: 1, t: Date.now() } }]);
+  const id = 's';
+  let sum = 0;
+  const cost = await measure(N, () => {
+    const msg = decode(frame) as unknown[];
+    if (msg[1] === 'u')
+      for (const [k, v] of Object.entries(msg[3] as Record<string, Stamp>)) if (k !== id) sum += v.seq;
+  });
+  if (sum < 0) console.log(sum);
+  return cost;
+}
+
+const out: Record<string, number> = {};
+const r = await relay();
+for (const f of FAMILIES) {
+  const { cost, frame } = await aemp(f);
+  const b = (c: Cost) => (c.bytes < 0 ? 'gc ran' : `${Math.round(c.bytes)} B`);
+  console.log(
+    `family of ${String(f).padStart(3)}  read ${READ.padEnd(7)}  aemp ${cost.ns.toFixed(0).padStart(5)} ns ${b(cost).padStart(7)}` +
+      `   relay ${r.ns.toFixed(0).padStart(5)} ns ${b(r).padStart(7)}   (frame ${frame.length} B)`,
+  );
+  out[`db_receive_f${f}_${READ}_ns`] = Math.round(cost.ns);
+  out[`db_receive_f${f}_${READ}_bytes`] = Math.round(cost.bytes);
+}
+out.ceiling_db_receive_ns = Math.round(r.ns);
+out.ceiling_db_receive_bytes = Math.round(r.bytes);
+console.log(JSON.stringify(out));
