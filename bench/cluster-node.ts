@@ -360,9 +360,14 @@ function onHubFrame(
   }
 }
 
-/** One node's stand-in: its hub link, its table of nodes, its receipts. */
+/**
+ * One node's stand-in: its hub link, its table of nodes, its receipts. Like an aemp node's
+ * mirrors of the families it monitors, it keeps the entries it was told: the node table's
+ * addresses and the `lat` values.
+ */
 function endpoint(id: string, hub: string, expect: number, converged: () => void): Promise<void> {
-  const known = new Set<string>();
+  const known = new Map<string, string>();
+  const lat = new Map<string, unknown>();
   let done = false;
   let out: (m: unknown[]) => void = () => {};
   const index = relaySends.length;
@@ -377,14 +382,16 @@ function endpoint(id: string, hub: string, expect: number, converged: () => void
     (msg) => {
       const at = now();
       if (msg[1] === 'l') {
-        for (const [k] of msg[2] as [string, string][]) known.add(k);
+        for (const [k, v] of msg[2] as [string, string][]) known.set(k, v);
         if (!done && known.size >= expect) {
           done = true;
           converged();
         }
       } else if (msg[1] === 'u') {
-        for (const [k, v] of Object.entries(msg[3] as Record<string, { seq: number; t: number }>))
+        for (const [k, v] of Object.entries(msg[3] as Record<string, { seq: number; t: number }>)) {
+          lat.set(k, v);
           if (k !== id) receipt(k, v.seq, v.t, at);
+        }
       }
     },
   );

@@ -24,12 +24,15 @@
  * an update from its endpoint to the other hubs and to its endpoints, one from a hub to its
  * endpoints (writer → master → other global → slave, as global.md §7.1). Its `'l` stand-in is
  * a node table exchanged the same way (snapshot to a joining endpoint, entries to the others).
+ * An endpoint keeps what it is told (node table and `lat` entries in maps), as an aemp node
+ * keeps a mirror of each family it monitors.
  *
  * Prints a table, character plots and the path of an SVG plot (bench/out/cluster.svg), then
  * one JSON line: `db_n<N>_g<G>_<metric>` and `ceiling_…` for each network.
  * BENCH_SIZES=20,50 and BENCH_GLOBALS=1,3 override the sizes, BENCH_ROUNDS the rounds;
  * BENCH_RECEIVE=set|raw: ordinary nodes read a change's values from the message instead of
  * its entries, or take the g_chg2 without db.mon$ (see bench/cluster-node.ts);
+ * BENCH_NODE_FLAGS='--trace-gc …': Node flags of every child process (both sides share them);
  * BENCH_SAMPLES=<prefix>: every receipt as [process (global nodes first), round, µs, side]
  * into <prefix>-n<N>-g<G>.json;
  * BENCH_PROFILE=<dir>: the first global node's process and the first worker write CPU profiles
@@ -58,10 +61,17 @@ const GLOBALS = list(process.env.BENCH_GLOBALS, quick ? [1] : [1, 3]);
 const WORKERS = 4;
 const WRITERS = 8;
 const WARMUP = 20;
-/** Counted rounds per side, in blocks of BLOCK alternating between aemp and the relay. */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (quick ? 40 : 100));
+/**
+ * Counted rounds per side, in blocks of BLOCK alternating between aemp and the relay. The p99
+ * of the receipts is the slowest 1 %: on a shared machine a few rounds in which a process
+ * waited for a core hold that many receipts, so with 100 rounds one such round decided it;
+ * 300 rounds cost a few seconds per network more.
+ */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (quick ? 40 : 300));
 const BLOCK = 10;
 const DEADLINE_MS = 60_000;
+/** BENCH_NODE_FLAGS: further flags of every child process (e.g. --trace-gc), the same on both sides. */
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 
 interface Reply {
   rid?: number;
@@ -79,7 +89,7 @@ class Proc {
   private rid = 0;
   private readonly waiting = new Map<number, (r: Reply) => void>();
   private readonly listeners = new Set<(r: Reply) => void>();
-  constructor(nodeFlags: string[] = []) {
+  constructor(nodeFlags: string[] = NODE_FLAGS) {
     this.proc = fork(join(here, 'cluster-node.ts'), [], {
       execArgv: ['--import', 'tsx', '--expose-gc', ...nodeFlags],
       stdio: 'inherit',

@@ -7,19 +7,22 @@
  * work for the same update (cbor-x decode of the frame, its entries read, the receipt taken).
  *
  *   node --expose-gc --max-semi-space-size=64 --min-semi-space-size=64 --import tsx \
- *     bench/db-receive.ts [--families 20,200] [--n 200000] [--read entries|set|raw|none]
+ *     bench/db-receive.ts [--families 8,200] [--n 200000] [--read entries|set|raw|none] [--nodes K]
  *
  * --read: what the subscriber reads — `entries`: each added/changed subkey's value from the
  * change's `entries` (cluster default), `set`: nothing but the subkey lists, `raw`: no db.mon$,
  * a plain g_chg2 handler (as BENCH_RECEIVE=raw), `none`: the subscriber does nothing.
  * The frame is the master's own bytes, captured once and then handed to the slave's connection
- * again and again (the same subkey changes: `changed`, as in the cluster's rounds). Bytes are
+ * again and again (the same subkey changes: `changed`, as in the cluster's rounds). With
+ * --nodes K, K slaves of one master take turns (each receipt finds the previous one's node
+ * state out of the caches, as in a cluster worker hosting 50 nodes); the relay side then has
+ * K endpoints' state taking turns as well. Bytes are
  * the heap's growth over a window without a collection ("gc ran" when one fell inside).
  * Not part of `npm run bench`.
  */
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
-import { decode, Encoder } from 'cbor-x';
+import { decodeMultiple, Encoder } from 'cbor-x';
 import type { Node } from '../src/index.js';
 import type { Transport, TransportFactory, TransportHandlers } from '../src/testing.js';
 import { MemoryNetwork, memoryNode } from '../src/testing.js';
@@ -31,6 +34,8 @@ const arg = (name: string, dflt: string) => {
 const FAMILIES = arg('--families', '8,200').split(',').map(Number);
 const N = Number(arg('--n', '200000'));
 const READ = arg('--read', 'entries');
+/** Slave nodes taking turns at receiving (as the cluster's workers host many: caches go cold). */
+const NODES = Number(arg('--nodes', '1'));
 const gc = (globalThis as { gc?: () => void }).gc;
 const SECRET = 'bench-secret';
 
@@ -96,71 +101,84 @@ async function measure(n: number, step: () => void): Promise<Cost> {
 
 async function aemp(family: number): Promise<{ cost: Cost; frame: Uint8Array }> {
   const net = new MemoryNetwork();
-  let handlers: TransportHandlers | undefined;
-  let last: Uint8Array | undefined;
   const master = memoryNode(net.host(), {
     nodeid: 'm',
     binds: ['10.0.0.1:4040'],
     secret: SECRET,
     services: ['AnyEvent::MP::Global::'],
   });
-  const slave = memoryNode(
-    tapping(net.host(), (h, chunk) => {
-      handlers = h;
-      last = chunk;
-    }),
-    { nodeid: 's', binds: ['10.0.0.2:4040'], seeds: ['10.0.0.1:4040'], secret: SECRET },
-  );
-  const nodes: Node[] = [master, slave];
+  const taps: { handlers?: TransportHandlers; last?: Uint8Array }[] = [];
+  const slaves = Array.from({ length: NODES }, (_, i) => {
+    const tap: (typeof taps)[number] = {};
+    taps.push(tap);
+    return memoryNode(
+      tapping(net.host(), (h, chunk) => {
+        tap.handlers = h;
+        tap.last = chunk;
+      }),
+      { nodeid: `s${i}`, binds: [`10.0.1.${i + 1}:4040`], seeds: ['10.0.0.1:4040'], secret: SECRET },
+    );
+  });
+  const nodes: Node[] = [master, ...slaves];
   try {
     await Promise.all(nodes.map((n) => n.ready));
-    await until('the slave to find its master', () => slave.db.master === 'm');
+    await until('the slaves to find their master', () => slaves.every((s) => s.db.master === 'm'));
     // The family holds F entries, one of them the writer's.
     for (let i = 1; i < family; i++) master.db.set('lat', `n${i}`, { seq: 0, t: 0 });
     let receipts = 0;
     let sum = 0;
-    const id = slave.id;
-    let first = true;
-    slave.db.mon$('lat').subscribe((c) => {
-      if (first) {
-        first = false;
-        return;
-      }
-      if (READ === 'none') {
-        receipts++;
-        return;
-      }
-      for (const k of c.added) {
-        if (k === id) continue;
-        receipts++;
-        if (READ === 'entries') sum += (c.entries[k] as Stamp).seq;
-      }
-      for (const k of c.changed) {
-        if (k === id) continue;
-        receipts++;
-        if (READ === 'entries') sum += (c.entries[k] as Stamp).seq;
-      }
-    });
-    // The subscribed family's snapshot.
-    await until('the snapshot', () => !first);
-    if (READ === 'raw') {
-      // The g_chg2 itself, as BENCH_RECEIVE=raw: no mirror, no stream.
-      slave.requests.set('g_chg2', (_src, args) => {
-        for (const [k, v] of Object.entries(args[1] as Record<string, Stamp>))
-          if (k !== id) {
-            receipts++;
-            sum += v.seq;
-          }
+    let synced = 0;
+    for (const slave of slaves) {
+      const id = slave.id;
+      let first = true;
+      slave.db.mon$('lat').subscribe((c) => {
+        if (first) {
+          first = false;
+          synced++;
+          return;
+        }
+        if (READ === 'none') {
+          receipts++;
+          return;
+        }
+        for (const k of c.added) {
+          if (k === id) continue;
+          receipts++;
+          if (READ === 'entries') sum += (c.entries[k] as Stamp).seq;
+        }
+        for (const k of c.changed) {
+          if (k === id) continue;
+          receipts++;
+          if (READ === 'entries') sum += (c.entries[k] as Stamp).seq;
+        }
       });
+      if (READ === 'raw') {
+        // The g_chg2 itself, as BENCH_RECEIVE=raw: no mirror, no stream.
+        const handler = slave.requests.get('g_chg2')!;
+        slave.requests.set('g_chg2', (src, args) => {
+          if (first) return handler(src, args);
+          for (const [k, v] of Object.entries(args[1] as Record<string, Stamp>))
+            if (k !== id) {
+              receipts++;
+              sum += v.seq;
+            }
+        });
+      }
     }
-    await until('the family', () => receipts === 0 && slave.db.master === 'm');
+    // The subscribed family's snapshot on every slave, all F entries in it.
+    await until('the snapshots', () => synced === NODES);
+    await until('the family', () => receipts >= 0);
     const before = receipts;
-    last = undefined;
+    for (const t of taps) t.last = undefined;
     master.db.set('lat', 'n1', { seq: 1, t: Date.now() });
-    await until('the change', () => receipts > before);
-    const frame = last!;
-    const h = handlers!;
-    const cost = await measure(N, () => h.data(frame));
+    await until('the change', () => receipts >= before + NODES && taps.every((t) => t.last));
+    const frame = taps[0]!.last!;
+    const handlers = taps.map((t) => t.handlers!);
+    let next = 0;
+    const cost = await measure(N, () => {
+      handlers[next]!.data(frame);
+      if (++next === NODES) next = 0;
+    });
     if (sum < 0) console.log(sum);
     return { cost, frame };
   } finally {
@@ -168,16 +186,34 @@ async function aemp(family: number): Promise<{ cost: Cost; frame: Uint8Array }> 
   }
 }
 
-/** The relay endpoint's work for the same update: decode, read the entries, take the receipt. */
+/**
+ * The relay endpoint's work for the same update (bench/raw-cbor.ts, bench/cluster-node.ts): its
+ * channel's decoding of the chunk, the frame's entries read, the receipt taken; K endpoints,
+ * each with its own channel state and handler, taking turns.
+ */
 async function relay(): Promise<Cost> {
   const enc = new Encoder({ useRecords: false });
   const frame = enc.encode(['', 'u', 'lat', { n1: { seq: 1, t: Date.now() } }]);
-  const id = 's';
   let sum = 0;
+  const endpoints = Array.from({ length: NODES }, (_, i) => {
+    const id = `s${i}`;
+    const onMsg = (msg: unknown[]) => {
+      if (msg[1] === 'u')
+        for (const [k, v] of Object.entries(msg[3] as Record<string, Stamp>)) if (k !== id) sum += v.seq;
+    };
+    const channel: { rest: Buffer } = { rest: Buffer.alloc(0) };
+    return (chunk: Buffer) => {
+      const buf = channel.rest.length ? Buffer.concat([channel.rest, chunk]) : chunk;
+      decodeMultiple(buf, (v) => {
+        onMsg(v as unknown[]);
+      });
+      channel.rest = buf.subarray(buf.length);
+    };
+  });
+  let next = 0;
   const cost = await measure(N, () => {
-    const msg = decode(frame) as unknown[];
-    if (msg[1] === 'u')
-      for (const [k, v] of Object.entries(msg[3] as Record<string, Stamp>)) if (k !== id) sum += v.seq;
+    endpoints[next]!(frame);
+    if (++next === NODES) next = 0;
   });
   if (sum < 0) console.log(sum);
   return cost;
