@@ -314,10 +314,20 @@ export function isLoopbackHost(host: string): boolean {
   return false;
 }
 
+/** Profiles one chain may pass through (the profile and its ancestors); a longer chain is an error. */
+export const MAX_PROFILE_CHAIN = 64;
+
+/** The names of a chain for a message: the first and last few of a long one. */
+function chainText(names: readonly string[]): string {
+  const quoted = names.map((n) => JSON.stringify(n));
+  return (quoted.length <= 8 ? quoted : [...quoted.slice(0, 4), '…', ...quoted.slice(-3)]).join(' -> ');
+}
+
 /**
  * The rc layers for `profile`: the whole top level, then each ancestor (farthest first), then
  * the profile. A missing `profile` contributes nothing, but a missing parent is an error:
- * throws ConfigError naming the chain when a parent does not exist or a parent chain loops.
+ * throws ConfigError naming the chain when a parent does not exist, a parent chain loops or
+ * passes through more than MAX_PROFILE_CHAIN profiles.
  */
 export function profileChain(rc: RcData, profile: string): RcLayer[] {
   const profiles = rc.profile;
@@ -327,28 +337,34 @@ export function profileChain(rc: RcData, profile: string): RcLayer[] {
     );
   const chain: RcLayer[] = [];
   const seen: string[] = [];
+  const seenSet = new Set<string>();
   let name: string | undefined = profile;
   while (name !== undefined) {
-    if (seen.includes(name)) {
-      const loop = [...seen, name].map((n) => JSON.stringify(n)).join(' -> ');
-      throw new ConfigError(`invalid configuration: circular profile parent chain: ${loop}`);
+    if (seenSet.has(name)) {
+      throw new ConfigError(
+        `invalid configuration: circular profile parent chain: ${chainText([...seen, name])}`,
+      );
     }
+    if (seen.length === MAX_PROFILE_CHAIN)
+      throw new ConfigError(
+        `invalid configuration: profile chain longer than ${MAX_PROFILE_CHAIN} profiles: ${chainText([...seen, name])}`,
+      );
     seen.push(name);
+    seenSet.add(name);
     const entry: unknown = profiles && Object.hasOwn(profiles, name) ? (profiles as RcData)[name] : undefined;
     if (entry === undefined || entry === null) {
       if (seen.length === 1) break;
       const child = JSON.stringify(seen[seen.length - 2]);
-      const chainText = seen.map((n) => JSON.stringify(n)).join(' -> ');
       throw new ConfigError(
         `invalid configuration: profile ${child} has parent ${JSON.stringify(name)}, which is not a ` +
-          `profile in the rc file (profile chain: ${chainText})`,
+          `profile in the rc file (profile chain: ${chainText(seen)})`,
       );
     }
     if (!isPlainObject(entry))
       throw new ConfigError(
         `invalid configuration: profile ${JSON.stringify(name)} must be an object, got ${show(entry)}`,
       );
-    chain.unshift({ origin: profileOrigin(name), data: entry });
+    chain.push({ origin: profileOrigin(name), data: entry });
     const parent: unknown = entry.parent;
     if (parent === undefined || parent === null) break;
     if (typeof parent !== 'string' && typeof parent !== 'number')
@@ -357,7 +373,7 @@ export function profileChain(rc: RcData, profile: string): RcLayer[] {
       );
     name = String(parent);
   }
-  return [{ origin: ORIGIN_TOP, data: rc }, ...chain];
+  return [{ origin: ORIGIN_TOP, data: rc }, ...chain.reverse()];
 }
 
 /**
@@ -370,6 +386,7 @@ export function profileChain(rc: RcData, profile: string): RcLayer[] {
  */
 export function rcDataProblems(rc: RcData): string[] {
   const problems: string[] = [];
+  const chainProblems = new Set<string>();
   const checkLayer = (data: Record<string, unknown>, where: string) => {
     for (const key of CONFIG_KEY_NAMES) {
       if (!Object.hasOwn(data, key)) continue;
@@ -393,7 +410,10 @@ export function rcDataProblems(rc: RcData): string[] {
       profileChain(rc, name);
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
-      if (!problems.includes(err.message)) problems.push(err.message);
+      if (!chainProblems.has(err.message)) {
+        chainProblems.add(err.message);
+        problems.push(err.message);
+      }
     }
   }
   return problems;

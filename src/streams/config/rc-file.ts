@@ -18,6 +18,7 @@ import {
   fsyncSync,
   openSync,
   readFileSync,
+  readSync,
   renameSync,
   unlinkSync,
   writeSync,
@@ -100,18 +101,40 @@ export function parseRcText(text: string): RcData {
 }
 
 /**
+ * The largest rc file read, in bytes (a secret, a certificate and many profiles take a few
+ * KiB); a larger file, or a device that never ends, is ignored like an unreadable one.
+ */
+export const MAX_RC_BYTES = 4 * 1024 * 1024;
+
+/** The text of `fd`, or undefined if it holds more than MAX_RC_BYTES. */
+function readCapped(fd: number, size: number | undefined): string | undefined {
+  if (size !== undefined && size > MAX_RC_BYTES) return undefined;
+  const buf = Buffer.allocUnsafe((size ?? MAX_RC_BYTES) + 1);
+  let n = 0;
+  for (;;) {
+    if (n === buf.length) return undefined;
+    const got = readSync(fd, buf, n, buf.length - n, null);
+    if (got === 0) break;
+    n += got;
+  }
+  return n > MAX_RC_BYTES ? undefined : buf.toString('utf8', 0, n);
+}
+
+/**
  * Reads and parses the rc file. Never throws: a missing file gives `exists: false,
  * embedded: true`; an unreadable or unparsable one gives `error` (the caller prints
  * `formatRcWarning(state)` once and continues from the built-in defaults).
  */
 export function loadRc(path: string): RcState {
-  let text: string;
+  let text: string | undefined;
   let mode = 0;
   try {
     const fd = openSync(path, 'r');
     try {
-      mode = fstatSync(fd).mode;
-      text = readFileSync(fd, 'utf8');
+      const st = fstatSync(fd);
+      mode = st.mode;
+      // A regular file may still grow while read: the buffer then fills and it counts as too large.
+      text = readCapped(fd, st.isFile() ? st.size : undefined);
     } finally {
       closeSync(fd);
     }
@@ -119,6 +142,10 @@ export function loadRc(path: string): RcState {
     if (isCode(err, 'ENOENT') || path === '')
       return { path, exists: false, data: { version: 1 }, embedded: true };
     return { path, exists: false, data: { version: 1 }, embedded: false, error: osMessage(err) };
+  }
+  if (text === undefined) {
+    const error = `larger than ${MAX_RC_BYTES / (1024 * 1024)} MiB`;
+    return { path, exists: false, data: { version: 1 }, embedded: false, error };
   }
   let data: RcData;
   try {
