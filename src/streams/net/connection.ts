@@ -66,6 +66,12 @@ export interface ConnectionOptions {
    * connections together hold too much, and this one, with a backlog of its own, is dropped.
    */
   totalSendBufferExceeded?: () => boolean;
+  /**
+   * Asked after a read leaves at least `maxFrameBytes / 64` of an incomplete frame here: true
+   * when the incomplete frames of all connections together are too many bytes, and this one
+   * is dropped.
+   */
+  totalReceiveBufferExceeded?: () => boolean;
   /** Address for log lines (the dialled address or the peer's address). */
   label: string;
   /** True for connections we dialled. */
@@ -129,6 +135,9 @@ export class Connection {
   /** What the data phase reads of the options. */
   private readonly maxSendBufferBytes: number;
   private readonly totalSendBufferExceeded: (() => boolean) | undefined;
+  private readonly totalReceiveBufferExceeded: (() => boolean) | undefined;
+  /** Bytes of an incomplete frame from which the total is asked about. */
+  private receiveCheckBytes = 0;
   /** The handshake; dropped once the data phase starts. */
   private hs: Handshake | undefined;
   private decoder: FrameDecoder | undefined;
@@ -156,6 +165,7 @@ export class Connection {
     this.outgoing = opts.outgoing;
     this.maxSendBufferBytes = opts.maxSendBufferBytes;
     this.totalSendBufferExceeded = opts.totalSendBufferExceeded;
+    this.totalReceiveBufferExceeded = opts.totalReceiveBufferExceeded;
     const hook = opts.handshake.onPeerGreeting;
     this.hs = createHandshake({
       ...opts.handshake,
@@ -190,6 +200,11 @@ export class Connection {
   private stopTicker(): void {
     this.ticker?.cancel();
     this.ticker = undefined;
+  }
+
+  /** Bytes of an incomplete frame from the peer held here. */
+  get receiveBuffered(): number {
+    return this.decoder?.buffered ?? 0;
   }
 
   /** Bytes handed to the transport that it has not taken yet. */
@@ -396,6 +411,7 @@ export class Connection {
       maxFrameBytes: opts.maxFrameBytes,
       maxFrameItems: opts.maxFrameItems,
     });
+    this.receiveCheckBytes = opts.maxFrameBytes / 64;
     this.encoder = createFrameEncoder(session.sendFraming);
     this.state = 'up';
     const rest = this.hs!.takeRest();
@@ -413,7 +429,13 @@ export class Connection {
       this.decoder!.push(chunk, this.onMessage);
     } catch (err) {
       this.end(`protocol error: ${errorText(err)}`);
+      return;
     }
+    const held = this.decoder!.buffered;
+    if (held >= this.receiveCheckBytes && this.state === 'up' && this.totalReceiveBufferExceeded?.())
+      this.end(
+        `receive buffer overflow (${held} bytes of a frame, incomplete frames of all connections over their total limit)`,
+      );
   }
 
   private readonly onMessage = (msg: unknown[]): void => {

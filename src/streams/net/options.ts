@@ -78,6 +78,8 @@ export interface ConnectionContext extends ConnectionKind {
   readonly isConnected: (nodeId: string) => boolean;
   /** True when all connections together hold too many unsent bytes (called unbound). */
   readonly totalSendBufferExceeded: () => boolean;
+  /** True when all connections together hold too many bytes of incomplete frames (called unbound). */
+  readonly totalReceiveBufferExceeded: () => boolean;
 }
 
 /** The options of one connection of the network. */
@@ -123,6 +125,7 @@ export function connectionOptions(o: TcpNetworkOptions, c: ConnectionContext): C
     maxFrameItems: o.maxFrameItems,
     maxSendBufferBytes: o.maxSendBufferBytes,
     totalSendBufferExceeded: c.totalSendBufferExceeded,
+    totalReceiveBufferExceeded: c.totalReceiveBufferExceeded,
     label: c.label,
     outgoing: c.outgoing,
     heartbeatInterval: o.heartbeatInterval,

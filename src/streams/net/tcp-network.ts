@@ -79,6 +79,12 @@ export class TcpNetwork implements Network {
   private readonly isUp = (id: string): boolean => this.peers.get(id)?.conn !== undefined;
   private readonly sendBuffersFull = (): boolean =>
     this.peers.unsentTotal() > this.opts.maxTotalSendBufferBytes;
+  /** Incomplete incoming frames share the bound of all connection buffers. */
+  private readonly receiveBuffersFull = (): boolean => {
+    let total = 0;
+    for (const c of this.open) total += c.receiveBuffered;
+    return total > this.opts.maxTotalSendBufferBytes;
+  };
 
   constructor(
     private readonly env: NetworkEnv,
@@ -404,6 +410,7 @@ export class TcpNetwork implements Network {
       outgoing,
       isConnected: this.isUp,
       totalSendBufferExceeded: this.sendBuffersFull,
+      totalReceiveBufferExceeded: this.receiveBuffersFull,
     });
     const conn = new Connection(transport, options, events);
     this.open.add(conn);
