@@ -7,8 +7,10 @@
  *   start {nodes: [{nodeid, seeds, global}], expect}  configure the nodes; every node monitors
  *        `'l` and `lat`; answers {ids, binds, readyAt} (readyAt: when the last one listened);
  *        event {converged, at} once every node's `'l` holds `expect` entries
- *   warm                    starts and closes one node (its code compiled and loaded, so
- *                           that memory measured afterwards counts the nodes, not the code)
+ *   warm                    runs a global node and a slave until the slave saw a change of
+ *                           `lat`, then closes them (the code of a node's life compiled and
+ *                           loaded, so that memory measured afterwards counts the nodes more
+ *                           than the code)
  *   set {index, seq}        db.set('lat', <node's id>, {seq, t: now}) on that node
  *   masters                 {masters: [master of each node]}
  *   closeNodes              closes them all
@@ -174,11 +176,29 @@ async function handle(m: Req): Promise<Record<string, unknown>> {
       return { ids, binds: nodes.map((n) => n.binds[0]), readyAt };
     }
     case 'warm': {
-      const n = configure({ nodeid: 'warm/', norc: true, binds: ['127.0.0.1:0'], logger: memoryLogger() });
+      // A global node and a slave through a whole life: handshake and authentication, the
+      // master found, both families monitored, a change seen, both closed.
+      const opts = { norc: true, binds: ['127.0.0.1:0'], secret: SECRET, logger: memoryLogger() };
+      const g = configure({ ...opts, nodeid: 'warm-g/', services: ['AnyEvent::MP::Global::'] });
+      await g.ready;
+      const n = configure({ ...opts, nodeid: 'warm-n/', seeds: [g.binds[0]!] });
       await n.ready;
-      n.db.mon$('lat').subscribe();
-      n.db.set('lat', n.id, 0);
-      await n.close();
+      const subs = [g, n].map((x) => x.db.mon$("'l").subscribe());
+      g.db.set('lat', g.id, { seq: 0, t: now() });
+      // The slave's snapshot, then a change (a g_chg2) to it.
+      await new Promise<void>((resolve) => {
+        let first = true;
+        subs.push(
+          n.db.mon$('lat').subscribe((c) => {
+            if (first) {
+              first = false;
+              g.db.set('lat', g.id, { seq: 1, t: now() });
+            } else if ((c.entries[g.id] as Stamp | undefined)?.seq === 1) resolve();
+          }),
+        );
+      });
+      for (const sub of subs) sub.unsubscribe();
+      await Promise.all([n.close(), g.close()]);
       return {};
     }
     case 'set': {
