@@ -37,10 +37,14 @@ export function rawChannel(
     const batch = pending;
     pending = [];
     const one = batch.length === 1 ? (batch[0] as Shared) : undefined;
+    // cbor-x never writes over what it returned (each encode continues after the last, and a
+    // new buffer replaces a full one), so a lone message's bytes go out as they are.
     const bytes =
-      one !== undefined && SHARED in one
-        ? (one[SHARED] ??= Buffer.from(enc.encode(one)))
-        : Buffer.concat(batch.map((m) => enc.encode(m)));
+      one === undefined
+        ? Buffer.concat(batch.map((m) => enc.encode(m)))
+        : SHARED in one
+          ? (one[SHARED] ??= Buffer.from(enc.encode(one)))
+          : enc.encode(one);
     if (counts) {
       counts.messages += batch.length;
       counts.bytes += bytes.length;

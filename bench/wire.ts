@@ -10,6 +10,8 @@
  * alone (`bytes_ceiling_…`): the same frames cbor-x-encoded before the clock starts, written in
  * 1 MiB slices, and counted on the other side by a scanner that walks the CBOR heads without
  * decoding anything. Prints one JSON line with the figures.
+ *
+ *   node --import tsx bench/wire.ts [--quick] [--rtt]     (--rtt: sequential round trips only)
  */
 import { fork } from 'node:child_process';
 import { connect } from 'node:net';
@@ -22,6 +24,8 @@ import { rawChannel } from './raw-cbor.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes('--quick');
+/** Sequential round trips only (`--rtt`): the calls in flight and the one-way floods are left out. */
+const rttOnly = process.argv.includes('--rtt');
 const SMALL = quick ? 50_000 : 200_000;
 const RTT_SECONDS = quick ? 0.6 : 3;
 const RTT_WARMUP_SECONDS = quick ? 0.3 : 1.5;
@@ -120,6 +124,7 @@ async function measure(a: Workloads, c: Workloads, b: OneWay): Promise<Record<st
   r.rtt_p99_us = pa.p99;
   r.ceiling_rtt_p50_us = pc.p50;
   r.ceiling_rtt_p99_us = pc.p99;
+  if (rttOnly) return r;
   // Calls in flight also before the floods, for the same reason, in more and shorter windows
   // than the floods (a stall moves one window of one side; the median drops it), after a
   // warm-up of both in-flight paths.
@@ -214,37 +219,41 @@ async function rawWorkloads(): Promise<Workloads> {
     if (count !== n) throw new Error(`raw one-way lost messages: ${String(count)}/${n}`);
     return n / ((now() - t0) / 1e6);
   };
-  const rtt = async (seconds: number) => {
-    const samples: number[] = [];
-    const end = now() + seconds * 1e6;
-    while (now() < end) {
-      const t = now();
-      send(['echo', 'x', 'reply']);
-      await next();
-      samples.push(now() - t);
-    }
-    return samples;
-  };
   // The calls in flight, by call ID: one table for the connection's life, as aemp's reply
   // ports and any long-lived caller's table of pending calls. (A fresh table per window, which
   // the young generation holds, made this ceiling about 25 % faster than one that lives on.)
   const waiting = new Map<number, (m: unknown[]) => void>();
   let nextId = 0;
+  const route = (m: unknown[]) => {
+    const resolve = waiting.get(m[0] as number);
+    if (resolve === undefined) return;
+    waiting.delete(m[0] as number);
+    resolve(m);
+  };
+  // A call awaiting its own reply (as with cal$), routed back by its call ID.
+  const call = () =>
+    new Promise<unknown[]>((resolve) => {
+      const id = nextId++;
+      waiting.set(id, resolve);
+      send(['echo', 'x', id]);
+    });
+  // Sequential calls take the same path as calls in flight (an ID, the table), as aemp's do.
+  const rtt = async (seconds: number) => {
+    const samples: number[] = [];
+    onMsg = route;
+    const end = now() + seconds * 1e6;
+    while (now() < end) {
+      const t = now();
+      await call();
+      samples.push(now() - t);
+    }
+    onMsg = () => {};
+    return samples;
+  };
   const inFlight = async (depth: number, seconds: number) => {
-    // `depth` callers, each awaiting its own reply (as with cal$), routed back by a call ID.
+    // `depth` callers, each awaiting its own reply.
     let done = 0;
-    onMsg = (m) => {
-      const resolve = waiting.get(m[0] as number);
-      if (resolve === undefined) return;
-      waiting.delete(m[0] as number);
-      resolve(m);
-    };
-    const call = () =>
-      new Promise<unknown[]>((resolve) => {
-        const id = nextId++;
-        waiting.set(id, resolve);
-        send(['echo', 'x', id]);
-      });
+    onMsg = route;
     const end = now() + seconds * 1e6;
     const worker = async () => {
       while (now() < end) {

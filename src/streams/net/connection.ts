@@ -100,6 +100,8 @@ function slimSession(s: HandshakeSession): HandshakeSession {
   return { ...s, authMethod, recvFraming, peerNonce: '', ownGreeting: '', ownNonce: '' };
 }
 
+const SETTLED = Promise.resolve();
+
 /** On a message queued unchanged on several connections: its frame as the last encoder made it. */
 const SHARED = Symbol('aemp.sharedFrame');
 type Shared = unknown[] & { [SHARED]?: { encoder: FrameEncoder | undefined; bytes: Uint8Array } };
@@ -252,9 +254,25 @@ export class Connection {
     (this.out ??= []).push(msg);
     if (!this.flushQueued) {
       this.flushQueued = true;
-      queueMicrotask(() => this.flush());
+      SETTLED.then(this.flushTask);
     }
   }
+
+  /**
+   * `flush` as a microtask: a reaction on a settled promise runs where `queueMicrotask` would
+   * have run it, without the async resource and the closure Node makes for each of those (one
+   * per event-loop turn that sends, so one per call of a caller awaiting each reply). An
+   * exception is rethrown from a microtask of its own, as an uncaught exception as before.
+   */
+  private readonly flushTask = (): void => {
+    try {
+      this.flush();
+    } catch (err) {
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  };
 
   /** Ends the connection at once with `reason` (reported through `closed`). */
   close(reason: string): void {
