@@ -324,17 +324,21 @@ function encodeAll(msgs: readonly (readonly unknown[])[] | null, one: readonly u
  * a big batch is never copied into ever larger buffers, and each chunk after the first starts
  * in a slab with room for a whole chunk.
  */
-function encodeChunks(msgs: readonly (readonly unknown[])[]): Uint8Array[] {
+function encodeChunks(msgs: readonly (readonly unknown[])[], maxBytes = Infinity): Uint8Array[] {
   const chunks: Uint8Array[] = [];
+  /** Bytes in `chunks`. */
+  let pushed = 0;
   startMessage();
   try {
     for (const m of msgs) {
       writeValue(m, 0);
       if (at - begin >= CHUNK_BYTES) {
         chunks.push(out.subarray(begin, at));
+        pushed += at - begin;
         if (out.length - at < CHUNK_BYTES) newSlab(2 * CHUNK_BYTES);
         begin = at;
       }
+      if (pushed + at - begin > maxBytes) break;
     }
   } catch (e) {
     at = begin;

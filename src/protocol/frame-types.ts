@@ -37,7 +37,10 @@ export interface FrameEncoder {
   encodeBatch(msgs: readonly (readonly unknown[])[]): Uint8Array;
   /**
    * All frames back to back in one or more buffers (written in order, they are the same bytes
-   * as `encodeBatch`'s); a big batch is split instead of copied into ever larger buffers.
+   * as `encodeBatch`'s); a big batch is split instead of copied into ever larger buffers. With
+   * `maxBytes`, encoding stops after the frame that takes the buffers past it (the caller sees
+   * more than `maxBytes` and does not send them): a batch of replies to small requests cannot
+   * make the encoder allocate far more than the connection may hold.
    */
-  encodeChunks(msgs: readonly (readonly unknown[])[]): Uint8Array[];
+  encodeChunks(msgs: readonly (readonly unknown[])[], maxBytes?: number): Uint8Array[];
 }

@@ -469,8 +469,15 @@ const jsonEncoder: FrameEncoder = {
     for (const m of msgs) s += stringify(m);
     return Buffer.from(s, 'utf8');
   },
-  encodeChunks(msgs: readonly (readonly unknown[])[]): Uint8Array[] {
-    return [jsonEncoder.encodeBatch(msgs)];
+  encodeChunks(msgs: readonly (readonly unknown[])[], maxBytes = Infinity): Uint8Array[] {
+    if (maxBytes === Infinity) return [jsonEncoder.encodeBatch(msgs)];
+    // Characters count as bytes here: a batch stops within 3 × maxBytes at most.
+    let s = '';
+    for (const m of msgs) {
+      s += stringify(m);
+      if (s.length > maxBytes) break;
+    }
+    return [Buffer.from(s, 'utf8')];
   },
 };
 

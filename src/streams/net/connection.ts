@@ -306,9 +306,12 @@ export class Connection {
     this.out = undefined;
     if (batch === undefined) return;
     let chunks: Uint8Array[];
+    // Replies to a burst of small requests may be far larger than the requests: the batch is
+    // encoded only as far as the connection may hold it.
+    const room = this.maxSendBufferBytes - this.transport.unsentBytes;
     try {
       const shared = batch.length === 1 ? (batch[0] as Shared)[SHARED] : undefined;
-      if (shared === undefined) chunks = this.encoder!.encodeChunks(batch);
+      if (shared === undefined) chunks = this.encoder!.encodeChunks(batch, room);
       else {
         if (shared.encoder !== this.encoder) {
           shared.bytes = this.encoder!.encode(batch[0]!);
@@ -319,11 +322,19 @@ export class Connection {
     } catch {
       chunks = [this.encodeEach(batch)];
     }
+    let bytes = 0;
+    for (const c of chunks) bytes += c.length;
+    if (bytes > room) {
+      // Written, they would take the backlog past the limit: the same end, without the copy.
+      const unsent = this.transport.unsentBytes + bytes;
+      this.end(`send buffer overflow (${unsent} bytes unsent, peer not reading)`);
+      return;
+    }
     // A watched backlog learns when the batch's last chunk was taken.
     const done = this.watchBacklog ? () => this.afterWrite() : undefined;
     if (chunks.length === 1) this.transport.write(chunks[0]!, done);
     else this.transport.writeAll(chunks, done);
-    for (const c of chunks) this.bytesOut += c.length;
+    this.bytesOut += bytes;
     this.wroteSinceBeat = true;
     const unsent = this.transport.unsentBytes;
     if (unsent > this.maxSendBufferBytes) {
