@@ -94,7 +94,9 @@ export class GlobalService {
     r.set('g_set', (src, [db]) => {
       this.apply(this.store.merge(src, db));
       const listeners = isHash(db) ? db["'l"] : undefined;
-      host.set("'l", src, isHash(listeners) ? (listeners[src] ?? null) : null);
+      // Own entries only: the node ID may name an inherited property (`constructor`).
+      const own = isHash(listeners) && Object.hasOwn(listeners, src) ? listeners[src] : null;
+      host.set("'l", src, own ?? null);
     });
     r.set('g_upd', (src, [family, set, del]) => {
       if (typeof family === 'string') this.apply([this.store.update(src, family, set, del)]);
