@@ -9,7 +9,9 @@
  *   aemp::stats REPLY…   REPLY…, this node's stats (read-only, rate-limited; observe/stats-request.ts)
  *   anything else        a function name: resolved through the registry and called
  * Secure mode refuses `eval` and every function-name request (including spawn), from any
- * sender, with the logged error `remote execution not allowed`; it answers `aemp::stats`.
+ * sender, with the logged error `remote execution not allowed`; it answers `aemp::stats`. It
+ * also passes no peer's request on to another node's node port (a `snd` relay, or the reply
+ * address of `time`, `can`, `aemp::stats`): the other node would take it as this node's own.
  */
 import { dieReason, type KillReason } from '../../errors.js';
 import { nodeOf, portNameOf } from '../../protocol/ids.js';
@@ -53,6 +55,21 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
   const isOwnNodePort = (dest: unknown): boolean =>
     typeof dest === 'string' && nodeOf(dest) === kernel.nodeId && portNameOf(dest) === '';
 
+  /**
+   * Secure mode: a peer's message for another node's node port is not passed on (logged).
+   * Sent by this node, `g_upd`, `g_global`, `kil1` or `eval` there would be this node's own.
+   */
+  const refusedRelay = (src: string, dest: string): boolean => {
+    if (src === kernel.nodeId || portNameOf(dest) !== '' || !env.secure()) return false;
+    kernel.logFromPeer(
+      'refused requests',
+      src,
+      LEVEL.error,
+      `error processing node message from ${logText(src, 100)}: relaying to the node port of ${logText(nodeOf(dest), 100)} not allowed`,
+    );
+    return true;
+  };
+
   // The reply address is the requester's choice. A peer's reply to our own node port is that
   // peer's request (as a relay to it is): through the local queue it would run as the node's
   // own, whose database entries never vanish. Such replies nest (`time` replying to a `time`
@@ -82,6 +99,7 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
       }
       return;
     }
+    if (refusedRelay(src, dest)) return;
     kernel.snd(dest, [...to.slice(1), ...values]);
   };
 
@@ -128,7 +146,7 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
       const dest = args[i];
       if (typeof dest !== 'string') return;
       if (isOwnNodePort(dest)) dispatch(src, args.slice(i + 1));
-      else kernel.snd(dest, args.slice(i + 1));
+      else if (!refusedRelay(src, dest)) kernel.snd(dest, args.slice(i + 1));
     },
     can: (src, [name, ...to]) => {
       const known =
