@@ -8,6 +8,7 @@
  */
 import { firstValueFrom, throwError, timeout } from 'rxjs';
 import { describe, expect, it } from 'vitest';
+import { EXPECT_REQUEST } from '../../src/streams/net/dataconn.js';
 import type { TcpNetwork } from '../../src/streams/net/tcp-network.js';
 import { deferred, testNode } from '../helpers/node.js';
 import { flood, pair, roundTrip, within } from '../helpers/peer-pair.js';
@@ -65,5 +66,23 @@ describe('a secure node relaying to the node port of another node', () => {
     const port = attacker.port((...m: unknown[]) => got.resolve(m));
     flood(attacker, victim, 1, () => ['snd', port, 'echo']);
     expect(await within(got.promise, 'the echo')).toEqual(['echo']);
+  }, 60_000);
+
+  it("a refused data-connection request naming a third node's port does not make the secure node kill it", async () => {
+    const { victim, attacker } = await pair(SECRET, { secure: true });
+    const third = testNode({ nodeid: 'relay-third', secret: SECRET, binds: ['127.0.0.1:0'] });
+    await within(third.ready, 'the third node to start');
+    (victim.network as TcpNetwork).addresses.set(third.id, [...third.binds]);
+    await settled(victim, third);
+    const target = third.port(() => {});
+    const own = attacker.port(() => {});
+    const ownKilled = within(firstValueFrom(attacker.mon$(own)), "the refusal at the requester's own port");
+    flood(attacker, victim, 1, () => [EXPECT_REQUEST, 'id1', target, 5, 'Some::init']);
+    flood(attacker, victim, 1, () => [EXPECT_REQUEST, 'id2', own, 5, 'Some::init']);
+    await roundTrip(attacker, victim);
+    await settled(victim, third);
+    expect(third.kernel.hasPort(target)).toBe(true);
+    // The requester's own port still hears of the refusal.
+    expect(await ownKilled).toEqual(['AnyEvent::MP::DataConn', 'remote execution not allowed']);
   }, 60_000);
 });

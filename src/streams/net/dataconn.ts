@@ -166,7 +166,9 @@ export class DataConns {
       return;
     }
     if (this.node.secure) {
-      refuse('remote execution not allowed');
+      // The refusal goes to the requester's own port only: a port of another node, killed by
+      // this node, would be killed in its name on a peer's behalf.
+      if (nodeOf(callerPort) === src) refuse('remote execution not allowed');
       return;
     }
     if (this.expected.has(id)) {
