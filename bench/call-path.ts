@@ -21,7 +21,8 @@
  * (the wire benchmark's echo server, and its caller with a table of pending calls by ID). The
  * next read is handed over in a `setImmediate` after each write, as a socket's would be, for
  * every variant alike; `harness` measures that chain alone. Windows alternate between the
- * variants; figures are medians over rounds. Bytes are heap growth over a window without a
+ * variants; figures are medians over rounds, and the least of them (what a round costs when
+ * the other processes of a shared machine leave it alone). Bytes are heap growth over a window without a
  * collection (the flags above give a young generation large enough), -1 when one ran.
  */
 import { EventEmitter } from 'node:events';
@@ -312,12 +313,14 @@ const out: Record<string, number> = {};
 for (const [name] of variants) {
   const cs = got.get(name)!;
   const ns = median(cs.map((c) => c.ns));
+  const least = Math.min(...cs.map((c) => c.ns));
   const clean = cs.map((c) => c.bytes).filter((b) => b >= 0);
   const bytes = clean.length ? median(clean) : -1;
   out[`${name.replace(/[ $]/g, '_')}_ns`] = ns;
+  out[`${name.replace(/[ $]/g, '_')}_min_ns`] = least;
   out[`${name.replace(/[ $]/g, '_')}_bytes`] = bytes;
   console.log(
-    `${name.padEnd(15)} ${ns.toFixed(0).padStart(6)} ns/op  ${bytes < 0 ? '   (gc)' : bytes.toFixed(0).padStart(6)} B/op`,
+    `${name.padEnd(15)} ${ns.toFixed(0).padStart(6)} ns/op (least ${least.toFixed(0).padStart(6)})  ${bytes < 0 ? '   (gc)' : bytes.toFixed(0).padStart(6)} B/op`,
   );
 }
 const ceilingCallee = out.callee_ceiling_ns!;

@@ -85,7 +85,6 @@ class CborFrameDecoder extends PendingFrameDecoder<FastBuffer> {
   /** Fast path: decodes frames straight from buf; pend is empty. */
   private run(buf: FastBuffer, off: number, onMessage: (msg: unknown[]) => void): void {
     const len = buf.length;
-    const dv = new DataView(buf.buffer, buf.byteOffset, len);
     const md = this.maxDepth;
     const mi = this.maxFrameItems;
     const maxBytes = this.maxFrameBytes;
@@ -95,7 +94,7 @@ class CborFrameDecoder extends PendingFrameDecoder<FastBuffer> {
       if (ib >> 5 !== 4 && ib >> 5 !== 6) throw this.fail(notArray(ib));
       let msg: unknown;
       try {
-        msg = readItem(buf, dv, start, len, md, mi);
+        msg = readItem(buf, start, len, md, mi);
       } catch (e) {
         if (e === INCOMPLETE) {
           this.append(buf, start, len);
@@ -124,10 +123,9 @@ class CborFrameDecoder extends PendingFrameDecoder<FastBuffer> {
 
   /** Decodes the complete frame buf[start, stop). */
   private decodeAt(buf: FastBuffer, start: number, stop: number): unknown[] {
-    const dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
     let msg: unknown;
     try {
-      msg = readItem(buf, dv, start, stop, this.maxDepth, this.maxFrameItems);
+      msg = readItem(buf, start, stop, this.maxDepth, this.maxFrameItems);
     } catch (e) {
       throw this.fail(e === INCOMPLETE ? new ProtocolError('ERR_BAD_FRAME', 'bad CBOR frame: truncated') : e);
     }

@@ -16,7 +16,15 @@ const fcc = String.fromCharCode;
 export const INCOMPLETE: { readonly incomplete: true } = { incomplete: true };
 
 let src: FastBuffer = EMPTY;
-let view = new DataView(EMPTY.buffer, 0, 0);
+/**
+ * A DataView over `src`, made when a float or a 32/64-bit head needs one: most frames have
+ * neither, and a view made for every chunk read was an allocation on every read.
+ */
+let view: DataView | undefined;
+
+function dataView(): DataView {
+  return (view ??= new DataView(src.buffer, src.byteOffset, src.length));
+}
 let pos = 0;
 let end = 0;
 let depth = 0;
@@ -46,21 +54,22 @@ export function hex2(b: number): string {
 }
 
 /**
- * Reads the data item at buf[start, stop) (`dv` is a DataView over all of `buf`) and returns it;
+ * Reads the data item at buf[start, stop) and returns it;
  * `readEnd()` then tells where it ended. Throws `INCOMPLETE` if the bytes end before the item does,
  * a `ProtocolError` for bad input or one over `depthLimit` levels or `itemLimit` data items (the
  * item itself counts as the first).
  */
 export function readItem(
   buf: FastBuffer,
-  dv: DataView,
   start: number,
   stop: number,
   depthLimit: number,
   itemLimit: number,
 ): unknown {
-  src = buf;
-  view = dv;
+  if (src !== buf) {
+    src = buf;
+    view = undefined;
+  }
   pos = start;
   end = stop;
   depth = 0;
@@ -95,11 +104,11 @@ function read(): unknown {
       case 26:
         if (pos + 4 > end) throw INCOMPLETE;
         if (major === 7) {
-          const f = view.getFloat32(pos);
+          const f = dataView().getFloat32(pos);
           pos += 4;
           return f;
         }
-        n = view.getUint32(pos);
+        n = dataView().getUint32(pos);
         pos += 4;
         break;
       case 27:
@@ -157,12 +166,12 @@ function half(h: number): number {
 function read64(major: number): unknown {
   if (pos + 8 > end) throw INCOMPLETE;
   if (major === 7) {
-    const f = view.getFloat64(pos);
+    const f = dataView().getFloat64(pos);
     pos += 8;
     return f;
   }
-  const hi = view.getUint32(pos);
-  const lo = view.getUint32(pos + 4);
+  const hi = dataView().getUint32(pos);
+  const lo = dataView().getUint32(pos + 4);
   pos += 8;
   switch (major) {
     case 0:

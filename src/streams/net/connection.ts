@@ -66,11 +66,7 @@ export interface ConnectionOptions {
    * connections together hold too much, and this one, with a backlog of its own, is dropped.
    */
   totalSendBufferExceeded?: () => boolean;
-  /**
-   * Asked after a read leaves at least `maxFrameBytes / 64` of an incomplete frame here: true
-   * when the incomplete frames of all connections together are too many bytes, and this one
-   * is dropped.
-   */
+  /** Asked once 64 KiB of an incomplete frame wait here: true when all together hold too much. */
   totalReceiveBufferExceeded?: () => boolean;
   /** Address for log lines (the dialled address or the peer's address). */
   label: string;
@@ -138,8 +134,6 @@ export class Connection {
   private readonly maxSendBufferBytes: number;
   private readonly totalSendBufferExceeded: (() => boolean) | undefined;
   private readonly totalReceiveBufferExceeded: (() => boolean) | undefined;
-  /** Bytes of an incomplete frame from which the total is asked about. */
-  private receiveCheckBytes = 0;
   /** The handshake; dropped once the data phase starts. */
   private hs: Handshake | undefined;
   private decoder: FrameDecoder | undefined;
@@ -204,7 +198,6 @@ export class Connection {
     this.ticker = undefined;
   }
 
-  /** Bytes of an incomplete frame from the peer held here. */
   get receiveBuffered(): number {
     return this.decoder?.buffered ?? 0;
   }
@@ -306,12 +299,14 @@ export class Connection {
     this.out = undefined;
     if (batch === undefined) return;
     let chunks: Uint8Array[];
-    // Replies to a burst of small requests may be far larger than the requests: the batch is
-    // encoded only as far as the connection may hold it.
+    // Encoded only as far as there is room: replies may be far larger than their requests.
     const room = this.maxSendBufferBytes - this.transport.unsentBytes;
     try {
       const shared = batch.length === 1 ? (batch[0] as Shared)[SHARED] : undefined;
-      if (shared === undefined) chunks = this.encoder!.encodeChunks(batch, room);
+      // A lone message (a call's request or reply) is one frame: encoded as such.
+      if (shared === undefined)
+        chunks =
+          batch.length === 1 ? [this.encoder!.encode(batch[0]!)] : this.encoder!.encodeChunks(batch, room);
       else {
         if (shared.encoder !== this.encoder) {
           shared.bytes = this.encoder!.encode(batch[0]!);
@@ -325,9 +320,7 @@ export class Connection {
     let bytes = 0;
     for (const c of chunks) bytes += c.length;
     if (bytes > room) {
-      // Written, they would take the backlog past the limit: the same end, without the copy.
-      const unsent = this.transport.unsentBytes + bytes;
-      this.end(`send buffer overflow (${unsent} bytes unsent, peer not reading)`);
+      this.end(`send buffer overflow (${this.transport.unsentBytes + bytes} bytes unsent, peer not reading)`);
       return;
     }
     // A watched backlog learns when the batch's last chunk was taken.
@@ -440,7 +433,6 @@ export class Connection {
       maxFrameBytes: opts.maxFrameBytes,
       maxFrameItems: opts.maxFrameItems,
     });
-    this.receiveCheckBytes = opts.maxFrameBytes / 64;
     this.encoder = createFrameEncoder(session.sendFraming);
     this.state = 'up';
     const rest = this.hs!.takeRest();
@@ -458,13 +450,9 @@ export class Connection {
       this.decoder!.push(chunk, this.onMessage);
     } catch (err) {
       this.end(`protocol error: ${errorText(err)}`);
-      return;
     }
-    const held = this.decoder!.buffered;
-    if (held >= this.receiveCheckBytes && this.state === 'up' && this.totalReceiveBufferExceeded?.())
-      this.end(
-        `receive buffer overflow (${held} bytes of a frame, incomplete frames of all connections over their total limit)`,
-      );
+    if (this.decoder!.buffered >= 65_536 && this.state === 'up' && this.totalReceiveBufferExceeded?.())
+      this.end('receive buffer overflow (incomplete frames of all connections over their total limit)');
   }
 
   private readonly onMessage = (msg: unknown[]): void => {

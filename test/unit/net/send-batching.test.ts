@@ -56,6 +56,13 @@ describe('connection writes', () => {
     ]);
   });
 
+  it('writes a lone message as its frame', async () => {
+    const { a, writes } = await pair();
+    a.snd('sb-b#p', 'one', 1.5, { k: [2 ** 30] });
+    await turn();
+    expect(writes).toEqual([[['p', 'one', 1.5, { k: [2 ** 30] }]]]);
+  });
+
   it('writes where a microtask queued by the first message would run', async () => {
     const { a, writes } = await pair();
     // Queued before the first message: its message joins the write.

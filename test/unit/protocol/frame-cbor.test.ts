@@ -695,3 +695,44 @@ describe('CBOR encoder', () => {
     expect(decodeChunks('cbor', [enc.encode(extremes)]).msgs).toEqual([extremes]);
   });
 });
+
+describe('CBOR decoding reads floats and wide integers from the buffer at hand', () => {
+  // The reader makes its DataView only when a value needs one, and keeps it while it reads the
+  // same buffer: it must follow every change of buffer (another decoder used from onMessage, a
+  // chunk after the last, a frame completed in the decoder's own buffer).
+  const a = enc.encode(['p', 1.5, 2 ** 40, -(2 ** 33)]);
+  const b = enc.encode(['q', 3.25, 0xfffffff0, 1e300]);
+
+  it('follows the buffer when another decoder runs from onMessage', () => {
+    const outer = createFrameDecoder('cbor');
+    const inner = createFrameDecoder('cbor');
+    const got: unknown[][] = [];
+    outer.push(concat([a, a]), (m) => {
+      got.push(m);
+      inner.push(Buffer.from(b), (n) => got.push(n));
+    });
+    expect(got).toEqual([
+      ['p', 1.5, 2 ** 40, -(2 ** 33)],
+      ['q', 3.25, 0xfffffff0, 1e300],
+      ['p', 1.5, 2 ** 40, -(2 ** 33)],
+      ['q', 3.25, 0xfffffff0, 1e300],
+    ]);
+  });
+
+  it('follows the buffer from chunk to chunk and into a frame completed from held bytes', () => {
+    const d = createFrameDecoder('cbor');
+    const got: unknown[][] = [];
+    const all = concat([a, b, a]);
+    // Split inside the second frame: its start is held, then completed by the next chunk.
+    const cut = a.length + 5;
+    d.push(all.subarray(0, cut), (m) => got.push(m));
+    d.push(Buffer.from(all.subarray(cut)), (m) => got.push(m));
+    d.push(Buffer.from(b), (m) => got.push(m));
+    expect(got).toEqual([
+      ['p', 1.5, 2 ** 40, -(2 ** 33)],
+      ['q', 3.25, 0xfffffff0, 1e300],
+      ['p', 1.5, 2 ** 40, -(2 ** 33)],
+      ['q', 3.25, 0xfffffff0, 1e300],
+    ]);
+  });
+});
