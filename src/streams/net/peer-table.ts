@@ -102,8 +102,12 @@ export interface PeerTableInit {
   readonly connectInterval: number;
   /** Estimated bytes of messages kept for one connecting node (`max_send_buffer_bytes`). */
   readonly maxQueueBytes: number;
-  /** Estimated bytes kept for all connecting nodes together (`max_total_send_buffer_bytes`). */
-  readonly maxTotalQueueBytes: number;
+  /**
+   * `max_total_send_buffer_bytes`: the bound of each of the estimated bytes kept for all
+   * connecting nodes, the unsent bytes and the bytes of incomplete incoming frames of all
+   * established connections.
+   */
+  readonly maxTotalBufferBytes: number;
   /** The connect deadline of `p` passed (its deadline is cleared already). */
   deadlinePassed(p: Peer): void;
 }
@@ -181,7 +185,7 @@ export class PeerTable {
     if (p.queue.length < MAX_PENDING_MESSAGES) {
       const room = Math.min(
         this.init.maxQueueBytes - p.queueBytes,
-        this.init.maxTotalQueueBytes - this.queuedBytes,
+        this.init.maxTotalBufferBytes - this.queuedBytes,
       );
       const size = room > 0 ? messageSize(msg, room) : room + 1;
       if (size <= room) {
@@ -247,6 +251,19 @@ export class PeerTable {
     for (const p of this.peers.values()) if (p.conn) total += p.conn.unsentBytes;
     return total;
   }
+
+  /** True when all established connections together hold too many unsent bytes. */
+  readonly sendBuffersFull = (): boolean => this.unsentTotal() > this.init.maxTotalBufferBytes;
+
+  /**
+   * True when the incomplete incoming frames of all established connections together are too
+   * many bytes (connections still in their handshake hold no frames).
+   */
+  readonly receiveBuffersFull = (): boolean => {
+    let total = 0;
+    for (const p of this.peers.values()) if (p.conn) total += p.conn.receiveBuffered;
+    return total > this.init.maxTotalBufferBytes;
+  };
 
   /** Resolves when every node with queued messages got connected or failed, or after `ms`. */
   settlePending(ms: number): Promise<void> {

@@ -77,14 +77,6 @@ export class TcpNetwork implements Network {
   private readonly seeds: SeedLoop;
   /** Shared by every connection's options (an established connection keeps the second). */
   private readonly isUp = (id: string): boolean => this.peers.get(id)?.conn !== undefined;
-  private readonly sendBuffersFull = (): boolean =>
-    this.peers.unsentTotal() > this.opts.maxTotalSendBufferBytes;
-  /** Incomplete incoming frames share the bound of all connection buffers. */
-  private readonly receiveBuffersFull = (): boolean => {
-    let total = 0;
-    for (const c of this.open) total += c.receiveBuffered;
-    return total > this.opts.maxTotalSendBufferBytes;
-  };
 
   constructor(
     private readonly env: NetworkEnv,
@@ -99,7 +91,7 @@ export class TcpNetwork implements Network {
       clock,
       connectInterval: opts.connectInterval,
       maxQueueBytes: opts.maxSendBufferBytes,
-      maxTotalQueueBytes: opts.maxTotalSendBufferBytes,
+      maxTotalBufferBytes: opts.maxTotalSendBufferBytes,
       deadlinePassed: (p) => {
         if (!p.conn) this.fail(p, REASON.CONNECT_TIMEOUT);
       },
@@ -115,8 +107,6 @@ export class TcpNetwork implements Network {
       maxPendingHandshakesPerAddress: opts.maxPendingHandshakesPerAddress,
       maxConnections: opts.maxConnections,
       clock,
-      // An honest handshake takes a few round trips; one that has used a quarter of its time
-      // may make room for a new connection at a pending cap.
       staleMs: (opts.handshakeTimeout * 1000) / 4,
       openCount: () => this.open.size,
       refuse: (kind, text) => this.netStats.refuse(kind, text),
@@ -409,8 +399,8 @@ export class TcpNetwork implements Network {
       label,
       outgoing,
       isConnected: this.isUp,
-      totalSendBufferExceeded: this.sendBuffersFull,
-      totalReceiveBufferExceeded: this.receiveBuffersFull,
+      totalSendBufferExceeded: this.peers.sendBuffersFull,
+      totalReceiveBufferExceeded: this.peers.receiveBuffersFull,
     });
     const conn = new Connection(transport, options, events);
     this.open.add(conn);
