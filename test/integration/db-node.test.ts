@@ -3,7 +3,7 @@
  * (guards, reg, validation, node stream events, close), and global nodes meshing through the
  * `'g` keepalive.
  */
-import { filter, firstValueFrom, map, type Observable, take, toArray } from 'rxjs';
+import { filter, firstValueFrom, map, type Observable, Subscriber, take, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { AempError, Node, NodeEvent } from '../../src/index.js';
 import type { DbChange } from '../../src/streams/db/family-watch.js';
@@ -182,6 +182,39 @@ describe('the node.db API', () => {
       [[], ['a']],
     ]);
     sub.unsubscribe();
+  });
+  it('one subscriber object subscribed twice to a family hears each change twice, until it unsubscribes', async () => {
+    const g = await listening('twice-g', { services: ['AnyEvent::MP::Global::'] });
+    g.db.set('tw', 'a', 1);
+    const got: string[] = [];
+    let heard: () => void = () => {};
+    const s = new Subscriber<DbChange>({
+      next: (c) => {
+        got.push(`${c.added}|${c.changed}`);
+        heard();
+      },
+      error: () => {},
+      complete: () => {},
+    });
+    const events = (n: number, what: string) =>
+      within(
+        new Promise<void>((resolve) => {
+          heard = () => got.length >= n && resolve();
+          heard();
+        }),
+        what,
+      );
+    g.db.mon$('tw').subscribe(s);
+    g.db.mon$('tw').subscribe(s);
+    await events(2, 'both snapshots');
+    g.db.set('tw', 'a', 2);
+    await events(4, 'the change twice');
+    expect(got).toEqual(['a|', 'a|', '|a', '|a']);
+    // Both subscriptions end with the subscriber.
+    s.unsubscribe();
+    g.db.set('tw', 'b', 3);
+    await turn();
+    expect(got).toHaveLength(4);
   });
 });
 

@@ -211,6 +211,11 @@ export class FamilyWatch {
     this.waiting.set(listener, t);
   }
 
+  /** True if `listener` is there, active or waiting. */
+  has(listener: DbListener): boolean {
+    return this.active.has(listener) || this.waiting.has(listener);
+  }
+
   /** Removes a listener; true if it was there. */
   remove(listener: DbListener): boolean {
     const t = this.waiting.get(listener);

@@ -221,7 +221,12 @@ export class NodeDb {
         sub.complete();
         return;
       }
-      const listener: DbListener = { next: (c) => sub.next(c), complete: () => sub.complete() };
+      // The subscriber itself listens: a change reaches it without a further object or closure
+      // in between (each one more a receipt touches, on a busy machine often out of the caches).
+      // One subscriber object subscribed twice gets a listener of its own for the second time.
+      const listener: DbListener = this.watches.get(family)?.has(sub)
+        ? { next: (c) => sub.next(c), complete: () => sub.complete() }
+        : sub;
       this.watch(family, listener);
       return () => this.unwatch(family, listener);
     });
