@@ -303,7 +303,10 @@ export class Connection {
     const room = this.maxSendBufferBytes - this.transport.unsentBytes;
     try {
       const shared = batch.length === 1 ? (batch[0] as Shared)[SHARED] : undefined;
-      if (shared === undefined) chunks = this.encoder!.encodeChunks(batch, room);
+      // A lone message (a call's request or reply) is one frame: encoded as such.
+      if (shared === undefined)
+        chunks =
+          batch.length === 1 ? [this.encoder!.encode(batch[0]!)] : this.encoder!.encodeChunks(batch, room);
       else {
         if (shared.encoder !== this.encoder) {
           shared.bytes = this.encoder!.encode(batch[0]!);
