@@ -100,4 +100,13 @@ describe('messageSize', () => {
     expect(messageSize(loop, 1e12)).toBeGreaterThanOrEqual(MAX_WALKED_ITEMS * ITEM_BYTES);
     expect(messageSize([new Array(2 ** 31)], 1e9)).toBeGreaterThan(1e9);
   });
+
+  it('a value that throws when looked at ends the walk instead of the send', () => {
+    const hostile = {
+      get boom(): never {
+        throw new Error('boom');
+      },
+    };
+    expect(messageSize(['p', 'abc', hostile], 1e9)).toBeGreaterThanOrEqual(ITEM_BYTES);
+  });
 });

@@ -13,12 +13,26 @@ export const ITEM_BYTES = 16;
 /** Values looked at per message at most. */
 export const MAX_WALKED_ITEMS = 4_000_000;
 
-/** The estimated size of `msg` in bytes, or any number above `limit` once it passes it. */
+/**
+ * The estimated size of `msg` in bytes, or any number above `limit` once it passes it. A value
+ * that throws when looked at (a getter, a proxy) ends the walk: it cannot be sent either.
+ */
 export function messageSize(msg: unknown, limit: number): number {
+  const counted = { size: 0 };
+  try {
+    walk(msg, limit, counted);
+  } catch {
+    // What was counted so far stands.
+  }
+  return counted.size;
+}
+
+function walk(msg: unknown, limit: number, counted: { size: number }): void {
   let size = 0;
   let walked = 0;
   const stack: unknown[] = [msg];
   while (stack.length > 0 && size <= limit && walked < MAX_WALKED_ITEMS) {
+    counted.size = size;
     const v = stack.pop();
     walked++;
     size += ITEM_BYTES;
@@ -41,5 +55,5 @@ export function messageSize(msg: unknown, limit: number): number {
         stack.push((v as Record<string, unknown>)[k]);
       }
   }
-  return size;
+  counted.size = size;
 }
