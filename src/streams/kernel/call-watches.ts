@@ -49,8 +49,12 @@ export class WatchGroup implements MonEntry {
 
 export class CallWatches {
   private readonly groups = new Map<string, WatchGroup>();
-  /** Groups that emptied since the last sweep. */
-  private emptied: WatchGroup[] = [];
+  /**
+   * Groups that emptied since the last sweep: the first one (mostly the only one: a caller
+   * awaiting each reply empties its port's group once per call), then the others.
+   */
+  private emptiedFirst: WatchGroup | undefined;
+  private emptied: WatchGroup[] | undefined;
   private sweepQueued = false;
 
   constructor(private readonly watch: Watch) {}
@@ -91,7 +95,8 @@ export class CallWatches {
     if (next !== undefined) next.watchPrev = prev;
     w.watchGroup = w.watchPrev = w.watchNext = undefined;
     if (g.head === undefined && !g.fired) {
-      this.emptied.push(g);
+      if (this.emptiedFirst === undefined) this.emptiedFirst = g;
+      else (this.emptied ??= []).push(g);
       if (!this.sweepQueued) {
         this.sweepQueued = true;
         // A reaction on a settled promise runs where a microtask queued now would, at about a
@@ -104,15 +109,21 @@ export class CallWatches {
   /** Drops the groups still empty, with their monitors. */
   private readonly sweep = (): void => {
     this.sweepQueued = false;
-    const groups = this.emptied;
-    this.emptied = [];
-    for (const g of groups) {
-      if (g.head !== undefined || g.fired) continue;
-      g.fired = true;
-      this.forget(g);
-      g.cancel?.();
-    }
+    const first = this.emptiedFirst;
+    const others = this.emptied;
+    this.emptiedFirst = undefined;
+    this.emptied = undefined;
+    if (first !== undefined) this.drop(first);
+    if (others !== undefined) for (const g of others) this.drop(g);
   };
+
+  /** Drops `g` with its monitor, unless a call joined it again or its port died. */
+  private drop(g: WatchGroup): void {
+    if (g.head !== undefined || g.fired) return;
+    g.fired = true;
+    this.forget(g);
+    g.cancel?.();
+  }
 
   /** The group's port died: later calls start a new group. */
   forget(g: WatchGroup): void {

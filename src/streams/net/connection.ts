@@ -244,7 +244,10 @@ export class Connection {
   send(msg: unknown[]): void {
     if (this.state !== 'up') return;
     this.messagesOut++;
-    (this.out ??= []).push(msg);
+    // A new batch is made holding its first message (an empty array's first push allocates
+    // room for many, and most batches of a caller or a callee hold one message).
+    if (this.out === undefined) this.out = [msg];
+    else this.out.push(msg);
     if (!this.flushQueued) {
       this.flushQueued = true;
       SETTLED.then(this.flushTask);

@@ -72,6 +72,37 @@ describe('CallWatches', () => {
     expect(cw.size).toBe(0);
   });
 
+  it('sweeps every group emptied in one run, except one joined again and one whose port died', async () => {
+    const m = monitors();
+    const cw = new CallWatches(m.watch);
+    const log: string[] = [];
+    const ports = ['n#1', 'n#2', 'n#3', 'n#4', 'n#5'];
+    const ws = ports.map((p) => {
+      const w = watcher(log, p);
+      cw.join(p, w);
+      return w;
+    });
+    for (const w of ws) cw.leave(w);
+    // Joined again before the sweep: kept with its monitor.
+    const again = watcher(log, 'again');
+    cw.join('n#2', again);
+    // Died before the sweep: gone already, nothing more to cancel.
+    m.fire('n#4', ['x']);
+    await microtasks();
+    expect(ports.map((p) => m.count(p))).toEqual([0, 1, 0, 0, 0]);
+    expect(m.cancels()).toBe(3);
+    expect(cw.size).toBe(1);
+    expect(log).toEqual([]);
+    // The next run's emptied groups are swept too.
+    cw.leave(again);
+    const late = watcher(log, 'late');
+    cw.join('n#6', late);
+    cw.leave(late);
+    await microtasks();
+    expect(m.count('n#2') + m.count('n#6')).toBe(0);
+    expect(cw.size).toBe(0);
+  });
+
   it('a monitor that fires at once (no such port) ends the call that set it and leaves no group', () => {
     const cw = new CallWatches((_id, entry) => {
       entry.fire(['no_such_port']);
