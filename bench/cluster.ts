@@ -68,7 +68,11 @@ const WARMUP = 20;
  * 300 rounds cost a few seconds per network more.
  */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (quick ? 40 : 300));
-const BLOCK = 10;
+/**
+ * Rounds per block. Another process's burst on the shared cores lasts some tens of ms, several
+ * rounds: in short blocks it falls on both sides alike instead of on one side's block of ten.
+ */
+const BLOCK = 2;
 const DEADLINE_MS = 60_000;
 /** BENCH_NODE_FLAGS: further flags of every child process (e.g. --trace-gc), the same on both sides. */
 const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
