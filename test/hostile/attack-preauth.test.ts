@@ -4,8 +4,9 @@
  * - A greeting is only a claim: a connection that merely names node B must not stop the victim
  *   from dialling B, and its `;tb=1` must not make the victim close or fail its own dial to B.
  * - Unauthenticated connections are limited: at most `max_pending_handshakes` node-wide and
- *   `max_pending_handshakes_per_address` from one address are held, the newest over a cap is
- *   closed at once, `max_connections` caps everything (our own dials make room by closing the
+ *   `max_pending_handshakes_per_address` from one address are held; one over a cap takes the
+ *   place of the oldest that has not greeted (attack-round3-preauth.test.ts), else it is
+ *   closed at once; `max_connections` caps everything (our own dials make room by closing the
  *   newest pending incoming connection), and every handshake ends after `handshake_timeout`.
  *   Established peers and the node's own new dials keep working meanwhile.
  */
@@ -190,14 +191,14 @@ describe('limits on unauthenticated connections (item 4)', () => {
     const from = Array.from({ length: 15 }, (_, i) => `127.0.0.${i + 2}`);
     const f = flood(v.binds[0]!, from, 40);
     const outcomes = await f.outcomes;
-    const held = count(outcomes, 'held');
-    console.log(
-      `flood: ${outcomes.length} connections, ${held} held, ${outcomes.length - held} refused at once`,
-    );
+    // Silent connections over a cap make room for newer ones: the victim holds at most the caps.
+    const held = net(v).pendingHandshakes;
+    const perAddress = (net(v) as unknown as { acceptor: { pendingFrom: Map<string, number> } }).acceptor
+      .pendingFrom;
+    console.log(`flood: ${outcomes.length} connections, ${held} held at the end`);
     expect(held).toBeLessThanOrEqual(100);
     expect(held).toBeGreaterThan(0);
-    for (const [addr, list] of f.byAddress) expect(count(list, 'held'), addr).toBeLessThanOrEqual(30);
-    expect(net(v).pendingHandshakes).toBe(held);
+    for (const [addr, n] of perAddress) expect(n, addr).toBeLessThanOrEqual(30);
 
     // During the flood (every pending slot taken): the established peer and a new own dial work.
     const again = inbox(v);
@@ -211,7 +212,9 @@ describe('limits on unauthenticated connections (item 4)', () => {
     ]);
 
     // Refusals are logged at info level through the rate limit: a few lines and a count, not one per connection.
-    const lines = v.logs.filter((l) => /incoming connection refused/.test(l.text));
+    const lines = v.logs.filter((l) =>
+      /incoming connection (refused|closed before authentication)/.test(l.text),
+    );
     expect(lines.length).toBeGreaterThan(0);
     expect(lines.length).toBeLessThan((outcomes.length - held) / 10);
     expect(lines.every((l) => l.level === LEVEL.info)).toBe(true);

@@ -3,7 +3,8 @@
  * every connection comes from 127.0.0.1, so the per-address cap is the one an attacker fills
  * first: 64 silent connections used to make the victim refuse every new connection from that
  * address (an honest node's dial included) until they timed out, and the attacker simply
- * opened new ones. Now a connection that waited long in its handshake makes room for a new one.
+ * opened new ones. Now a connection that has not sent its greeting line, or has waited a quarter
+ * of the handshake time in all, makes room for a new one.
  */
 import { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -19,6 +20,25 @@ afterEach(() => {
 });
 
 const net = (n: object) => (n as { network: TcpNetwork }).network;
+
+/** Pending connections of the victim whose greeting line was read. */
+function greetedCount(n: object): number {
+  const acceptor = (net(n) as unknown as { acceptor: { pendingConnections(): { greetedId?: string }[] } })
+    .acceptor;
+  return acceptor.pendingConnections().filter((c) => c.greetedId !== undefined).length;
+}
+
+/** Resolves once `pred()` holds, checking after every event-loop turn. */
+function until(pred: () => boolean, what: string): Promise<void> {
+  return within(
+    new Promise<void>((resolve) => {
+      const check = () => (pred() ? resolve() : setImmediate(check));
+      check();
+    }),
+    WAIT_MS,
+    what,
+  );
+}
 
 /** Opens `count` silent connections to `target`; resolves once the victim greeted each one. */
 async function silent(target: string, count: number): Promise<Socket[]> {
@@ -67,15 +87,42 @@ describe('pending-handshake slots held by a stranger', () => {
     expect(victim.logs.some((l) => /a new one takes its place/.test(l.text))).toBe(true);
   }, 30_000);
 
-  it('a burst over the cap does not push out handshakes in progress: the newest is refused', async () => {
+  it('silent connections make room for a new one at once (an honest dial right after a flood gets in)', async () => {
+    const victim = testNode({ nodeid: 'silent-victim', binds: ['127.0.0.1:0'], secret: SECRET });
+    await within(victim.ready, WAIT_MS, 'the victim to listen');
+    const held = await silent(victim.binds[0]!, 300);
+    const honest = testNode({ nodeid: 'silent-honest', binds: ['127.0.0.1:0'], secret: SECRET });
+    await within(honest.ready, WAIT_MS, 'the honest node to listen');
+    net(honest).addresses.set(victim.id, [victim.binds[0]!]);
+    const got = deferred<unknown[]>();
+    const inbox = victim.port((...m: unknown[]) => got.resolve(m));
+    honest.snd(inbox, 'hello');
+    expect(await within(got.promise, WAIT_MS, 'the honest message')).toEqual(['hello']);
+    expect(net(victim).pendingHandshakes).toBeLessThanOrEqual(64);
+    expect(held.filter((s) => !s.closed).length).toBeLessThanOrEqual(64);
+  }, 30_000);
+
+  it('handshakes in progress (greeted) keep their places against new connections for a quarter of handshake_timeout', async () => {
     const clock = new VirtualClock();
     const victim = testNode({ nodeid: 'burst-victim', binds: ['127.0.0.1:0'], secret: SECRET, clock });
     await within(victim.ready, WAIT_MS, 'the victim to listen');
-    const held = await silent(victim.binds[0]!, 64);
-    // A quarter of the handshake time has not passed for any of them.
+    const greeted = await silent(victim.binds[0]!, 64);
+    greeted.forEach((s, i) => s.write(`aemp;1;greeter${i};hmac_sha3_512;cbor\n`));
+    await until(() => greetedCount(victim) === 64, 'every greeting to be read');
     await clock.run(1000);
     await expect(silent(victim.binds[0]!, 1)).rejects.toThrow('refused');
-    expect(held.every((s) => !s.closed)).toBe(true);
+    expect(greeted.every((s) => !s.closed)).toBe(true);
     expect(net(victim).pendingHandshakes).toBe(64);
+    // Past a quarter of the 5 s, the oldest of them makes room.
+    await clock.run(300);
+    const [fresh] = await silent(victim.binds[0]!, 1);
+    expect(fresh!.closed).toBe(false);
+    await within(
+      new Promise((resolve) =>
+        greeted[0]!.closed ? resolve(undefined) : greeted[0]!.once('close', resolve),
+      ),
+      WAIT_MS,
+      'the oldest greeted connection to be closed',
+    );
   }, 30_000);
 });

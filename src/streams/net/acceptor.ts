@@ -1,11 +1,13 @@
 /**
  * The listeners and what they accept: connections still in their handshake are counted
- * node-wide and per remote address. A new one over a pending cap takes the place of the oldest
- * pending one it competes with (same address at the per-address cap, any at the node-wide cap)
- * if that one has already used `staleMs` of its handshake time, and is closed at once
- * otherwise; over the cap of all connections it is closed at once. An honest peer completes its
- * handshake in a few round trips, so a stranger holding every slot with silent connections
- * cannot lock it out, while a burst of new connections cannot push out handshakes in progress.
+ * node-wide and per remote address. A new one over a pending cap takes the place of a pending
+ * one it competes with (same address at the per-address cap, any at the node-wide cap): the
+ * oldest that has not sent a complete greeting line, else the oldest if it has used `staleMs`
+ * of its handshake time; if there is none, the new one is closed at once. Over the cap of all
+ * connections a new one is closed at once. An honest peer greets in its first packet and
+ * completes its handshake in a few round trips, so a stranger holding every slot with silent
+ * or trickling connections cannot lock it out, while new connections cannot push out
+ * handshakes in progress (greeted) before `staleMs`.
  *
  *   start(binds, fallback)   listens on every resolved bind address (the fallback when one of
  *                            the binds is in use, see TcpNetworkOptions.fallbackBinds)
@@ -32,7 +34,7 @@ export interface AcceptorInit {
   readonly maxPendingHandshakesPerAddress: number;
   /** Connections of all kinds together. */
   readonly maxConnections: number;
-  /** The node's clock and how long a pending connection waits before a new one may replace it. */
+  /** The node's clock and how long a greeted connection keeps its place against new ones. */
   readonly clock: Clock;
   readonly staleMs: number;
   /** Connections open now, of every kind. */
@@ -151,16 +153,19 @@ export class Acceptor {
   }
 
   /**
-   * The oldest pending connection (from `from`, if given) if it has waited `staleMs` or more.
-   * The map keeps accept order, so the first match is the oldest.
+   * The pending connection (from `from`, if given) a new one may replace: the oldest without a
+   * greeting line, else the oldest if it has waited `staleMs` or more (the map keeps accept
+   * order: the first match is the oldest).
    */
   private stalest(from: string | undefined): Connection | undefined {
-    const since = this.init.clock.now() - this.init.staleMs;
+    let oldest: { conn: Connection; since: number } | undefined;
     for (const [conn, p] of this.inbound) {
       if (from !== undefined && p.from !== from) continue;
-      return p.since <= since ? conn : undefined;
+      if (conn.greetedId === undefined) return conn;
+      oldest ??= { conn, since: p.since };
     }
-    return undefined;
+    const stale = this.init.clock.now() - this.init.staleMs;
+    return oldest !== undefined && oldest.since <= stale ? oldest.conn : undefined;
   }
 
   /** `conn` no longer counts as a pending accepted connection. */
