@@ -107,7 +107,7 @@ describe('pending-handshake slots held by a stranger', () => {
     const victim = testNode({ nodeid: 'burst-victim', binds: ['127.0.0.1:0'], secret: SECRET, clock });
     await within(victim.ready, WAIT_MS, 'the victim to listen');
     const greeted = await silent(victim.binds[0]!, 64);
-    greeted.forEach((s, i) => s.write(`aemp;1;greeter${i};hmac_sha3_512;cbor\n`));
+    for (const [i, s] of greeted.entries()) s.write(`aemp;1;greeter${i};hmac_sha3_512;cbor\n`);
     await until(() => greetedCount(victim) === 64, 'every greeting to be read');
     await clock.run(1000);
     await expect(silent(victim.binds[0]!, 1)).rejects.toThrow('refused');
