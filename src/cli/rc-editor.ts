@@ -87,11 +87,13 @@ export class RcEditor {
   selectProfile(name: string): void {
     this.touch();
     const profiles = this.profiles();
-    const entry = profiles[name];
-    if (entry === undefined || entry === null || entry === false || entry === '') profiles[name] = {};
+    // Own entries only: `__proto__` or `constructor` name a profile, not Object.prototype.
+    const entry = Object.hasOwn(profiles, name) ? profiles[name] : undefined;
+    if (entry === undefined || entry === null || entry === false || entry === '')
+      Object.defineProperty(profiles, name, { value: {}, enumerable: true, writable: true, configurable: true });
     else if (typeof entry !== 'object' || Array.isArray(entry))
       throw die(`${this.state.path}: profile "${name}" is not an object`);
-    this.target = profiles[name] as RcData;
+    this.target = Object.getOwnPropertyDescriptor(profiles, name)!.value as RcData;
   }
 
   /**

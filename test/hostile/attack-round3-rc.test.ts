@@ -4,7 +4,7 @@
  * was checked, each step searching the names seen so far), and a file of hundreds of MB (or a
  * device that never ends, named by AEMP_RC) was read whole into memory.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MAX_PROFILE_CHAIN, profileChain, rcDataProblems } from '../../src/streams/config/config.js';
@@ -75,4 +75,18 @@ describe('rc files too large to be one', () => {
     expect(r.code).toBe(0);
     expect(r.err).toContain('ignoring the configuration file /dev/zero: larger than 4 MiB');
   });
+});
+
+describe('profile names that are Object.prototype properties', () => {
+  for (const name of ['__proto__', 'constructor', 'toString']) {
+    it(`aemp profile ${name} setsecure 1: the profile is written, nothing else changes`, async () => {
+      const rc = tempRc({ version: 1 });
+      const r = await aempHere(rc, ['profile', name, 'setsecure', '1']);
+      expect(r.code).toBe(0);
+      expect(({} as Record<string, unknown>).secure).toBeUndefined();
+      const written = JSON.parse(readFileSync(rc, 'utf8')) as { profile: Record<string, unknown> };
+      expect(Object.hasOwn(written.profile, name)).toBe(true);
+      expect(Object.getOwnPropertyDescriptor(written.profile, name)!.value).toEqual({ secure: '1' });
+    });
+  }
 });
