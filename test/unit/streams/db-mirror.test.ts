@@ -212,6 +212,20 @@ describe('listeners', () => {
     expect(b.got).toEqual([]);
   });
 
+  it('has() knows active and waiting listeners until they are removed', () => {
+    const w = new FamilyWatch();
+    const a = recorder();
+    w.add(a);
+    w.snapshot({});
+    const late = recorder();
+    expect(w.has(late)).toBe(false);
+    w.add(late);
+    expect([w.has(a), w.has(late)]).toEqual([true, true]);
+    w.remove(late);
+    w.remove(a);
+    expect([w.has(a), w.has(late)]).toEqual([false, false]);
+  });
+
   it('close completes active and waiting listeners', () => {
     const w = new FamilyWatch();
     const a = recorder();
