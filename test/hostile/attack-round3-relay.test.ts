@@ -66,6 +66,12 @@ describe('a secure node relaying to the node port of another node', () => {
     const port = attacker.port((...m: unknown[]) => got.resolve(m));
     flood(attacker, victim, 1, () => ['snd', port, 'echo']);
     expect(await within(got.promise, 'the echo')).toEqual(['echo']);
+
+    // Back to the requester's own node port: passed on (it can only reach the requester).
+    const back = deferred<unknown[]>();
+    const backPort = attacker.port((...m: unknown[]) => back.resolve(m));
+    flood(attacker, victim, 1, () => ['snd', attacker.id, 'snd', backPort, 'back']);
+    expect(await within(back.promise, "the relay to the requester's own node port")).toEqual(['back']);
   }, 60_000);
 
   it("a refused data-connection request naming a third node's port does not make the secure node kill it", async () => {

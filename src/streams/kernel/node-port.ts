@@ -56,11 +56,13 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
     typeof dest === 'string' && nodeOf(dest) === kernel.nodeId && portNameOf(dest) === '';
 
   /**
-   * Secure mode: a peer's message for another node's node port is not passed on (logged).
+   * Secure mode: a peer's message for a third node's node port is not passed on (logged).
    * Sent by this node, `g_upd`, `g_global`, `kil1` or `eval` there would be this node's own.
+   * Back to the requester's own node port it harms nobody else, and is passed on as Perl does.
    */
   const refusedRelay = (src: string, dest: string): boolean => {
     if (src === kernel.nodeId || portNameOf(dest) !== '' || !env.secure()) return false;
+    if (nodeOf(dest) === src) return false;
     kernel.logFromPeer(
       'refused requests',
       src,
