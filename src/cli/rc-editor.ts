@@ -90,7 +90,12 @@ export class RcEditor {
     // Own entries only: `__proto__` or `constructor` name a profile, not Object.prototype.
     const entry = Object.hasOwn(profiles, name) ? profiles[name] : undefined;
     if (entry === undefined || entry === null || entry === false || entry === '')
-      Object.defineProperty(profiles, name, { value: {}, enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(profiles, name, {
+        value: {},
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     else if (typeof entry !== 'object' || Array.isArray(entry))
       throw die(`${this.state.path}: profile "${name}" is not an object`);
     this.target = Object.getOwnPropertyDescriptor(profiles, name)!.value as RcData;
