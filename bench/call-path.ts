@@ -3,7 +3,7 @@
  * (syscalls, wake-ups): CPU nanoseconds and heap bytes per call of aemp's path and of the
  * ceiling's (a bare socket with cbor-x, as in bench/raw-cbor.ts), side by side.
  *
- *   node --expose-gc --max-semi-space-size=64 --import tsx bench/call-path.ts [--n 20000] [--rounds 7]
+ *   node --expose-gc --max-semi-space-size=128 --import tsx bench/call-path.ts [--n 20000] [--rounds 7]
  *     [--only callee|caller|cal$|call|ceiling]
  *
  * (Not part of `npm run bench`.) Two aemp nodes connect over loopback TCP as usual; then the
@@ -22,8 +22,9 @@
  * next read is handed over in a `setImmediate` after each write, as a socket's would be, for
  * every variant alike; `harness` measures that chain alone. Windows alternate between the
  * variants; figures are medians over rounds, and the least of them (what a round costs when
- * the other processes of a shared machine leave it alone). Bytes are heap growth over a window without a
- * collection (the flags above give a young generation large enough), -1 when one ran.
+ * the other processes of a shared machine leave it alone). Bytes are heap growth over a window
+ * without a collection (the flags above give a young generation large enough for 20,000
+ * calls), -1 when one ran.
  */
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
@@ -42,7 +43,7 @@ const arg = (name: string) => {
 const N = Number(arg('--n') ?? 20_000);
 const ROUNDS = Number(arg('--rounds') ?? 7);
 const gc = (globalThis as { gc?: () => void }).gc;
-if (gc === undefined) console.error('(run with --expose-gc --max-semi-space-size=64 for bytes per call)');
+if (gc === undefined) console.error('(run with --expose-gc --max-semi-space-size=128 for bytes per call)');
 
 // ------------------------------------------------------------------ two nodes, then no sockets
 const callee = configure({
