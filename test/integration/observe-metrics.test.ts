@@ -120,8 +120,14 @@ describe('metrics endpoint', () => {
 });
 
 describe('refusals and failed handshakes', () => {
-  it('count a failed handshake by reason and a refused connection by kind', async () => {
-    const a = testNode({ nodeid: 'om-f', secret, binds: ['127.0.0.1:0'], max_pending_handshakes: 1 });
+  it('count a failed handshake by reason and a refused or replaced connection by kind', async () => {
+    const a = testNode({
+      nodeid: 'om-f',
+      secret,
+      binds: ['127.0.0.1:0'],
+      max_pending_handshakes: 1,
+      max_connections: 1,
+    });
     await within(a.ready, WAIT, 'the node to start');
     const m = await serveMetrics(a, { port: 0 });
 
@@ -130,15 +136,20 @@ describe('refusals and failed handshakes', () => {
     const failed = within(a.logged(/handshake failed: /), WAIT, 'the handshake failure');
     await liar.handshake({ nodeId: 'liar', secret: 'not-the-secret' });
     await failed;
-    // One silent connection holds the only handshake place: the next one is refused.
+    // A silent connection holds the only handshake place until the next one takes it.
     const holder = await within(FakePeer.dial(a.binds[0]!), WAIT, 'a silent connection');
-    const refused = await within(FakePeer.dial(a.binds[0]!), WAIT, 'a connection over the cap');
+    const taker = await within(FakePeer.dial(a.binds[0]!), WAIT, 'a connection over the pending cap');
+    await within(holder.closed, WAIT, 'the silent connection to be replaced');
+    // The one connection allowed is established: the next is refused.
+    await within(taker.handshake({ nodeId: 'om-peer', secret }), WAIT, 'a handshake with the secret');
+    const refused = await within(FakePeer.dial(a.binds[0]!), WAIT, 'a connection over max_connections');
     await within(refused.closed, WAIT, 'the refused connection to close');
 
     const families = await scrape(m.url);
     expect(value(families, 'aemp_handshake_failures_total', { reason: 'auth' })).toBe(1);
+    expect(value(families, 'aemp_connections_refused_total', { kind: 'replaced' })).toBe(1);
     expect(value(families, 'aemp_connections_refused_total', { kind: 'incoming' })).toBe(1);
-    holder.destroy();
+    taker.destroy();
     await m.close();
   });
 });

@@ -84,6 +84,7 @@ export function reasonLabel(text: string): string {
 function kindLabel(kind: string): string {
   if (/^connect refused/.test(kind)) return 'connect';
   if (/closed before authentication/.test(kind)) return 'incoming_closed';
+  if (/replaced/.test(kind)) return 'replaced';
   if (/incoming connection refused/.test(kind)) return 'incoming';
   return 'other';
 }
