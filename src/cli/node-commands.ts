@@ -29,6 +29,11 @@ import { within } from './session.js';
 export const REQUEST_TIMEOUT = 5;
 /** Seconds trace waits for each node's answer. */
 export const TRACE_TIMEOUT = 15;
+/**
+ * Nodes one trace asks at most: a hostile node could name any number of made-up nodes in
+ * every answer, and the trace would ask them all. Nodes named past it are counted, not asked.
+ */
+export const MAX_TRACE_NODES = 4096;
 
 /**
  * What Perl's `aemp restart` evaluates on the target; our nodes recognise the watchdog call
@@ -216,6 +221,8 @@ export async function trace(s: Session, q: ArgQueue): Promise<void> {
 
   const entries: TraceEntry[] = [];
   const seen = new Set<string>([seed]);
+  /** Names of nodes past MAX_TRACE_NODES, counted (each time named), not asked or kept. */
+  let skipped = 0;
   const ask = async (target: string): Promise<void> => {
     const entry: TraceEntry = { node: target, neighbours: [] };
     entries.push(entry);
@@ -234,15 +241,29 @@ export async function trace(s: Session, q: ArgQueue): Promise<void> {
       print(`${escapeControls(target)} (${escapeControls(entry.problem)})\n`);
       return;
     }
-    entry.neighbours = nodes.map(asText).filter((n) => n !== node.id);
-    print(`${escapeControls(target)} -> ${entry.neighbours.map(escapeControls).join(' ')}\n`);
-    const fresh = entry.neighbours.filter((n) => !seen.has(n));
-    for (const n of fresh) seen.add(n);
+    const named = nodes.map(asText).filter((n) => n !== node.id);
+    print(`${escapeControls(target)} -> ${named.map(escapeControls).join(' ')}\n`);
+    const fresh: string[] = [];
+    for (const n of named) {
+      if (seen.has(n)) continue;
+      if (seen.size >= MAX_TRACE_NODES) skipped++;
+      else {
+        seen.add(n);
+        fresh.push(n);
+      }
+    }
+    // Kept for --dot: the traced nodes only, so that what is kept stays bounded too.
+    entry.neighbours = named.filter((n) => seen.has(n));
     await Promise.all(fresh.map(ask));
   };
   await ask(seed);
 
   if (dot) s.io.out(toDot(seed, entries));
+  if (skipped > 0)
+    throw new CliExit(
+      EXIT_TIMEOUT,
+      `aemp trace: stopped at ${MAX_TRACE_NODES} nodes: ${skipped} more not asked`,
+    );
   const failed = entries.filter((e) => e.problem !== undefined);
   if (failed.length > 0) {
     const list = failed.map((e) => `${escapeControls(e.node)} (${escapeControls(e.problem!)})`).join(', ');
