@@ -20,7 +20,9 @@ export const LOGS_DEFAULT_LEVEL = 7;
 
 /** One record as a terminal line (escaped, ending in LF). */
 export function logLine(r: LogRecord): string {
-  const t = Number.isFinite(r.time) ? new Date(r.time * 1000).toISOString() : String(r.time);
+  // A time no Date can hold (a node may send any number) is shown as the number it is.
+  const date = new Date(r.time * 1000);
+  const t = Number.isNaN(date.getTime()) ? String(r.time) : date.toISOString();
   const name = (NAMES[r.level] ?? String(r.level)).padEnd(5);
   return `${t} ${name} ${escapeControls(r.context)}: [${escapeControls(r.node)}${timeDiff(r.time)}] ${escapeControls(r.message)}\n`;
 }

@@ -2,9 +2,12 @@
  * The `aemp` CLI against a hostile node. `aemp trace` asks every node a node names for its
  * neighbours, recursively: a node that names 10,000 made-up nodes in one answer (and could
  * name 10,000 new ones in every further answer) must not make the tool ask them all.
+ * `aemp logs` prints what every listed node sends to its catcher ports: a record time no
+ * date can show must not end the tool with an exception.
  */
 import { describe, expect, it } from 'vitest';
 import { ArgQueue, CliExit } from '../../src/cli/args.js';
+import { logs } from '../../src/cli/logs.js';
 import { MAX_TRACE_NODES, trace } from '../../src/cli/node-commands.js';
 import { Session } from '../../src/cli/session.js';
 import type { Node } from '../../src/index.js';
@@ -67,6 +70,48 @@ describe('aemp trace against a node that names the world', () => {
       expect(escaped).toEqual([]);
     } finally {
       await tool.close();
+    }
+  });
+});
+
+describe('aemp logs against a node sending records', () => {
+  it('times no date can show (1e300 s, -1e20 s) are printed as numbers; the tool goes on', async () => {
+    const tool = testNode({ nodeid: 'r4-logs-tool', secret: SECRET, binds: ['127.0.0.1:0'] });
+    let run: Promise<void> | undefined;
+    try {
+      await within(tool.ready, WAIT_MS, 'the tool node to listen');
+      tool.db.becomeGlobal();
+      const out: string[] = [];
+      const err: string[] = [];
+      run = logs(sessionOn(tool, out, err), new ArgQueue([]));
+      const fake = await FakePeer.dial(tool.binds[0]!);
+      await fake.handshake({ nodeId: 'evil', secret: SECRET });
+      // Listed in 'l: the catcher asks it for its records.
+      fake.send(['', 'g_slave', { "'l": { evil: ['127.0.0.1:1'] } }]);
+      const ask = await fake.nextMatching((m) => m[1] === 'AnyEvent::MP::LogCatcher::connect');
+      const port = String(ask[3]);
+      const name = port.slice(port.indexOf('#') + 1);
+      fake.send([name, 1e300, 'ctx', 3, 'far future']);
+      fake.send([name, -1e20, 'ctx', 3, 'far past']);
+      fake.send([name, 1.5, 'ctx', 3, 'last']);
+      fake.send(['', 'time', 'evil#done']);
+      await fake.nextMatching((m) => m[0] === 'done');
+      await within(
+        new Promise<void>((resolve) => {
+          const check = () => (out.some((l) => l.includes('last')) ? resolve() : setImmediate(check));
+          check();
+        }),
+        WAIT_MS,
+        'the last record to be printed',
+      );
+      expect(out.join('')).toContain('1e+300 crit  ctx: [evil');
+      expect(out.join('')).toContain('-100000000000000000000 crit  ctx: [evil');
+      expect(out.join('')).toContain('1970-01-01T00:00:01.500Z crit  ctx: [evil');
+      fake.destroy();
+      expect(escaped).toEqual([]);
+    } finally {
+      await tool.close();
+      if (run) await within(run, WAIT_MS, 'aemp logs to end with its node');
     }
   });
 });
