@@ -46,6 +46,11 @@ export const SINK_MAX_BACKLOG = 256 * 1024;
 export const MAX_SINKS = 256;
 /** Minimum milliseconds between two requests of one catcher to one node. */
 export const RECONNECT_MS = 1000;
+/**
+ * Nodes one `logs$` asks for records at most (a port and a connection each): a peer can list
+ * any number of made-up nodes in `'l`. Nodes listed past it are not asked (logged once).
+ */
+export const MAX_LOG_SOURCES = 1024;
 /** @internal Characters of a caught message that the catcher's own log line shows. */
 const CAUGHT_TEXT_MAX = 4096;
 
@@ -356,6 +361,8 @@ export function logs$(node: LogNode, level: LogLevel, options: LogsOptions = {})
     const ports = new Map<string, { port: string; unwatch: () => void }>();
     const lastRequest = new Map<string, number>();
     const timers = new Map<string, Timer>();
+    /** The nodes past MAX_LOG_SOURCES were reported. */
+    let warned = false;
 
     const detachOwn =
       options.own === false
@@ -433,10 +440,23 @@ export function logs$(node: LogNode, level: LogLevel, options: LogsOptions = {})
       next: (change) => {
         const now = new Set(Object.keys(change.entries));
         for (const src of [...listed]) if (!now.has(src)) unlist(src);
+        let over = 0;
         for (const src of now) {
           if (src === node.id || listed.has(src)) continue;
+          if (listed.size >= MAX_LOG_SOURCES) {
+            over++;
+            continue;
+          }
           listed.add(src);
           request(src);
+        }
+        if (over > 0 && !warned) {
+          warned = true;
+          state.hub.log(
+            LEVEL.warn,
+            `${over} nodes listed in 'l past the ${MAX_LOG_SOURCES} a catcher asks: their records are not caught`,
+            LOG_CATCHER_CONTEXT,
+          );
         }
       },
       complete: () => sub.complete(),
