@@ -96,7 +96,9 @@ async function measure(a: Workloads, c: Workloads, b: OneWay): Promise<Record<st
   // Round trips first, while both processes are fresh: the one-way floods below leave large heaps
   // (64 MiB of payload strings in the last one) whose collection would land in the latency
   // windows of whichever side happens to run then.
-  const windows = 6;
+  // Twelve windows a side (a quarter of a second each): a burst of another process on the
+  // shared cores then moves a minority of one side's windows, which the median leaves out.
+  const windows = quick ? 6 : 12;
   const slice = RTT_SECONDS / windows;
   // Warm up both paths until the JIT has settled (aemp runs more code than the bare socket, so
   // it needs longer than one short window to reach its steady state).
