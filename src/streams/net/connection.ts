@@ -38,11 +38,8 @@ export interface ConnectionEvents {
   closed(conn: Connection, reason: string): void;
   /** While `watchBacklog` is set: the bytes still unsent after a write or after one was taken. */
   backlog?(conn: Connection, unsentBytes: number): void;
-  /**
-   * The handshake completed for a sub-protocol (`aemp-dataconn`): the connection is over and
-   * its stream (paused, inside TLS if used, bytes read past the auth line put back) belongs to
-   * the listener. Without this listener such a connection is closed.
-   */
+  /** A sub-protocol (`aemp-dataconn`) authenticated: the stream (paused, inside TLS if used,
+   *  bytes past the auth line put back) is the listener's; without a listener it is closed. */
   handover?(conn: Connection, session: HandshakeSession, stream: Duplex): void;
 }
 
