@@ -59,6 +59,17 @@ async function silent(target: string, count: number): Promise<Socket[]> {
   return within(Promise.all(opened), WAIT_MS, `${count} silent connections to be greeted`);
 }
 
+/** A node `nodeid` from 127.0.0.1 dials `victim` and its message arrives. */
+async function honestGetsIn(victim: ReturnType<typeof testNode>, nodeid: string): Promise<void> {
+  const honest = testNode({ nodeid, binds: ['127.0.0.1:0'], secret: SECRET });
+  await within(honest.ready, WAIT_MS, 'the honest node to listen');
+  net(honest).addresses.set(victim.id, [victim.binds[0]!]);
+  const got = deferred<unknown[]>();
+  const inbox = victim.port((...m: unknown[]) => got.resolve(m));
+  honest.snd(inbox, 'hello');
+  expect(await within(got.promise, WAIT_MS, 'the honest message')).toEqual(['hello']);
+}
+
 describe('pending-handshake slots held by a stranger', () => {
   it('64 silent connections from 127.0.0.1 held for a while: an honest node from 127.0.0.1 still gets in', async () => {
     const clock = new VirtualClock();
@@ -70,13 +81,7 @@ describe('pending-handshake slots held by a stranger', () => {
     await clock.run(2000);
     expect(net(victim).pendingHandshakes).toBe(64);
 
-    const honest = testNode({ nodeid: 'slots-honest', binds: ['127.0.0.1:0'], secret: SECRET });
-    await within(honest.ready, WAIT_MS, 'the honest node to listen');
-    net(honest).addresses.set(victim.id, [victim.binds[0]!]);
-    const got = deferred<unknown[]>();
-    const inbox = victim.port((...m: unknown[]) => got.resolve(m));
-    honest.snd(inbox, 'hello');
-    expect(await within(got.promise, WAIT_MS, 'the honest message')).toEqual(['hello']);
+    await honestGetsIn(victim, 'slots-honest');
     // The oldest of the attacker's connections made room; the cap still holds.
     await within(
       new Promise((resolve) => (held[0]!.closed ? resolve(undefined) : held[0]!.once('close', resolve))),
@@ -91,13 +96,7 @@ describe('pending-handshake slots held by a stranger', () => {
     const victim = testNode({ nodeid: 'silent-victim', binds: ['127.0.0.1:0'], secret: SECRET });
     await within(victim.ready, WAIT_MS, 'the victim to listen');
     const held = await silent(victim.binds[0]!, 300);
-    const honest = testNode({ nodeid: 'silent-honest', binds: ['127.0.0.1:0'], secret: SECRET });
-    await within(honest.ready, WAIT_MS, 'the honest node to listen');
-    net(honest).addresses.set(victim.id, [victim.binds[0]!]);
-    const got = deferred<unknown[]>();
-    const inbox = victim.port((...m: unknown[]) => got.resolve(m));
-    honest.snd(inbox, 'hello');
-    expect(await within(got.promise, WAIT_MS, 'the honest message')).toEqual(['hello']);
+    await honestGetsIn(victim, 'silent-honest');
     expect(net(victim).pendingHandshakes).toBeLessThanOrEqual(64);
     expect(held.filter((s) => !s.closed).length).toBeLessThanOrEqual(64);
   }, 30_000);
