@@ -5,7 +5,7 @@
  * (node IDs, addresses, DB keys and values, log lines) carrying markup, which the page must
  * show as text in a real browser.
  */
-import { createConnection } from 'node:net';
+import { createConnection, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { DASHBOARD_MAX_CLIENTS } from '../../src/streams/observe/dashboard-server.js';
 import type { NetworkSnapshot } from '../../src/streams/observe/snapshot.js';
@@ -76,31 +76,29 @@ describe('dashboard attacks', () => {
     for (const c of clients) c.close();
   });
 
-  it('bounds idle connections that never send a request', async () => {
+  it('bounds idle connections that never send a request, and the newest takes the place of the oldest', async () => {
     const { d } = await testDashboard({ maxClients: 4 });
-    const limit = 4 * 2 + 16;
-    const sockets = Array.from({ length: limit + 10 }, () => {
+    const idleLimit = 4 + 16;
+    const sockets: Socket[] = [];
+    const closed: Promise<void>[] = [];
+    // One at a time, each accepted before the next, so that "oldest" is the order opened.
+    for (let i = 0; i < idleLimit + 10; i++) {
       const s = createConnection({ host: '127.0.0.1', port: d.port });
       s.on('error', () => {});
-      return s;
-    });
-    const closed = sockets.map(
-      (s) => new Promise<boolean>((resolve) => s.once('close', () => resolve(true))),
-    );
-    // The ones past the bound are closed by the server at once, the others stay open.
-    const refused = await within(
-      new Promise<number>((resolve) => {
-        let n = 0;
-        for (const c of closed)
-          void c.then(() => {
-            if (++n === 10) resolve(n);
-          });
-      }),
-      5000,
-      'the connections past the bound to be closed',
-    );
-    expect(refused).toBe(10);
-    expect(sockets.filter((s) => !s.destroyed && s.readyState === 'open')).toHaveLength(limit);
+      closed.push(new Promise<void>((resolve) => s.once('close', () => resolve())));
+      await within(
+        new Promise((resolve) => s.once('connect', resolve)),
+        5000,
+        `idle connection ${i} to be accepted`,
+      );
+      sockets.push(s);
+    }
+    // The ten oldest are closed by the server; the newest stay open.
+    await within(Promise.all(closed.slice(0, 10)), 5000, 'the ten oldest idle connections to be closed');
+    // A page load still gets in: held connections cannot keep a browser out.
+    expect((await fetchText(d.port, '/')).status).toBe(200);
+    await within(closed[10]!, 5000, 'the next oldest idle connection to make room for the page load');
+    expect(sockets.slice(11).every((s) => !s.destroyed && s.readyState === 'open')).toBe(true);
     for (const s of sockets) s.destroy();
   });
 

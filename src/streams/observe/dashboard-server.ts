@@ -16,17 +16,19 @@
  * text (node IDs, DB keys and values, log lines) into the document as text only.
  *
  * At most `maxClients` event streams are open at once (more get 503), at most twice as many
- * connections plus a few exist at all, a request must arrive within 10 s, and a client that
+ * connections plus a few exist at all (a new one takes the place of the oldest idle one, so
+ * held connections cannot keep a browser out), a request must arrive within 10 s, and a client that
  * does not read falls behind by at most `maxBacklogBytes` before it is disconnected, so a stuck
  * browser cannot make the node buffer without bound.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Observable, Subscription } from 'rxjs';
 import { vendorScripts } from './dashboard-assets.js';
 import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_ICON } from './dashboard-page.js';
 import { DASHBOARD_JS } from './dashboard-script.js';
 import { type DashboardView, dashboardView, HISTORY_POINTS, MetricHistory } from './dashboard-view.js';
+import { keepRoom } from './http-room.js';
 import type { NetworkSnapshot } from './snapshot.js';
 
 /** Port of `aemp dashboard` unless `--port` says otherwise. */
@@ -144,7 +146,6 @@ export async function startDashboard(
     assets.set(path, { type: 'text/javascript; charset=utf-8', body });
 
   const clients = new Set<Client>();
-  const sockets = new Set<Socket>();
   let latest: string | undefined;
   let dropped = 0;
   let refused = 0;
@@ -221,15 +222,12 @@ export async function startDashboard(
   };
 
   const server: Server = createServer(handle);
-  // Connections of all kinds are bounded too (event streams plus as many page loads), and one
-  // that does not finish its request soon is closed: idle sockets cannot pile up.
-  server.maxConnections = maxClients * 2 + 16;
+  // Connections of all kinds are bounded too (event streams plus as many page loads), one that
+  // does not finish its request soon is closed, and a new one takes the place of the oldest
+  // idle one: held sockets cannot pile up or keep a browser out.
+  const sockets = keepRoom(server, maxClients + 16, maxClients * 2 + 16);
   server.headersTimeout = 10_000;
   server.requestTimeout = 10_000;
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
   // A malformed request gets the connection closed, never an exception.
   server.on('clientError', (_err, socket) => socket.destroy());
 

@@ -24,12 +24,12 @@
  *   stats_requests_total {result}            aemp::stats answered / refused (rate limit)
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Subscription } from 'rxjs';
 import { AempError } from '../../errors.js';
 import type { Node } from '../node.js';
+import { keepRoom } from './http-room.js';
 import { DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT } from './metrics-address.js';
 import {
   LOOP_RESOLUTION_MS,
@@ -282,55 +282,23 @@ export function nodeMetrics(node: Node): { registry: Registry; stop(): void } {
 }
 
 /**
- * Serves `node`'s metrics over HTTP (`GET /metrics`), on 127.0.0.1:9464 unless told otherwise.
- * Read-only: other methods get 405, other paths 404. Closes when the node closes.
- */
-/**
  * Connections the metrics endpoint holds that are not being answered (silent, in the middle of
  * their request line or headers, or kept alive after an answer). One more takes the place of
  * the oldest of them, so that a local client holding connections cannot lock a scraper out.
  */
 export const METRICS_MAX_CONNECTIONS = 64;
 
+/**
+ * Serves `node`'s metrics over HTTP (`GET /metrics`), on 127.0.0.1:9464 unless told otherwise.
+ * Read-only: other methods get 405, other paths 404. Closes when the node closes.
+ */
 export async function serveMetrics(node: Node, opts: MetricsOptions = {}): Promise<MetricsHandle> {
   const host = opts.host ?? DEFAULT_METRICS_HOST;
   const wanted = opts.port ?? DEFAULT_METRICS_PORT;
   const metrics = nodeMetrics(node);
   const hostOk = loopbackHost(host) ? allowedHosts(host) : undefined;
-  /** Connections not being answered now, oldest first. */
-  const waiting = new Set<Socket>();
-  const server = createServer((req, res) => {
-    const socket = req.socket;
-    waiting.delete(socket);
-    res.once('finish', () => {
-      if (!socket.destroyed) waiting.add(socket);
-    });
-    void answer(metrics.registry, hostOk, req, res);
-  });
-  /** Every connection, oldest first: at most twice METRICS_MAX_CONNECTIONS. */
-  const open = new Set<Socket>();
-  server.on('connection', (socket: Socket) => {
-    // The oldest waiting one makes room; else (all being answered: a client that does not read
-    // its answers) the oldest of all.
-    const full =
-      waiting.size >= METRICS_MAX_CONNECTIONS
-        ? waiting
-        : open.size >= METRICS_MAX_CONNECTIONS * 2
-          ? open
-          : undefined;
-    const oldest = full?.values().next().value;
-    if (oldest) {
-      waiting.delete(oldest);
-      open.delete(oldest);
-      oldest.destroy();
-    }
-    waiting.add(socket);
-    open.add(socket);
-    socket.once('close', () => {
-      waiting.delete(socket);
-      open.delete(socket);
-    });
-  });
+  const server = createServer((req, res) => void answer(metrics.registry, hostOk, req, res));
+  keepRoom(server, METRICS_MAX_CONNECTIONS, METRICS_MAX_CONNECTIONS * 2);
   server.headersTimeout = 10_000;
   server.requestTimeout = 10_000;
   try {
