@@ -33,15 +33,21 @@ const value = fc.letrec((tie) => ({
 })).v;
 const message = fc.array(value, { minLength: 1, maxLength: 6 });
 
-/** cbor-x reads every 8-byte integer head as a bigint; the value is the same number. */
+/**
+ * cbor-x reads every 8-byte integer head as a bigint; the value is the same number. A string
+ * whose characters all fit in one byte, not all ASCII, is written as a byte string (as Perl
+ * writes its byte strings), which cbor-x reads as a Buffer: the same characters, one per byte.
+ */
 const numbers = (v: unknown): unknown =>
   typeof v === 'bigint'
     ? Number(v)
-    : Array.isArray(v)
-      ? v.map(numbers)
-      : v !== null && typeof v === 'object'
-        ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, numbers(x)]))
-        : v;
+    : v instanceof Uint8Array
+      ? Buffer.from(v).toString('latin1')
+      : Array.isArray(v)
+        ? v.map(numbers)
+        : v !== null && typeof v === 'object'
+          ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, numbers(x)]))
+          : v;
 
 describe('CBOR codec against cbor-x', () => {
   it('cbor-x decodes what we encode to the same value', () => {
@@ -49,7 +55,8 @@ describe('CBOR codec against cbor-x', () => {
       fc.property(message, (msg) => {
         expect(numbers(referenceDecoder.decode(ours.encode(msg)))).toEqual(msg);
       }),
-      { numRuns: 400 },
+      // A string of one-byte characters beyond ASCII, deep inside: a byte string on the wire.
+      { numRuns: 400, examples: [[[{ '': { '': ['\u0080', 'caf\u00e9'] } }, []]]] },
     );
   });
 
