@@ -4,6 +4,7 @@
  */
 import { afterEach } from 'vitest';
 import { type ConfigureOptions, configure, type Node } from '../../src/index.js';
+import { WAIT_MS, within } from './fake-peer.js';
 
 const open: Node[] = [];
 
@@ -41,6 +42,13 @@ export function testNode(
 }
 
 /** Resolves on the next turn of the event loop after everything queued now ran. */
+/** A node listening on loopback that runs the global service (with `secret`), once it is ready. */
+export async function globalTestNode(nodeid: string, secret: string): Promise<ReturnType<typeof testNode>> {
+  const node = testNode({ nodeid, secret, binds: ['127.0.0.1:0'], services: ['AnyEvent::MP::Global::'] });
+  await within(node.ready, WAIT_MS, `the global node ${nodeid} to start`);
+  return node;
+}
+
 export function turn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { createFrameEncoder } from '../../src/protocol/frame-codec.js';
 import { FakePeer, SECRET, WAIT_MS, within } from '../helpers/fake-peer.js';
-import { testNode } from '../helpers/node.js';
+import { globalTestNode } from '../helpers/node.js';
 
 const NODE_ID = 'fanout-global';
 
@@ -24,13 +24,7 @@ async function monitor(addr: string, nodeId: string, framing: 'cbor' | 'json'): 
 
 describe('g_chg2 to many monitors', () => {
   it('every monitor gets the frame of its own framing, byte for byte as encoded alone', async () => {
-    const node = testNode({
-      nodeid: NODE_ID,
-      secret: SECRET,
-      binds: ['127.0.0.1:0'],
-      services: ['AnyEvent::MP::Global::'],
-    });
-    await within(node.ready, WAIT_MS, 'the node to start');
+    const node = await globalTestNode(NODE_ID, SECRET);
     const addr = node.binds[0]!;
     const peers = [
       await monitor(addr, 'm1', 'cbor'),

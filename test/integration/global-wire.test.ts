@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import type { Node } from '../../src/index.js';
 import type { DbChange } from '../../src/streams/db/family-watch.js';
 import { FakeListener, FakePeer, SECRET, WAIT_MS, within } from '../helpers/fake-peer.js';
-import { testNode } from '../helpers/node.js';
+import { globalTestNode, testNode } from '../helpers/node.js';
 
 const NODE_ID = 'ts-global';
 
@@ -58,13 +58,7 @@ const plain = (c: DbChange) => ({
 
 describe.each(['cbor', 'json'] as const)('our node as a global node, a Perl-style slave (%s)', (framing) => {
   it('answers g_slave, g_upd, g_db_*, g_mon1/g_mon0, g_find like the Perl seed', async () => {
-    const node = testNode({
-      nodeid: NODE_ID,
-      secret: SECRET,
-      binds: ['127.0.0.1:0'],
-      services: ['AnyEvent::MP::Global::'],
-    });
-    await within(node.ready, WAIT_MS, 'the node to start');
+    const node = await globalTestNode(NODE_ID, SECRET);
     expect(node.db.isGlobal).toBe(true);
     expect(node.db.master).toBe(NODE_ID);
     const fake = await FakePeer.dial(node.binds[0]!);
@@ -149,13 +143,7 @@ describe.each(['cbor', 'json'] as const)('our node as a global node, a Perl-styl
 
 describe('our node as a global node: connection loss and other globals', () => {
   it("a slave's entries vanish when it disconnects; monitors and other globals are told", async () => {
-    const node = testNode({
-      nodeid: NODE_ID,
-      secret: SECRET,
-      binds: ['127.0.0.1:0'],
-      services: ['AnyEvent::MP::Global::'],
-    });
-    await within(node.ready, WAIT_MS, 'the node to start');
+    const node = await globalTestNode(NODE_ID, SECRET);
     const svc = watch(node, 'svc');
     await svc.until((c) => c.added.length === 0, 'the first (empty) snapshot');
     const slave = await FakePeer.dial(node.binds[0]!);
