@@ -66,10 +66,12 @@ type Req = {
 
 const SECRET = 'bench-secret';
 /**
- * BENCH_RECEIVE: how ordinary aemp nodes take a `lat` change. Unset: `db.mon$` and the change's
- * `entries` (what a program does); 'set': `db.mon$`, but the values from the message;
- * 'raw': a plain `g_chg2` handler instead of `db.mon$` (what the relay's endpoints do). The
- * differences are the costs of the mirror's snapshot and of the whole `db.mon$` layer.
+ * BENCH_RECEIVE: how ordinary aemp nodes take a `lat` change. Unset: `db.mon$` and each changed
+ * subkey's value through `change.get` (what a program reading the changes does, as the relay's
+ * endpoints read the update's values); 'entries': the values from the change's `entries`, the
+ * whole family's snapshot (O(family) per change); 'set': `db.mon$`, but the values from the
+ * message; 'raw': a plain `g_chg2` handler instead of `db.mon$` (what the relay's endpoints
+ * do). The differences are the costs of the snapshot and of the whole `db.mon$` layer.
  */
 const RECEIVE = process.env.BENCH_RECEIVE;
 type Stamp = { seq: number; t: number };
@@ -168,7 +170,9 @@ async function handle(m: Req): Promise<Record<string, unknown>> {
           const at = now();
           for (const k of [...c.added, ...c.changed]) {
             if (k === n.id) continue;
-            const { seq, t } = (RECEIVE === 'set' ? lastSet[k] : c.entries[k]) as Stamp;
+            const { seq, t } = (
+              RECEIVE === 'set' ? lastSet[k] : RECEIVE === 'entries' ? c.entries[k] : c.get(k)
+            ) as Stamp;
             receipt(k, seq, t, at);
           }
         });

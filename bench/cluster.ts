@@ -30,8 +30,9 @@
  * Prints a table, character plots and the path of an SVG plot (bench/out/cluster.svg), then
  * one JSON line: `db_n<N>_g<G>_<metric>` and `ceiling_…` for each network.
  * BENCH_SIZES=20,50 and BENCH_GLOBALS=1,3 override the sizes, BENCH_ROUNDS the rounds;
- * BENCH_RECEIVE=set|raw: ordinary nodes read a change's values from the message instead of
- * its entries, or take the g_chg2 without db.mon$ (see bench/cluster-node.ts);
+ * BENCH_RECEIVE=entries|set|raw: ordinary nodes read a change's values from its whole-family
+ * snapshot instead of `change.get`, or from the message, or take the g_chg2 without db.mon$
+ * (see bench/cluster-node.ts);
  * BENCH_NODE_FLAGS='--trace-gc …': Node flags of every child process (both sides share them);
  * BENCH_SAMPLES=<prefix>: every receipt as [process (global nodes first), round, µs, side]
  * into <prefix>-n<N>-g<G>.json;

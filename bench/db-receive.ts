@@ -11,7 +11,8 @@
  *     [--evict MB]
  *
  * --read: what the subscriber reads — `entries`: each added/changed subkey's value from the
- * change's `entries` (cluster default), `set`: nothing but the subkey lists, `raw`: no db.mon$,
+ * change's `entries` (the whole family's snapshot; BENCH_RECEIVE=entries), `get`: the same
+ * values through `change.get` (cluster default), `set`: nothing but the subkey lists, `raw`: no db.mon$,
  * a plain g_chg2 handler (as BENCH_RECEIVE=raw), `none`: the subscriber does nothing.
  * The frame is the master's own bytes, captured once and then handed to the slave's connection
  * again and again (the same subkey changes: `changed`, as in the cluster's rounds). With
@@ -172,11 +173,13 @@ async function aemp(family: number): Promise<{ cost: Cost; frame: Uint8Array }> 
           if (k === id) continue;
           receipts++;
           if (READ === 'entries') sum += (c.entries[k] as Stamp).seq;
+          else if (READ === 'get') sum += (c.get(k) as Stamp).seq;
         }
         for (const k of c.changed) {
           if (k === id) continue;
           receipts++;
           if (READ === 'entries') sum += (c.entries[k] as Stamp).seq;
+          else if (READ === 'get') sum += (c.get(k) as Stamp).seq;
         }
       });
       if (READ === 'raw') {

@@ -38,7 +38,16 @@ export interface DbChange {
    * master's delete list as sent (it may name keys that were not present).
    */
   readonly deleted: readonly string[];
+  /**
+   * The value of `subkey` in this version (`undefined` if absent): what `entries[subkey]` holds,
+   * without building the snapshot. While the change is the family's newest version it reads
+   * the live mirror, O(1); an older one looks through the writes since its base.
+   */
+  get(subkey: string): unknown;
 }
+
+/** A change as JSON: its fields, entries included. */
+export type DbChangeJson = Omit<DbChange, 'get'>;
 
 /** Who hears a family's changes. */
 export interface DbListener {
@@ -134,7 +143,21 @@ class Change implements DbChange {
     return this.#snap;
   }
 
-  toJSON(): DbChange {
+  get(subkey: string): unknown {
+    if (this.#snap !== undefined) return this.#snap[subkey];
+    const w = this.#watch;
+    if (w?.isNewest(this.#base, this.#log, this.#end)) return w!.current(subkey);
+    const log = this.#log;
+    for (let i = this.#end - 2; i >= 0; i -= 2) {
+      if (log[i] === subkey) {
+        const v = log[i + 1];
+        return v === DELETED ? undefined : v;
+      }
+    }
+    return this.#base[subkey];
+  }
+
+  toJSON(): DbChangeJson {
     return { entries: this.entries, added: this.added, changed: this.changed, deleted: this.deleted };
   }
 }
@@ -161,7 +184,11 @@ export class DbChangeEvent implements DbChange {
     return this.#change.entries;
   }
 
-  toJSON(): DbChange & { type: 'db'; family: string } {
+  get(subkey: string): unknown {
+    return this.#change.get(subkey);
+  }
+
+  toJSON(): DbChangeJson & { type: 'db'; family: string } {
     return { type: 'db', family: this.family, ...this.#change, entries: this.entries };
   }
 }
@@ -287,10 +314,21 @@ export class FamilyWatch {
       this.count--;
       log.push(k, DELETED);
     }
-    const c = new Change(this, this.base, log, log.length, this.count, added, changed, deleted);
-    // Beyond a family's worth of writes: a fresh base, so that replaying stays O(family).
+    // Beyond a family's worth of writes: a fresh base, so that replaying stays O(family); the
+    // change then holds that base as its snapshot.
     if (log.length > 2 * Math.max(MIN_REBASE_LOG, this.count)) this.rebase();
-    return c;
+    const end = this.log.length;
+    return new Change(this, this.base, this.log, end, this.count, added, changed, deleted);
+  }
+
+  /** True while `base` with `log`'s first `end` writes is the newest version (the mirror). */
+  isNewest(base: Readonly<DbRecord>, log: unknown[], end: number): boolean {
+    return base === this.base && log === this.log && end === log.length;
+  }
+
+  /** `subkey`'s value in the newest version. */
+  current(subkey: string): unknown {
+    return this.data[subkey];
   }
 
   /**
@@ -298,7 +336,7 @@ export class FamilyWatch {
    * still the newest version, it becomes the base.
    */
   adopt(base: Readonly<DbRecord>, log: unknown[], end: number, snap: Readonly<DbRecord>): void {
-    if (base === this.base && log === this.log && end === log.length) {
+    if (this.isNewest(base, log, end)) {
       this.base = snap;
       this.log = [];
     }

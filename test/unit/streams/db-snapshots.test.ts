@@ -49,7 +49,8 @@ const opsOver = (keys: readonly string[], most: number): fc.Arbitrary<Op> => {
 };
 /** Beyond FAST_SNAPSHOT_KEYS subkeys snapshots are built differently: families of both sizes. */
 const SMALL = opsOver(KEYS, 6);
-const LARGE = opsOver([...KEYS, ...Array.from({ length: FAST_SNAPSHOT_KEYS + 10 }, (_, i) => `k${i}`)], 24);
+const LARGE_KEYS = [...KEYS, ...Array.from({ length: FAST_SNAPSHOT_KEYS + 10 }, (_, i) => `k${i}`)];
+const LARGE = opsOver(LARGE_KEYS, 24);
 
 /** The eager model: a prototype-less record changed in place, copied after every change. */
 class Model {
@@ -76,6 +77,12 @@ class Model {
   }
 }
 
+/** `get` of every subkey of `keys` gives what the version holds (undefined if absent). */
+const checkGet = (c: DbChange, want: [string, unknown][], keys: readonly string[]) => {
+  const holds = new Map(want);
+  for (const k of keys) expect([k, c.get(k)]).toEqual([k, holds.get(k)]);
+};
+
 const check = (c: DbChange, want: [string, unknown][]) => {
   const got = c.entries;
   expect(Object.entries(got)).toEqual(want);
@@ -87,11 +94,11 @@ const check = (c: DbChange, want: [string, unknown][]) => {
 
 describe('lazy snapshots', () => {
   it.each([
-    ['small', SMALL],
-    ['large', LARGE],
+    ['small', SMALL, KEYS],
+    ['large', LARGE, LARGE_KEYS],
   ])(
     'every change of a %s family, read at any later time and in any order, holds the entries of its version',
-    (_, op) => {
+    (_, op, keys) => {
       fc.assert(
         fc.property(
           fc.array(op, { maxLength: 120 }),
@@ -109,9 +116,14 @@ describe('lazy snapshots', () => {
                 const c = w.apply(o.set, o.del);
                 expect({ added: c.added, changed: c.changed }).toEqual(want);
                 changes.push([c, model.copy()]);
+                // The newest version, read through the live mirror.
+                checkGet(c, model.copy(), keys);
               } else if (changes.length > 0) {
+                // An older version: get before and after its entries are built.
                 const [c, want] = changes[o.pick % changes.length]!;
+                if (o.pick % 2 === 0) checkGet(c, want, keys);
                 check(c, want);
+                checkGet(c, want, keys);
               }
               // The watch's own view (a late listener's first event) is always the newest version.
               if (o.kind === 'read' && o.pick % 5 === 0)
@@ -120,6 +132,7 @@ describe('lazy snapshots', () => {
             for (const pick of lateReads) {
               if (changes.length === 0) break;
               const [c, want] = changes[pick % changes.length]!;
+              if (pick % 3 === 0) checkGet(c, want, keys);
               check(c, want);
             }
             for (const [c, want] of changes) check(c, want);
@@ -138,6 +151,19 @@ describe('lazy snapshots', () => {
     for (let i = 0; i < 5000; i++) later.push(w.apply({ [`k${i % 300}`]: i }, i % 7 === 0 ? ['b'] : null));
     expect({ ...first.entries }).toEqual({ a: 0, b: 1 });
     const last = later.at(-1)!;
+    // Values of old and newest versions without their snapshots.
+    expect([first.get('b'), first.get('k0'), later[0]!.get('b'), later[0]!.get('k0')]).toEqual([
+      1,
+      undefined,
+      undefined,
+      0,
+    ]);
+    expect([last.get('k199'), last.get('k299'), last.get('a'), last.get('b')]).toEqual([
+      4999,
+      4799,
+      0,
+      undefined,
+    ]);
     expect(Object.keys(last.entries)).toHaveLength(301);
     expect(last.entries.k199).toBe(4999);
     expect(last.entries.k299).toBe(4799);
@@ -165,5 +191,6 @@ describe('lazy snapshots', () => {
       deleted: [],
     });
     expect(e.entries).toBe(c.entries);
+    expect([e.get('a'), e.get('b'), e.get('c')]).toEqual([1, 2, undefined]);
   });
 });

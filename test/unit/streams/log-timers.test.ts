@@ -159,12 +159,14 @@ describe('a log catcher', () => {
     const requests = () =>
       net.sent.filter((s) => s.node === 'other' && JSON.stringify(s.msg).includes(LOG_CONNECT));
 
+    const entries = { other: ['127.0.0.1:1'] };
     listed.next({
-      entries: { other: ['127.0.0.1:1'] },
+      entries,
       added: ['other'],
       changed: [],
       deleted: [],
-    } as DbChange);
+      get: (k: string) => (entries as Record<string, unknown>)[k],
+    });
     await clock.run(0);
     expect(requests()).toHaveLength(1);
 
