@@ -98,6 +98,7 @@ export class Node extends Observable<NodeEvent> {
       emit: (e) => {
         if (events.observed) events.next(e);
       },
+      observed: () => events.observed,
       evalJs: (code) => this.evalJs(code),
     });
     this.kernel = parts.kernel;

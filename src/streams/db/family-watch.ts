@@ -58,6 +58,9 @@ export interface DbListener {
 /** The log's mark of a deleted subkey. */
 const DELETED: unknown = Symbol('deleted');
 
+/** The empty subkey list shared by changes (frozen). */
+const NONE: readonly string[] = Object.freeze([]);
+
 /** An empty family, as the base before the first snapshot. */
 const EMPTY: Readonly<DbRecord> = Object.freeze(newRecord());
 
@@ -205,6 +208,8 @@ export class FamilyWatch {
   /** The writes since `base`: subkey, value (or DELETED), …; only appended to, or replaced. */
   private log: unknown[] = [];
   private readonly active = new Set<DbListener>();
+  /** The one active listener while there is exactly one (a change then reaches it directly). */
+  private only: DbListener | undefined;
   /** Listeners waiting for their first (snapshot) event on the next turn. */
   private readonly waiting = new Map<DbListener, NodeJS.Immediate>();
 
@@ -226,14 +231,16 @@ export class FamilyWatch {
   add(listener: DbListener): void {
     if (!this.synced) {
       this.active.add(listener);
+      this.activeChanged();
       return;
     }
     const t = setImmediate(() => {
       this.waiting.delete(listener);
       this.active.add(listener);
+      this.activeChanged();
       const entries = this.entries;
       const keys = Object.keys(entries);
-      listener.next(new Change(undefined, entries, [], 0, keys.length, keys, [], []));
+      listener.next(new Change(undefined, entries, [], 0, keys.length, keys, NONE, NONE));
     });
     this.waiting.set(listener, t);
   }
@@ -251,7 +258,9 @@ export class FamilyWatch {
       this.waiting.delete(listener);
       return true;
     }
-    return this.active.delete(listener);
+    const had = this.active.delete(listener);
+    this.activeChanged();
+    return had;
   }
 
   /** Applies a full snapshot (`g_chg1`) and returns the change. */
@@ -284,30 +293,32 @@ export class FamilyWatch {
   apply(set: unknown, del: unknown): DbChange {
     const data = this.data;
     const log = this.log;
-    let added: string[] = [];
-    let changed: string[] = [];
+    let added: readonly string[] = NONE;
+    let changed: readonly string[] = NONE;
     if (isHash(set)) {
       // The SET's own key list becomes `changed` or `added` when all its keys are one or the
-      // other (an update usually sets one key): no arrays grown by push.
+      // other (an update usually sets one key); the other list is the shared empty one.
       const keys = Object.keys(set);
       let fresh = 0;
       for (let i = 0; i < keys.length; i++) if (!(keys[i]! in data)) fresh++;
       if (fresh === 0) changed = keys;
       else if (fresh === keys.length) added = keys;
+      else {
+        const a: string[] = [];
+        const c: string[] = [];
+        for (const k of keys) (k in data ? c : a).push(k);
+        added = a;
+        changed = c;
+      }
+      this.count += fresh;
       for (let i = 0; i < keys.length; i++) {
         const k = keys[i]!;
         const v = set[k];
-        if (k in data) {
-          if (fresh !== 0 && fresh !== keys.length) changed.push(k);
-        } else {
-          if (fresh !== keys.length) added.push(k);
-          this.count++;
-        }
         data[k] = v;
         log.push(k, v);
       }
     }
-    const deleted = listKeys(del);
+    const deleted = Array.isArray(del) && del.length > 0 ? listKeys(del) : NONE;
     for (const k of deleted) {
       if (!(k in data)) continue;
       delete data[k];
@@ -344,11 +355,16 @@ export class FamilyWatch {
 
   /** Calls every active listener with `c`. */
   emit(c: DbChange): void {
-    if (this.active.size === 1) {
-      this.active.values().next().value!.next(c);
+    if (this.only !== undefined) {
+      this.only.next(c);
       return;
     }
     for (const l of [...this.active]) if (this.active.has(l)) l.next(c);
+  }
+
+  /** Keeps `only` in step with `active`. */
+  private activeChanged(): void {
+    this.only = this.active.size === 1 ? this.active.values().next().value : undefined;
   }
 
   /** Completes and drops every listener. */
@@ -357,6 +373,7 @@ export class FamilyWatch {
     const all = [...this.active, ...this.waiting.keys()];
     this.waiting.clear();
     this.active.clear();
+    this.only = undefined;
     for (const l of all) l.complete();
   }
 
