@@ -26,9 +26,9 @@
  * Both:
  *   report {on}             when on, event {seen, seq} once every node here (but the writer)
  *                           saw round seq (global processes stay silent: no IPC in their CPU)
- *   stats                   {msgs, bytes, relayMsgs, relayBytes, cpuUs}: messages and bytes
- *                           this process's nodes and relay sockets wrote so far, CPU time of
- *                           the process
+ *   stats                   {msgs, bytes, relayMsgs, relayBytes, cpuStartUs, cpuEndUs}:
+ *                           messages and bytes this process's nodes and relay sockets wrote
+ *                           so far, CPU time of the process before and after counting them
  *   mem                     {rss, heap} after two collections (run with --expose-gc)
  *   profile {file?}         starts the CPU profiler; with `file`, stops it and writes the
  *                           profile there
@@ -256,6 +256,10 @@ async function handle(m: Req): Promise<Record<string, unknown>> {
       reporting = m.on === true;
       return {};
     case 'stats': {
+      // Process time before and after gathering the counts: a block's CPU runs from the end of
+      // the reply before it to the start of the reply after it, without this loop over every
+      // node's connections.
+      const start = process.cpuUsage();
       let msgs = 0;
       let bytes = 0;
       for (const n of nodes)
@@ -263,13 +267,14 @@ async function handle(m: Req): Promise<Record<string, unknown>> {
           msgs += c.messagesOut;
           bytes += c.bytesOut;
         }
-      const cpu = process.cpuUsage();
+      const end = process.cpuUsage();
       return {
         msgs,
         bytes,
         relayMsgs: relayCounts.messages,
         relayBytes: relayCounts.bytes,
-        cpuUs: cpu.user + cpu.system,
+        cpuStartUs: start.user + start.system,
+        cpuEndUs: end.user + end.system,
       };
     }
     case 'mem': {

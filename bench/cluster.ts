@@ -61,14 +61,19 @@ const SIZES = list(process.env.BENCH_SIZES, quick ? [20, 50] : [20, 50, 100, 200
 const GLOBALS = list(process.env.BENCH_GLOBALS, quick ? [1] : [1, 3]);
 const WORKERS = 4;
 const WRITERS = 8;
-const WARMUP = 20;
+/**
+ * Uncounted rounds per side first (BENCH_WARMUP). The first few hundred rounds after the
+ * networks formed carry bursts of slow receipts on either side (code still being optimised,
+ * the previous network's processes being reaped), which in a run of 300 decided the p99.
+ */
+const WARMUP = Number(process.env.BENCH_WARMUP ?? (quick ? 20 : 100));
 /**
  * Counted rounds per side, in blocks of BLOCK alternating between aemp and the relay. The p99
  * of the receipts is the slowest 1 %: on a shared machine a few rounds in which a process
  * waited for a core hold that many receipts, so with 100 rounds one such round decided it;
- * 300 rounds cost a few seconds per network more.
+ * 600 rounds cost a few seconds per network more.
  */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (quick ? 40 : 300));
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (quick ? 40 : 600));
 /**
  * Rounds per block. Another process's burst on the shared cores lasts some tens of ms, several
  * rounds: in short blocks it falls on both sides alike instead of on one side's block of ten.
@@ -204,6 +209,9 @@ async function rounds(net: Net, nodes: number): Promise<Record<Side, RoundFigure
   const stats = () => Promise.all(all.map((p) => p.ask('stats')));
   const sum = (before: Reply[], after: Reply[], k: string, procs = all.length) =>
     after.slice(0, procs).reduce((s, r, i) => s + (r[k] as number) - (before[i]![k] as number), 0);
+  /** Process time of a block: from the end of the counts before it to the start of those after. */
+  const cpu = (before: Reply[], after: Reply[], procs = all.length) =>
+    after.slice(0, procs).reduce((s, r, i) => s + (r.cpuStartUs as number) - (before[i]!.cpuEndUs as number), 0);
   for (let b = 0; b < ROUNDS / BLOCK; b++) {
     for (const side of (b % 2 ? ['relay', 'aemp'] : ['aemp', 'relay']) as Side[]) {
       const before = await stats();
@@ -216,8 +224,8 @@ async function rounds(net: Net, nodes: number): Promise<Record<Side, RoundFigure
       const a = acc[side];
       a.msgs += sum(before, after, side === 'aemp' ? 'msgs' : 'relayMsgs');
       a.bytes += sum(before, after, side === 'aemp' ? 'bytes' : 'relayBytes');
-      a.cpuUs += sum(before, after, 'cpuUs', G);
-      a.workerCpuUs += sum(before, after, 'cpuUs') - sum(before, after, 'cpuUs', G);
+      a.cpuUs += cpu(before, after, G);
+      a.workerCpuUs += cpu(before, after) - cpu(before, after, G);
     }
   }
   const profile = process.env.BENCH_PROFILE;
