@@ -65,8 +65,6 @@ export interface NodeComponentsInit {
   readonly requests: Map<string, RequestHandler>;
   /** Emits an event on the node stream. */
   emit(event: PartEvent): void;
-  /** True while someone subscribes to the node stream (events are only built then). */
-  observed(): boolean;
   /** Runs an `eval` request's code. */
   evalJs(code: string): unknown;
 }
@@ -81,7 +79,7 @@ export interface NodeComponents {
 }
 
 export function buildComponents(init: NodeComponentsInit): NodeComponents {
-  const { node, setup, logger, registry, requests, emit, observed } = init;
+  const { node, setup, logger, registry, requests, emit } = init;
   const clock = setup.clock ?? realClock;
   let nodePort: ((src: string, msg: unknown[]) => void) | undefined;
   let db: NodeDb | undefined;
@@ -136,10 +134,8 @@ export function buildComponents(init: NodeComponentsInit): NodeComponents {
     requests,
     logger,
     // `entries` stays lazy: a change's snapshot is only built when someone reads it; the event
-    // itself only when the node stream has a subscriber.
-    onChange: (family, change) => {
-      if (observed()) emit(new DbChangeEvent(family, change));
-    },
+    // itself only while the node stream has a subscriber (see `reportChanges`).
+    onChange: (family, change) => emit(new DbChangeEvent(family, change)),
   });
   db = database;
   // The global database service: `AnyEvent::MP::Global::` as a service makes this node global.

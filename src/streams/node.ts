@@ -80,7 +80,16 @@ export class Node extends Observable<NodeEvent> {
   /** @internal Nodes are made by `configure()`. */
   constructor(setup: NodeSetup, start: (node: Node) => Promise<void> = async () => {}) {
     const events = new Subject<NodeEvent>();
-    super((subscriber) => events.subscribe(subscriber));
+    // The database builds change events only while the stream has a subscriber.
+    let observedChanged = (): void => {};
+    super((subscriber) => {
+      const sub = events.subscribe(subscriber);
+      observedChanged();
+      return () => {
+        sub.unsubscribe();
+        observedChanged();
+      };
+    });
     this.events = events;
     this.id = setup.nodeId;
     this.runiq = setup.runiq;
@@ -98,12 +107,12 @@ export class Node extends Observable<NodeEvent> {
       emit: (e) => {
         if (events.observed) events.next(e);
       },
-      observed: () => events.observed,
       evalJs: (code) => this.evalJs(code),
     });
     this.kernel = parts.kernel;
     this.network = parts.network;
     this.db = parts.db;
+    observedChanged = () => parts.db.reportChanges(events.observed);
     this.dataConns = parts.dataConns;
     // Network-wide logs: `AnyEvent::MP::LogCatcher::connect` and `::catch`.
     installLogCatcher(this, logHub);

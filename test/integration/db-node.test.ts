@@ -150,6 +150,35 @@ describe('the node.db API', () => {
     sub.unsubscribe();
   });
 
+  it('node stream subscribers that come and go: each one present hears the changes', async () => {
+    const g = await listening('ev2-g', { services: ['AnyEvent::MP::Global::'] });
+    const node$ = g as Observable<NodeEvent>;
+    const dbValues = (n: number) =>
+      firstValueFrom(
+        node$.pipe(
+          filter((e): e is Extract<NodeEvent, { type: 'db' }> => e.type === 'db' && e.family === 'ev2'),
+          map((e) => e.get('k')),
+          filter((v) => v !== undefined),
+          take(n),
+          toArray(),
+        ),
+      );
+    const mon = g.db.mon$('ev2').subscribe();
+    // A first subscriber that leaves before any change, then two at once, one leaving early.
+    node$.subscribe().unsubscribe();
+    const early = dbValues(1);
+    const late = dbValues(2);
+    g.db.set('ev2', 'k', 1);
+    expect(await within(early, 'the first change on the node stream')).toEqual([1]);
+    g.db.set('ev2', 'k', 2);
+    expect(await within(late, 'two changes on the node stream')).toEqual([1, 2]);
+    // None left, then one again.
+    const again = dbValues(1);
+    g.db.set('ev2', 'k', 3);
+    expect(await within(again, 'a change after resubscribing')).toEqual([3]);
+    mon.unsubscribe();
+  });
+
   it('close completes monitors and fails pending queries (ERR_NODE_CLOSED); later ones likewise at once', async () => {
     const n = testNode();
     await within(n.ready, 'the node to start');

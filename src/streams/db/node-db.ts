@@ -45,7 +45,7 @@ export interface DbEnv {
   logger: Logger;
   /** The clock of the database's timers (default: the kernel's). */
   clock?: Clock | undefined;
-  /** Every change of a monitored family (for the node stream). */
+  /** Every change of a monitored family (for the node stream), while `reportChanges(true)`. */
   onChange?(family: string, change: DbChange): void;
 }
 
@@ -68,6 +68,8 @@ export class NodeDb {
   private readonly queries = new Map<string, Query>();
   private lastId = 'a';
   private readonly watches = new Map<string, FamilyWatch>();
+  /** True while changes go to `onChange` (someone subscribes to the node stream). */
+  private reporting = false;
   private readonly finds = new Map<string, ((addrs: string[] | null) => void)[]>();
   /** On a global node: lookups waiting for a node's `'l` entry (see `awaitAddress`). */
   private readonly addressWaits = new Map<string, Set<(addrs: string[] | null) => void>>();
@@ -348,7 +350,15 @@ export class NodeDb {
 
   private changed(w: FamilyWatch, change: DbChange): void {
     w.emit(change);
-    this.env.onChange?.(w.family, change);
+    if (this.reporting) this.env.onChange?.(w.family, change);
+  }
+
+  /**
+   * @internal Whether changes are told to `onChange`: the node turns it on while its stream has
+   * a subscriber (a receipt then need not look further than this object to know).
+   */
+  reportChanges(on: boolean): void {
+    this.reporting = on;
   }
 
   /** @internal The network's address lookup for a node it does not know (components.ts). */
