@@ -41,7 +41,14 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { configure, type LogLevel, memoryLogger, type Node, stderrLogger } from '../src/index.js';
+import {
+  configure,
+  type DbChange,
+  type LogLevel,
+  memoryLogger,
+  type Node,
+  stderrLogger,
+} from '../src/index.js';
 import { rawChannel, shareFrame, type WriteCounts } from './raw-cbor.js';
 
 const send = (m: unknown) => {
@@ -166,13 +173,15 @@ async function handle(m: Req): Promise<Record<string, unknown>> {
             handler(src, args);
           });
         }
+        const value = (c: DbChange, k: string) =>
+          (RECEIVE === 'set' ? lastSet[k] : RECEIVE === 'entries' ? c.entries[k] : c.get(k)) as Stamp;
         n.db.mon$('lat').subscribe((c) => {
           const at = now();
-          for (const k of [...c.added, ...c.changed]) {
+          // Both lists in place (no array made per change), as the relay reads its update.
+          for (let i = 0; i < c.added.length + c.changed.length; i++) {
+            const k = i < c.added.length ? c.added[i]! : c.changed[i - c.added.length]!;
             if (k === n.id) continue;
-            const { seq, t } = (
-              RECEIVE === 'set' ? lastSet[k] : RECEIVE === 'entries' ? c.entries[k] : c.get(k)
-            ) as Stamp;
+            const { seq, t } = value(c, k);
             receipt(k, seq, t, at);
           }
         });
