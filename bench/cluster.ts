@@ -211,7 +211,9 @@ async function rounds(net: Net, nodes: number): Promise<Record<Side, RoundFigure
     after.slice(0, procs).reduce((s, r, i) => s + (r[k] as number) - (before[i]![k] as number), 0);
   /** Process time of a block: from the end of the counts before it to the start of those after. */
   const cpu = (before: Reply[], after: Reply[], procs = all.length) =>
-    after.slice(0, procs).reduce((s, r, i) => s + (r.cpuStartUs as number) - (before[i]!.cpuEndUs as number), 0);
+    after
+      .slice(0, procs)
+      .reduce((s, r, i) => s + (r.cpuStartUs as number) - (before[i]!.cpuEndUs as number), 0);
   for (let b = 0; b < ROUNDS / BLOCK; b++) {
     for (const side of (b % 2 ? ['relay', 'aemp'] : ['aemp', 'relay']) as Side[]) {
       const before = await stats();
