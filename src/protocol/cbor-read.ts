@@ -16,14 +16,26 @@ const fcc = String.fromCharCode;
 export const INCOMPLETE: { readonly incomplete: true } = { incomplete: true };
 
 let src: FastBuffer = EMPTY;
-/**
- * A DataView over `src`, made when a float or a 32/64-bit head needs one: most frames have
- * neither, and a view made for every chunk read was an allocation on every read.
- */
-let view: DataView | undefined;
 
-function dataView(): DataView {
-  return (view ??= new DataView(src.buffer, src.byteOffset, src.length));
+/**
+ * Floats are read through one 8-byte scratch area instead of a DataView over each chunk: a
+ * frame with a float (a time stamp, say) would otherwise allocate a view on every read.
+ */
+const F64 = new Float64Array(1);
+const F32 = new Float32Array(F64.buffer, 0, 1);
+const SCRATCH = new Uint8Array(F64.buffer);
+/** True where typed arrays are little-endian (CBOR's numbers are big-endian). */
+const LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** The `n` bytes at `pos` into the scratch area in the platform's byte order. */
+function scratch(n: number): void {
+  if (LITTLE) for (let i = 0; i < n; i++) SCRATCH[i] = src[pos + n - 1 - i]!;
+  else for (let i = 0; i < n; i++) SCRATCH[i] = src[pos + i]!;
+}
+
+/** The big-endian unsigned 32-bit integer at `at`. */
+function u32(at: number): number {
+  return src[at]! * 0x1000000 + ((src[at + 1]! << 16) | (src[at + 2]! << 8) | src[at + 3]!);
 }
 let pos = 0;
 let end = 0;
@@ -66,10 +78,7 @@ export function readItem(
   depthLimit: number,
   itemLimit: number,
 ): unknown {
-  if (src !== buf) {
-    src = buf;
-    view = undefined;
-  }
+  src = buf;
   pos = start;
   end = stop;
   depth = 0;
@@ -104,11 +113,11 @@ function read(): unknown {
       case 26:
         if (pos + 4 > end) throw INCOMPLETE;
         if (major === 7) {
-          const f = dataView().getFloat32(pos);
+          scratch(4);
           pos += 4;
-          return f;
+          return F32[0]!;
         }
-        n = dataView().getUint32(pos);
+        n = u32(pos);
         pos += 4;
         break;
       case 27:
@@ -166,12 +175,12 @@ function half(h: number): number {
 function read64(major: number): unknown {
   if (pos + 8 > end) throw INCOMPLETE;
   if (major === 7) {
-    const f = dataView().getFloat64(pos);
+    scratch(8);
     pos += 8;
-    return f;
+    return F64[0]!;
   }
-  const hi = dataView().getUint32(pos);
-  const lo = dataView().getUint32(pos + 4);
+  const hi = u32(pos);
+  const lo = u32(pos + 4);
   pos += 8;
   switch (major) {
     case 0:

@@ -47,6 +47,9 @@ export const MAX_NESTED_REPLIES = 16;
 /** Function names `can` remembers as used (spec/api.md §16a); a peer cannot grow it further. */
 export const MAX_USED_FUNCTIONS = 4096;
 
+/** True for a `g_*` request (the global database's; never a built-in name). */
+const isDbTag = (tag: string): boolean => tag.charCodeAt(0) === 103 && tag.charCodeAt(1) === 95;
+
 /** Builds the node-port dispatcher; `extra` holds further handlers (the `g_*` requests). */
 export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandler>) {
   const { kernel, registry } = env;
@@ -221,11 +224,16 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
     return env.evalJs(code);
   };
 
+  // Dispatch skips the built-ins for `g_*` tags: none of theirs may be one.
+  for (const name of Object.keys(builtins))
+    if (isDbTag(name)) throw new Error(`node port: built-in ${name} would be shadowed by the database`);
+
   const dispatch = (src: string, msg: unknown[]): void => {
     const tag = msg.length === 0 ? '' : msg[0];
     if (typeof tag !== 'string') return;
     const args = msg.slice(1);
-    const builtin = Object.hasOwn(builtins, tag) ? builtins[tag] : undefined;
+    // No built-in name starts with `g_`: the database's traffic skips that table.
+    const builtin = isDbTag(tag) ? undefined : Object.hasOwn(builtins, tag) ? builtins[tag] : undefined;
     if (builtin) {
       builtin(src, args);
       return;
@@ -235,7 +243,7 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
       handler(src, args);
       return;
     }
-    if (tag.startsWith('g_')) {
+    if (isDbTag(tag)) {
       // A global-database request for a node that is not (or no longer) a global node.
       kernel.logFromPeer(
         'ignored requests',
