@@ -28,12 +28,12 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { Encoder } from 'cbor-x';
 import { filter, firstValueFrom, lastValueFrom } from 'rxjs';
 import { configure, memoryLogger, type Node } from '../src/index.js';
 import { createFrameEncoder } from '../src/protocol/frame-codec.js';
+import { noCollectionBetween } from './gc-seen.js';
 import { rawChannel } from './raw-cbor.js';
 
 const arg = (name: string) => {
@@ -264,10 +264,6 @@ const harness: Variant = (n) => async () => {
 };
 
 // ------------------------------------------------------------------ measuring
-const collections: number[] = [];
-new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) collections.push(e.startTime);
-}).observe({ entryTypes: ['gc'] });
 
 interface Cost {
   ns: number;
@@ -286,8 +282,7 @@ async function measure(v: Variant): Promise<Cost> {
   const c1 = process.cpuUsage(c0);
   const ms = performance.now() - t0;
   const h1 = getHeapStatistics().used_heap_size;
-  await new Promise((r) => setTimeout(r, 5));
-  const clean = !collections.some((at) => at >= t0 && at <= t0 + ms);
+  const clean = await noCollectionBetween(t0, t0 + ms, 5);
   return { ns: ((c1.user + c1.system) * 1000) / N, bytes: clean && gc ? (h1 - h0) / N : -1 };
 }
 

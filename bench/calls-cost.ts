@@ -22,11 +22,11 @@
 import { fork } from 'node:child_process';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
-import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import { filter, firstValueFrom, lastValueFrom } from 'rxjs';
 import { configure, memoryLogger, type Node } from '../src/index.js';
+import { noCollectionBetween } from './gc-seen.js';
 import { rawChannel } from './raw-cbor.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -114,12 +114,6 @@ async function run(caller: Caller, depth: number, n: number): Promise<void> {
   await Promise.all(Array.from({ length: depth }, worker));
 }
 
-/** Start times of the collections seen. */
-const collections: number[] = [];
-new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) collections.push(e.startTime);
-}).observe({ entryTypes: ['gc'] });
-
 interface Cost {
   calls_s: number;
   client_cpu_us: number;
@@ -146,9 +140,7 @@ async function measure(caller: Caller, depth: number): Promise<Cost> {
   const c1 = process.cpuUsage(c0);
   const h1 = getHeapStatistics().used_heap_size;
   const s1 = await serverCpuUs();
-  // The observer reports collections asynchronously: let it run before looking.
-  await new Promise((r) => setTimeout(r, 10));
-  const clean = !collections.some((at) => at >= t0 && at <= t0 + ms);
+  const clean = await noCollectionBetween(t0, t0 + ms);
   return {
     calls_s: N / (ms / 1000),
     client_cpu_us: (c1.user + c1.system) / N,

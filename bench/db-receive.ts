@@ -22,12 +22,13 @@
  * the heap's growth over a window without a collection ("gc ran" when one fell inside).
  * Not part of `npm run bench`.
  */
-import { PerformanceObserver, performance } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { decodeMultiple, Encoder } from 'cbor-x';
 import type { Node } from '../src/index.js';
 import type { Transport, TransportFactory, TransportHandlers } from '../src/testing.js';
 import { MemoryNetwork, memoryNode } from '../src/testing.js';
+import { noCollectionBetween } from './gc-seen.js';
 
 const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(name);
@@ -52,11 +53,6 @@ function evict(): void {
 }
 const gc = (globalThis as { gc?: () => void }).gc;
 const SECRET = 'bench-secret';
-
-const collections: number[] = [];
-new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) collections.push(e.startTime);
-}).observe({ entryTypes: ['gc'] });
 
 /** A transport factory whose dialled transports tell `seen` of each chunk they deliver. */
 function tapping(
@@ -120,9 +116,7 @@ async function measure(n: number, receive: () => void): Promise<Cost> {
   const c0 = process.cpuUsage();
   for (let i = 0; i < n; i++) step();
   const c1 = process.cpuUsage(c0);
-  // The observer reports collections asynchronously: let it run before looking.
-  await new Promise((r) => setTimeout(r, 10));
-  const clean = !collections.some((at) => at >= t0 && at <= t1);
+  const clean = await noCollectionBetween(t0, t1);
   const ns = EVICT > 0 ? times.sort()[n >> 1]! * 1e6 : ((c1.user + c1.system) * 1000) / n;
   return { ns, bytes: clean ? (h1 - h0) / window : -1 };
 }
