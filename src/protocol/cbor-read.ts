@@ -8,9 +8,8 @@
  */
 import { ProtocolError } from '../errors.js';
 import { EMPTY, type FastBuffer, HAS_FAST, TWO32 } from './cbor-buffer.js';
+import { SHORT_MAX, shortString } from './cbor-short-strings.js';
 import { MAX_EXACT_BIGNUM_BYTES } from './constants.js';
-
-const fcc = String.fromCharCode;
 
 /** Thrown (not an Error: no stack capture) when the frame runs past the end of the bytes. */
 export const INCOMPLETE: { readonly incomplete: true } = { incomplete: true };
@@ -208,86 +207,6 @@ function read64(major: number): unknown {
   }
 }
 
-/** ASCII fast path for short strings: explicit-argument fromCharCode beats any native call. */
-function shortAscii(p: number, n: number): string | null {
-  const s = src;
-  switch (n) {
-    case 0:
-      return '';
-    case 1: {
-      const a = s[p]!;
-      return a < 0x80 ? fcc(a) : null;
-    }
-    case 2: {
-      const a = s[p]!;
-      const b = s[p + 1]!;
-      return (a | b) < 0x80 ? fcc(a, b) : null;
-    }
-    case 3: {
-      const a = s[p]!;
-      const b = s[p + 1]!;
-      const c = s[p + 2]!;
-      return (a | b | c) < 0x80 ? fcc(a, b, c) : null;
-    }
-    case 4: {
-      const a = s[p]!;
-      const b = s[p + 1]!;
-      const c = s[p + 2]!;
-      const d = s[p + 3]!;
-      return (a | b | c | d) < 0x80 ? fcc(a, b, c, d) : null;
-    }
-    default:
-      return longerAscii(p, n);
-  }
-}
-
-function longerAscii(p: number, n: number): string | null {
-  const s = src;
-  const a = s[p]!;
-  const b = s[p + 1]!;
-  const c = s[p + 2]!;
-  const d = s[p + 3]!;
-  const e = s[p + 4]!;
-  if ((a | b | c | d | e) >= 0x80) return null;
-  if (n === 5) return fcc(a, b, c, d, e);
-  const f = s[p + 5]!;
-  if (f >= 0x80) return null;
-  if (n === 6) return fcc(a, b, c, d, e, f);
-  const g = s[p + 6]!;
-  if (g >= 0x80) return null;
-  if (n === 7) return fcc(a, b, c, d, e, f, g);
-  const h = s[p + 7]!;
-  if (h >= 0x80) return null;
-  if (n === 8) return fcc(a, b, c, d, e, f, g, h);
-  const i = s[p + 8]!;
-  if (i >= 0x80) return null;
-  if (n === 9) return fcc(a, b, c, d, e, f, g, h, i);
-  const j = s[p + 9]!;
-  if (j >= 0x80) return null;
-  if (n === 10) return fcc(a, b, c, d, e, f, g, h, i, j);
-  const k = s[p + 10]!;
-  if (k >= 0x80) return null;
-  if (n === 11) return fcc(a, b, c, d, e, f, g, h, i, j, k);
-  const l = s[p + 11]!;
-  if (l >= 0x80) return null;
-  if (n === 12) return fcc(a, b, c, d, e, f, g, h, i, j, k, l);
-  const m = s[p + 12]!;
-  if (m >= 0x80) return null;
-  if (n === 13) return fcc(a, b, c, d, e, f, g, h, i, j, k, l, m);
-  const o = s[p + 13]!;
-  if (o >= 0x80) return null;
-  if (n === 14) return fcc(a, b, c, d, e, f, g, h, i, j, k, l, m, o);
-  const q = s[p + 14]!;
-  if (q >= 0x80) return null;
-  if (n === 15) return fcc(a, b, c, d, e, f, g, h, i, j, k, l, m, o, q);
-  const r = s[p + 15]!;
-  if (r >= 0x80) return null;
-  return fcc(a, b, c, d, e, f, g, h, i, j, k, l, m, o, q, r);
-}
-
-/** Largest length handled by the JS fast path (see longerAscii). */
-const SHORT_MAX = 16;
-
 function utf8(buf: FastBuffer, start: number, stop: number): string {
   return HAS_FAST ? buf.utf8Slice(start, stop) : buf.toString('utf8', start, stop);
 }
@@ -301,7 +220,7 @@ function readText(n: number): string {
   const p = pos;
   pos += n;
   if (n <= SHORT_MAX) {
-    const s = shortAscii(p, n);
+    const s = shortString(src, p, n);
     if (s !== null) return s;
   }
   return utf8(src, p, pos);
@@ -312,7 +231,7 @@ function readBytes(n: number): string {
   const p = pos;
   pos += n;
   if (n <= SHORT_MAX) {
-    const s = shortAscii(p, n);
+    const s = shortString(src, p, n);
     if (s !== null) return s;
   }
   return latin1(src, p, pos);

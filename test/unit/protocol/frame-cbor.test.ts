@@ -89,6 +89,34 @@ describe('CBOR decoder: strings and maps', () => {
     expect(decode1('81 64 f0 9f 98 80')).toEqual(['😀']);
   });
 
+  it('short strings decode right however often they come and whatever shares their cache slot', () => {
+    // Far more distinct short strings than the decoder keeps (4,096), between non-ASCII ones of
+    // the same lengths: every slot is taken and reused. Each batch comes three times, as text,
+    // as bytes (as Perl sends them) and as text again: a string is cached when it comes a
+    // second time and handed out from the cache the third time, unless another took its slot.
+    const strings: string[] = [];
+    for (let i = 0; i < 12_000; i++) {
+      const s = `${i.toString(36)}~${(i * 7919).toString(16)}`.slice(0, 2 + (i % 15));
+      strings.push(s, `é${s}`.slice(0, s.length), s.toUpperCase(), `${s}z`);
+    }
+    const asBytes = (batch: string[]) =>
+      Buffer.concat([
+        Buffer.from([0x99, batch.length >> 8, batch.length & 0xff]),
+        ...batch.map((s) => {
+          const b = Buffer.from(s, 'latin1');
+          return Buffer.concat([Buffer.from([0x40 | b.length]), b]);
+        }),
+      ]);
+    for (const order of [strings, [...strings].reverse()]) {
+      for (let i = 0; i < order.length; i += 500) {
+        const batch = order.slice(i, i + 500);
+        expect(decodeChunks('cbor', [enc.encode(batch)]).msgs).toEqual([batch]);
+        expect(decodeChunks('cbor', [asBytes(batch)]).msgs).toEqual([batch]);
+        expect(decodeChunks('cbor', [enc.encode(batch)]).msgs).toEqual([batch]);
+      }
+    }
+  });
+
   it('invalid UTF-8 in a text string becomes U+FFFD instead of failing', () => {
     expect(decode1('81 62 61 ff')).toEqual(['a\ufffd']);
   });
