@@ -81,7 +81,6 @@ export interface NodeComponents {
 export function buildComponents(init: NodeComponentsInit): NodeComponents {
   const { node, setup, logger, registry, requests, emit } = init;
   const clock = setup.clock ?? realClock;
-  let nodePort: ((src: string, msg: unknown[]) => void) | undefined;
   let db: NodeDb | undefined;
   let dataConns: DataConns | undefined;
 
@@ -106,26 +105,25 @@ export function buildComponents(init: NodeComponentsInit): NodeComponents {
     randomisedId: setup.randomisedId,
     logger,
     remote: network,
-    nodePort: (src, msg) => nodePort?.(src, msg),
+    nodePort: (k) =>
+      createNodePort(
+        {
+          kernel: k,
+          registry,
+          logger,
+          thisArg: node,
+          secure: () => node.secure,
+          evalJs: (code) => init.evalJs(code),
+          upNodes: () => network.upNodes(),
+          remoteKilled: (src, name, reason) => network.remoteKilled(src, name, reason),
+          restart: () => node.onRestart?.(),
+        },
+        requests,
+      ),
     onKill: (port, reason) => emit({ type: 'kill', port, reason }),
     trace: setup.trace,
     clock,
   });
-
-  nodePort = createNodePort(
-    {
-      kernel,
-      registry,
-      logger,
-      thisArg: node,
-      secure: () => node.secure,
-      evalJs: (code) => init.evalJs(code),
-      upNodes: () => network.upNodes(),
-      remoteKilled: (src, name, reason) => network.remoteKilled(src, name, reason),
-      restart: () => node.onRestart?.(),
-    },
-    requests,
-  );
 
   const database = new NodeDb({
     nodeId: setup.nodeId,

@@ -49,8 +49,11 @@ export interface KernelOptions {
   randomisedId: boolean;
   logger: Logger;
   remote: Remote;
-  /** Handles `["", TAG, …]`: `msg` is `[TAG, …]`, `src` the node it came from. */
-  nodePort?: (src: string, msg: unknown[]) => void;
+  /**
+   * Makes the handler of `["", TAG, …]` (`msg` is `[TAG, …]`, `src` the node it came from) for
+   * this kernel, once it is built: the kernel calls it directly, with nothing in between.
+   */
+  nodePort?: (kernel: Kernel) => (src: string, msg: unknown[]) => void;
   onKill?: (portId: string, reason: KillReason) => void;
   /** Receives a `SND …` line per `snd` and an `RCV …` line per message from a peer (tracing). */
   trace?: (line: string) => void;
@@ -90,12 +93,13 @@ export class Kernel extends PortTable {
     super(opts.nodeId, opts.randomisedId);
     this.logger = opts.logger;
     this.remote = opts.remote;
-    this.nodePort = opts.nodePort ?? (() => {});
+    this.nodePort = NOOP;
     this.onKill = opts.onKill;
     this.trace = opts.trace;
     this.clock = opts.clock ?? realClock;
     this.logLimit = new LogLimiter(() => this.logger, LOG_BURST, LOG_SUMMARY_INTERVAL_MS, this.clock);
     this.queue = new DeliveryQueue(this.clock, this.step);
+    if (opts.nodePort) this.nodePort = opts.nodePort(this);
   }
 
   /** @internal Number of (node, local port) monitors set by other nodes with `mon1`. */

@@ -17,8 +17,8 @@ import type { Remote } from '../kernel/kernel.js';
 export interface NetworkEnv {
   /** The node's clock: every deadline, spacing, backoff and heartbeat of the network. */
   readonly clock: Clock;
-  /** A message `[PORTNAME, …]` from node `src`. */
-  receive(src: string, msg: unknown[]): void;
+  /** A message `[PORTNAME, …]` from node `src` (called unbound: each connection calls it directly). */
+  readonly receive: (src: string, msg: unknown[]) => void;
   /** Node `src` went down: its monitors of our ports are gone. */
   dropRemoteMonitors(src: string): void;
   /** Looks up listener addresses of a node not known yet (`g_find`, or the `'l` family). */
