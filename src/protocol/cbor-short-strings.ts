@@ -102,6 +102,8 @@ export const SHORT_MAX = 16;
  */
 const CACHE_SLOTS = 4096;
 const cache: string[] = new Array<string>(CACHE_SLOTS).fill('');
+/** Per slot: the cached string's bytes (SHORT_MAX each; compared instead of its characters). */
+const cachedBytes = new Uint8Array(CACHE_SLOTS * SHORT_MAX);
 /** Per slot: the hash of the last string that missed there. */
 const missed = new Int32Array(CACHE_SLOTS);
 
@@ -110,23 +112,29 @@ const missed = new Int32Array(CACHE_SLOTS);
  * the one-character strings internalised already.)
  */
 function cachedAscii(s: FastBuffer, p: number, n: number): string | null {
-  let h = n;
-  let any = 0;
-  for (let i = 0; i < n; i++) {
-    const c = s[p + i]!;
-    any |= c;
-    h = Math.imul(h ^ c, 0x01000193);
-  }
-  if (any >= 0x80) return null;
+  // The hash reads the first and the last four bytes (all of a string of up to eight): cheap,
+  // and a hit compares every byte anyway. The cache holds only ASCII, so a hit is ASCII; a miss
+  // is checked by `shortAscii`.
+  const q = p + n - 4;
+  const head =
+    n >= 4
+      ? s[p]! | (s[p + 1]! << 8) | (s[p + 2]! << 16) | (s[p + 3]! << 24)
+      : s[p]! | (s[p + 1]! << 8) | (n === 3 ? s[p + 2]! << 16 : 0);
+  const tail = n >= 4 ? s[q]! | (s[q + 1]! << 8) | (s[q + 2]! << 16) | (s[q + 3]! << 24) : 0;
+  const h = Math.imul(head ^ Math.imul(tail ^ n, 0x85ebca6b), 0x9e3779b1);
   const slot = (h ^ (h >>> 15)) & (CACHE_SLOTS - 1);
   const hit = cache[slot]!;
+  const at = slot * SHORT_MAX;
   if (hit.length === n) {
     let i = 0;
-    while (i < n && hit.charCodeAt(i) === s[p + i]) i++;
+    while (i < n && cachedBytes[at + i] === s[p + i]) i++;
     if (i === n) return hit;
   }
-  const str = shortAscii(s, p, n)!;
-  if (missed[slot] === h) cache[slot] = str;
-  else missed[slot] = h;
+  const str = shortAscii(s, p, n);
+  if (str === null) return null;
+  if (missed[slot] === h) {
+    cache[slot] = str;
+    for (let i = 0; i < n; i++) cachedBytes[at + i] = s[p + i]!;
+  } else missed[slot] = h;
   return str;
 }

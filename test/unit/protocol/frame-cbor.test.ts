@@ -99,6 +99,8 @@ describe('CBOR decoder: strings and maps', () => {
       const s = `${i.toString(36)}~${(i * 7919).toString(16)}`.slice(0, 2 + (i % 15));
       strings.push(s, `é${s}`.slice(0, s.length), s.toUpperCase(), `${s}z`);
     }
+    // Strings alike in their first and last four bytes (one slot for all) and in their length.
+    for (let i = 0; i < 400; i++) strings.push(`abcd${String(i % 200).padStart(4, '0')}wxyz`);
     const asBytes = (batch: string[]) =>
       Buffer.concat([
         Buffer.from([0x99, batch.length >> 8, batch.length & 0xff]),
