@@ -115,12 +115,13 @@ function cachedAscii(s: FastBuffer, p: number, n: number): string | null {
   // The hash reads the first and the last four bytes (all of a string of up to eight): cheap,
   // and a hit compares every byte anyway. The cache holds only ASCII, so a hit is ASCII; a miss
   // is checked by `shortAscii`.
-  const q = p + n - 4;
-  const head =
-    n >= 4
-      ? s[p]! | (s[p + 1]! << 8) | (s[p + 2]! << 16) | (s[p + 3]! << 24)
-      : s[p]! | (s[p + 1]! << 8) | (n === 3 ? s[p + 2]! << 16 : 0);
-  const tail = n >= 4 ? s[q]! | (s[q + 1]! << 8) | (s[q + 2]! << 16) | (s[q + 3]! << 24) : 0;
+  let head: number;
+  let tail = 0;
+  if (n >= 4) {
+    const q = p + n - 4;
+    head = s[p]! | (s[p + 1]! << 8) | (s[p + 2]! << 16) | (s[p + 3]! << 24);
+    tail = s[q]! | (s[q + 1]! << 8) | (s[q + 2]! << 16) | (s[q + 3]! << 24);
+  } else head = s[p]! | (s[p + 1]! << 8) | (n === 3 ? s[p + 2]! << 16 : 0);
   const h = Math.imul(head ^ Math.imul(tail ^ n, 0x85ebca6b), 0x9e3779b1);
   const slot = (h ^ (h >>> 15)) & (CACHE_SLOTS - 1);
   const hit = cache[slot]!;

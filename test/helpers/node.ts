@@ -41,7 +41,6 @@ export function testNode(
   return Object.assign(node, { logs: lines, logged });
 }
 
-/** Resolves on the next turn of the event loop after everything queued now ran. */
 /** A node listening on loopback that runs the global service (with `secret`), once it is ready. */
 export async function globalTestNode(nodeid: string, secret: string): Promise<ReturnType<typeof testNode>> {
   const node = testNode({ nodeid, secret, binds: ['127.0.0.1:0'], services: ['AnyEvent::MP::Global::'] });
@@ -49,6 +48,7 @@ export async function globalTestNode(nodeid: string, secret: string): Promise<Re
   return node;
 }
 
+/** Resolves on the next turn of the event loop after everything queued now ran. */
 export function turn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
