@@ -29,7 +29,7 @@
  *
  * Prints a table, character plots and the path of an SVG plot (bench/out/cluster.svg), then
  * one JSON line: `db_n<N>_g<G>_<metric>` and `ceiling_…` for each network.
- * BENCH_SIZES=20,50 and BENCH_GLOBALS=1,3 override the sizes, BENCH_ROUNDS the rounds;
+ * BENCH_SIZES=20,50 and BENCH_GLOBALS=1,3 override the sizes, BENCH_ROUNDS the counted rounds per side;
  * BENCH_RECEIVE=entries|set|raw: ordinary nodes read a change's values from its whole-family
  * snapshot instead of `change.get`, or from the message, or take the g_chg2 without db.mon$
  * (see bench/cluster-node.ts);
@@ -70,10 +70,14 @@ const WARMUP = Number(process.env.BENCH_WARMUP ?? (quick ? 20 : 100));
 /**
  * Counted rounds per side, in blocks of BLOCK alternating between aemp and the relay. The p99
  * of the receipts is the slowest 1 %: on a shared machine a few rounds in which a process
- * waited for a core hold that many receipts, so with 100 rounds one such round decided it;
- * 600 rounds cost a few seconds per network more.
+ * waited for a core hold that many receipts, so with 100 rounds one such round decided it.
+ * Rounds get shorter as networks get smaller, and a burst of the machine's other work then
+ * spans more of them: 600 rounds of 50 nodes took about a second and the p99 ratio of one run
+ * ranged from 0.7 to 1.7, run to run. So small networks count more rounds (90,000 / N, at
+ * least 600): each network's counted rounds take about as long, and sample as many bursts.
  */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (quick ? 40 : 600));
+const roundsOf = (nodes: number) =>
+  Number(process.env.BENCH_ROUNDS ?? (quick ? 40 : Math.max(600, Math.ceil(90_000 / nodes / 2) * 2)));
 /**
  * Rounds per block. Another process's burst on the shared cores lasts some tens of ms, several
  * rounds: in short blocks it falls on both sides alike instead of on one side's block of ten.
@@ -214,7 +218,7 @@ async function rounds(net: Net, nodes: number): Promise<Record<Side, RoundFigure
     after
       .slice(0, procs)
       .reduce((s, r, i) => s + (r.cpuStartUs as number) - (before[i]!.cpuEndUs as number), 0);
-  for (let b = 0; b < ROUNDS / BLOCK; b++) {
+  for (let b = 0; b < roundsOf(nodes) / BLOCK; b++) {
     for (const side of (b % 2 ? ['relay', 'aemp'] : ['aemp', 'relay']) as Side[]) {
       const before = await stats();
       for (let i = 0; i < BLOCK; i++) {
@@ -237,7 +241,7 @@ async function rounds(net: Net, nodes: number): Promise<Record<Side, RoundFigure
     const profiled = [net.globals[0]!, net.workers[0]!];
     for (const side of ['aemp', 'relay'] as Side[]) {
       for (const p of profiled) await p.ask('profile');
-      for (let i = 0; i < ROUNDS; i++) await one(side);
+      for (let i = 0; i < roundsOf(nodes); i++) await one(side);
       for (const [i, p] of profiled.entries()) {
         const file = join(profile, `${i ? 'worker' : 'global'}-${side}-n${nodes}-g${G}.cpuprofile`);
         await p.ask('profile', { file });
