@@ -28,6 +28,7 @@ import {
 } from '../../protocol/handshake.js';
 import type { Transport } from '../../protocol/transport.js';
 import type { Clock, Timer } from '../clock.js';
+import { startBeats } from './heartbeat.js';
 
 export interface ConnectionEvents {
   /** The handshake completed. The listener may close the connection right away. */
@@ -143,9 +144,8 @@ export class Connection {
   private ticker: Timer | undefined;
   /** Ends a handshake that trickles on past its whole-handshake deadline. */
   private handshakeDeadline: Timer | undefined;
-  /** Clock time of the last bytes read (handshake inactivity, heartbeat silence). */
+  /** Clock time of the last bytes read in the handshake (its inactivity limit). */
   private lastRead = 0;
-  private wroteSinceBeat = false;
 
   constructor(
     private readonly transport: Transport,
@@ -328,7 +328,6 @@ export class Connection {
     if (chunks.length === 1) this.transport.write(chunks[0]!, done);
     else this.transport.writeAll(chunks, done);
     this.bytesOut += bytes;
-    this.wroteSinceBeat = true;
     const unsent = this.transport.unsentBytes;
     if (unsent > this.maxSendBufferBytes) {
       this.end(`send buffer overflow (${unsent} bytes unsent, peer not reading)`);
@@ -444,7 +443,6 @@ export class Connection {
   }
 
   private onData(chunk: Uint8Array): void {
-    if (this.ticker) this.lastRead = this.clock.now();
     this.bytesIn += chunk.length;
     try {
       this.decoder!.push(chunk, this.onMessage);
@@ -466,15 +464,14 @@ export class Connection {
     const peer = Number(session.peerGreeting.keys.get(HEARTBEAT_KEY));
     if (!(own > 0) || !(peer > 0)) return;
     const silenceMs = peer * 1000 * Math.max(1, misses);
-    this.lastRead = this.clock.now();
-    this.ticker = this.clock.interval(() => {
-      if (this.clock.now() - this.lastRead > silenceMs) {
-        this.end(REASON.HEARTBEAT_TIMEOUT);
-        return;
-      }
-      if (!this.wroteSinceBeat) this.send(['']);
-      this.wroteSinceBeat = false;
-    }, own * 1000);
+    this.ticker = startBeats(
+      this.clock,
+      own * 1000,
+      silenceMs,
+      this,
+      () => this.send(['']),
+      () => this.end(REASON.HEARTBEAT_TIMEOUT),
+    );
   }
 
   /** No more timers, no more queued frames; the state is closed. */

@@ -58,6 +58,33 @@ describe('heartbeat (virtual time)', () => {
     expect(b.upNodes()).toEqual(['hb-a']);
   });
 
+  it('an idle side beats once every interval (its own beat does not count as traffic)', async () => {
+    const { a, b, clockA, clockB } = await pair();
+    const sent = () => a.connectionStats().find((c) => c.node === 'hb-b')!.messagesOut;
+    const heard = () => b.connectionStats().find((c) => c.node === 'hb-a')!.messagesIn;
+    const interval = async () => {
+      await clockA.run(1000);
+      await clockB.run(1000);
+    };
+    await interval(); // the first message (sent by pair()) arrives
+    const [sent0, heard0] = [sent(), heard()];
+    for (let i = 0; i < 10; i++) await interval();
+    expect(sent() - sent0).toBe(10);
+    expect(heard() - heard0).toBe(10);
+  });
+
+  it('a side that sends messages of its own adds no beats', async () => {
+    const { a, clockA, clockB } = await pair();
+    const sent = () => a.connectionStats().find((c) => c.node === 'hb-b')!.messagesOut;
+    const sent0 = sent();
+    for (let i = 0; i < 10; i++) {
+      a.snd('hb-b#nobody', i);
+      await clockA.run(1000);
+      await clockB.run(1000);
+    }
+    expect(sent() - sent0).toBe(10);
+  });
+
   it('a peer that does not advertise heartbeats is never timed out', async () => {
     const { a, hostB, clockA } = await pair({ heartbeat_interval: 0 });
     hostB.freeze();
