@@ -247,6 +247,67 @@ describe('the node.db API', () => {
   });
 });
 
+describe('changes on a slave', () => {
+  it('go to the watch of their family however families take turns, and to a family watched anew', async () => {
+    const g = await listening('turns-g', { services: ['AnyEvent::MP::Global::'] });
+    const s = await listening('turns-s', { seeds: [g.binds[0]] });
+    await seen(s, "'l", (e) => 'turns-g' in e && 'turns-s' in e);
+    const got: string[] = [];
+    let heard: () => void = () => {};
+    const events = (n: number, what: string) =>
+      within(
+        new Promise<void>((resolve) => {
+          heard = () => got.length >= n && resolve();
+          heard();
+        }),
+        what,
+      );
+    const listen = (family: string, who = family) =>
+      s.db.mon$(family).subscribe((c) => {
+        got.push(`${who} +${c.added} ~${c.changed} ${JSON.stringify(c.entries)}`);
+        heard();
+      });
+    const a = listen('ta');
+    const b = listen('tb');
+    await events(2, 'both snapshots');
+    g.db.set('ta', 'x', 1);
+    g.db.set('tb', 'y', 2);
+    g.db.set('tb', 'y', 3);
+    g.db.set('ta', 'z', 4);
+    g.db.set('ta', 'x', 5);
+    await events(7, 'five changes');
+    expect(got.slice(2).sort()).toEqual(
+      [
+        'ta +x ~ {"x":1}',
+        'ta +z ~ {"x":1,"z":4}',
+        'ta + ~x {"x":5,"z":4}',
+        'tb +y ~ {"y":2}',
+        'tb + ~y {"y":3}',
+      ].sort(),
+    );
+    expect(got.filter((l) => l.startsWith('ta'))).toEqual([
+      'ta + ~ {}',
+      'ta +x ~ {"x":1}',
+      'ta +z ~ {"x":1,"z":4}',
+      'ta + ~x {"x":5,"z":4}',
+    ]);
+    // Every listener of ta leaves; the family is watched again by a new one, which gets the
+    // master's entries and then their changes, while tb goes on.
+    a.unsubscribe();
+    got.length = 0;
+    const again = listen('ta', 'ta again');
+    await events(1, 'the new snapshot of ta');
+    g.db.set('tb', 'w', 6);
+    g.db.set('ta', 'v', 7);
+    await events(3, 'a change of each family');
+    expect(got.sort()).toEqual(
+      ['ta again +x,z ~ {"x":5,"z":4}', 'ta again +v ~ {"x":5,"z":4,"v":7}', 'tb +w ~ {"y":3,"w":6}'].sort(),
+    );
+    again.unsubscribe();
+    b.unsubscribe();
+  });
+});
+
 describe('global nodes mesh through the g family', () => {
   it('two globals that do not seed each other connect through a third', async () => {
     const g1 = await listening('mesh-1', { services: ['AnyEvent::MP::Global::'] });

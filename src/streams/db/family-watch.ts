@@ -199,10 +199,11 @@ export class DbChangeEvent implements DbChange {
 export class FamilyWatch {
   /** True once the master sent the first snapshot. */
   synced = false;
-  /** The live mirror: never handed out. */
-  private data: DbRecord = newRecord();
-  /** Number of subkeys in `data`. */
-  private count = 0;
+  /**
+   * The live mirror: never handed out. A Map: a set reports through `size` whether its key was
+   * new, so a change's subkey costs one hash lookup where a record costs an `in` and a store.
+   */
+  private data = new Map<string, unknown>();
   /** A frozen earlier version of the family (handed out). */
   private base: Readonly<DbRecord> = EMPTY;
   /** The writes since `base`: subkey, value (or DELETED), …; only appended to, or replaced. */
@@ -265,28 +266,18 @@ export class FamilyWatch {
 
   /** Applies a full snapshot (`g_chg1`) and returns the change. */
   snapshot(hash: unknown): DbChange {
-    const next = newRecord();
+    const next = new Map<string, unknown>();
     const added: string[] = [];
     const changed: string[] = [];
     const deleted: string[] = [];
-    let count = 0;
-    if (isHash(hash)) {
-      for (const k of Object.keys(hash)) {
-        if (!(k in next)) count++;
-        next[k] = hash[k];
-      }
-    }
-    for (const k in next) (k in this.data ? changed : added).push(k);
-    for (const k in this.data) if (!(k in next)) deleted.push(k);
+    if (isHash(hash)) for (const k of Object.keys(hash)) next.set(k, hash[k]);
+    for (const k of next.keys()) (this.data.has(k) ? changed : added).push(k);
+    for (const k of this.data.keys()) if (!next.has(k)) deleted.push(k);
     // The mirror and its frozen twin, the new base.
-    const base = snapshotRecord(count);
-    for (const k in next) base[k] = next[k];
     this.data = next;
-    this.count = count;
-    this.base = Object.freeze(base);
-    this.log = [];
+    this.rebase();
     this.synced = true;
-    return new Change(undefined, this.base, this.log, 0, count, added, changed, deleted);
+    return new Change(undefined, this.base, this.log, 0, next.size, added, changed, deleted);
   }
 
   /** Applies an incremental change (`g_chg2`) and returns the change. */
@@ -299,37 +290,41 @@ export class FamilyWatch {
       // The SET's own key list becomes `changed` or `added` when all its keys are one or the
       // other (an update usually sets one key); the other list is the shared empty one.
       const keys = Object.keys(set);
-      let fresh = 0;
-      for (let i = 0; i < keys.length; i++) if (!(keys[i]! in data)) fresh++;
-      if (fresh === 0) changed = keys;
-      else if (fresh === keys.length) added = keys;
-      else {
-        const a: string[] = [];
-        const c: string[] = [];
-        for (const k of keys) (k in data ? c : a).push(k);
-        added = a;
-        changed = c;
-      }
-      this.count += fresh;
-      for (let i = 0; i < keys.length; i++) {
-        const k = keys[i]!;
+      const before = data.size;
+      if (keys.length === 1) {
+        const k = keys[0]!;
         const v = set[k];
-        data[k] = v;
+        data.set(k, v);
         log.push(k, v);
+        if (data.size === before) changed = keys;
+        else added = keys;
+      } else {
+        let a: string[] | undefined;
+        let c: string[] | undefined;
+        for (let i = 0; i < keys.length; i++) {
+          const k = keys[i]!;
+          const v = set[k];
+          const size = data.size;
+          data.set(k, v);
+          log.push(k, v);
+          if (data.size === size) (c ??= []).push(k);
+          else (a ??= []).push(k);
+        }
+        if (a === undefined) changed = keys;
+        else if (c === undefined) added = keys;
+        else {
+          added = a;
+          changed = c;
+        }
       }
     }
     const deleted = Array.isArray(del) && del.length > 0 ? listKeys(del) : NONE;
-    for (const k of deleted) {
-      if (!(k in data)) continue;
-      delete data[k];
-      this.count--;
-      log.push(k, DELETED);
-    }
+    for (const k of deleted) if (data.delete(k)) log.push(k, DELETED);
     // Beyond a family's worth of writes: a fresh base, so that replaying stays O(family); the
     // change then holds that base as its snapshot.
-    if (log.length > 2 * Math.max(MIN_REBASE_LOG, this.count)) this.rebase();
+    if (log.length > 2 * Math.max(MIN_REBASE_LOG, data.size)) this.rebase();
     const end = this.log.length;
-    return new Change(this, this.base, this.log, end, this.count, added, changed, deleted);
+    return new Change(this, this.base, this.log, end, data.size, added, changed, deleted);
   }
 
   /** True while `base` with `log`'s first `end` writes is the newest version (the mirror). */
@@ -339,7 +334,7 @@ export class FamilyWatch {
 
   /** `subkey`'s value in the newest version. */
   current(subkey: string): unknown {
-    return this.data[subkey];
+    return this.data.get(subkey);
   }
 
   /**
@@ -379,8 +374,10 @@ export class FamilyWatch {
 
   /** A fresh base copied from the mirror; the log starts again. */
   private rebase(): void {
-    const r = snapshotRecord(this.count);
-    for (const k in this.data) r[k] = this.data[k];
+    const r = snapshotRecord(this.data.size);
+    this.data.forEach((v, k) => {
+      r[k] = v;
+    });
     this.base = Object.freeze(r);
     this.log = [];
   }

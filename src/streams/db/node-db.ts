@@ -68,6 +68,8 @@ export class NodeDb {
   private readonly queries = new Map<string, Query>();
   private lastId = 'a';
   private readonly watches = new Map<string, FamilyWatch>();
+  /** The watch a change last went to (changes come in runs of one family): no map lookup. */
+  private lastWatch: FamilyWatch | undefined;
   /** True while changes go to `onChange` (someone subscribes to the node stream). */
   private reporting = false;
   private readonly finds = new Map<string, ((addrs: string[] | null) => void)[]>();
@@ -258,6 +260,7 @@ export class NodeDb {
     this.service?.close();
     const watches = [...this.watches.values()];
     this.watches.clear();
+    this.lastWatch = undefined;
     for (const w of watches) w.close();
     const queries = [...this.queries.values()];
     this.queries.clear();
@@ -338,6 +341,7 @@ export class NodeDb {
     const w = this.watches.get(family);
     if (!w?.remove(listener) || w.size > 0) return;
     this.watches.delete(family);
+    if (this.lastWatch === w) this.lastWatch = undefined;
     this.link.done(`mon1 ${family}`);
     this.link.toMaster(['g_mon0', family]);
   }
@@ -345,7 +349,9 @@ export class NodeDb {
   /** The watch of `family` if `src` is the master, whose changes count. */
   private monitored(src: string, family: unknown): FamilyWatch | undefined {
     if (src !== this.link.master) return undefined;
-    return this.watches.get(String(family));
+    const last = this.lastWatch;
+    if (last !== undefined && last.family === family) return last;
+    return (this.lastWatch = this.watches.get(String(family)));
   }
 
   private changed(w: FamilyWatch, change: DbChange): void {
