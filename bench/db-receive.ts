@@ -8,7 +8,7 @@
  *
  *   node --expose-gc --max-semi-space-size=64 --min-semi-space-size=64 --import tsx \
  *     bench/db-receive.ts [--families 8,200] [--n 200000] [--read entries|set|raw|none] [--nodes K]
- *     [--evict MB]
+ *     [--evict MB] [--count K --side aemp|relay]
  *
  * --read: what the subscriber reads — `entries`: each added/changed subkey's value from the
  * change's `entries` (the whole family's snapshot; BENCH_RECEIVE=entries), `get`: the same
@@ -20,6 +20,9 @@
  * state out of the caches, as in a cluster worker hosting 50 nodes); the relay side then has
  * K endpoints' state taking turns as well. Bytes are
  * the heap's growth over a window without a collection ("gc ran" when one fell inside).
+ * --count K --side S: no measuring, just K receipts of side S after the setup (for
+ * `bench/receive-cost.ts`, which runs this under cachegrind at two counts: the difference is
+ * what the receipts cost).
  * Not part of `npm run bench`.
  */
 import { performance } from 'node:perf_hooks';
@@ -45,6 +48,8 @@ const NODES = Number(arg('--nodes', '1'));
  * the time is then the median wall time of one receipt alone.
  */
 const EVICT = Number(arg('--evict', '0'));
+const COUNT = Number(arg('--count', '0'));
+const SIDE = arg('--side', 'both');
 const lines = new Uint8Array(EVICT * 1024 * 1024);
 /** The walk's sum, printed when impossible (so that the walk cannot be optimised away). */
 let walked = 0;
@@ -90,6 +95,10 @@ interface Cost {
 
 /** Runs `step` n times: CPU ns per step and heap bytes per step (-1 if a collection ran). */
 async function measure(n: number, receive: () => void): Promise<Cost> {
+  if (COUNT > 0) {
+    for (let i = 0; i < COUNT; i++) receive();
+    return { ns: 0, bytes: 0 };
+  }
   // With --evict: wall time of each receipt alone (between two walks); the median is taken.
   const times = new Float64Array(n);
   let k = 0;
@@ -209,7 +218,7 @@ async function aemp(family: number): Promise<{ cost: Cost; frame: Uint8Array }> 
 
 /**
  * The relay endpoint's work for the same update (bench/raw-cbor.ts, bench/cluster-node.ts): its
- * channel's decoding of the chunk, the frame's entries read, the receipt taken; K endpoints,
+ * channel's decoding of the chunk, the frame's entries read and kept, the receipt taken; K endpoints,
  * each with its own channel state and handler, taking turns.
  */
 async function relay(): Promise<Cost> {
@@ -218,9 +227,16 @@ async function relay(): Promise<Cost> {
   let sum = 0;
   const endpoints = Array.from({ length: NODES }, (_, i) => {
     const id = `s${i}`;
+    // What the endpoint was told (as the cluster's endpoints keep it): the family's F entries.
+    const lat = new Map<string, Stamp>();
+    for (let j = 1; j < Math.max(...FAMILIES); j++) lat.set(`n${j}`, { seq: 0, t: 0 });
     const onMsg = (msg: unknown[]) => {
       if (msg[1] === 'u')
-        for (const [k, v] of Object.entries(msg[3] as Record<string, Stamp>)) if (k !== id) sum += v.seq;
+        for (const [k, v] of Object.entries(msg[3] as Record<string, Stamp>))
+          if (k !== id) {
+            lat.set(k, v);
+            sum += v.seq;
+          }
     };
     const channel: { rest: Buffer } = { rest: Buffer.alloc(0) };
     return (chunk: Buffer) => {
@@ -241,6 +257,12 @@ async function relay(): Promise<Cost> {
 }
 
 const out: Record<string, number> = {};
+if (COUNT > 0) {
+  if (SIDE === 'relay') await relay();
+  else for (const f of FAMILIES) await aemp(f);
+  console.log(`${COUNT} receipts (${SIDE})`);
+  process.exit(0);
+}
 const r = await relay();
 for (const f of FAMILIES) {
   const { cost, frame } = await aemp(f);
