@@ -464,14 +464,17 @@ export class Connection {
     const peer = Number(session.peerGreeting.keys.get(HEARTBEAT_KEY));
     if (!(own > 0) || !(peer > 0)) return;
     const silenceMs = peer * 1000 * Math.max(1, misses);
-    this.ticker = startBeats(
-      this.clock,
-      own * 1000,
-      silenceMs,
-      this,
-      () => this.send(['']),
-      () => this.end(REASON.HEARTBEAT_TIMEOUT),
-    );
+    this.ticker = startBeats(this.clock, own * 1000, silenceMs, this);
+  }
+
+  /** @internal A heartbeat (heartbeat.ts): the empty message. */
+  beat(): void {
+    this.send(['']);
+  }
+
+  /** @internal The peer was silent past the heartbeat limit (heartbeat.ts). */
+  silent(): void {
+    this.end(REASON.HEARTBEAT_TIMEOUT);
   }
 
   /** No more timers, no more queued frames; the state is closed. */

@@ -10,26 +10,23 @@
  */
 import type { Clock, Timer } from '../clock.js';
 
-/** The counters the beats watch. */
-export interface BeatCounters {
+/** The connection as the beats see it. */
+export interface Beating {
   /** Bytes read so far. */
   readonly bytesIn: number;
   /** Messages queued so far (the beats' own included). */
   readonly messagesOut: number;
+  /** Queues the empty message. */
+  beat(): void;
+  /** Ends the connection: the peer was silent too long. */
+  silent(): void;
 }
 
 /**
- * Beats every `ownMs` on `conn`: `beat` queues the empty message, `silent` ends the
- * connection. The timer is the caller's to cancel.
+ * Beats every `ownMs` on `conn` (one closure per connection: its heap is counted in bytes).
+ * The timer is the caller's to cancel.
  */
-export function startBeats(
-  clock: Clock,
-  ownMs: number,
-  silenceMs: number,
-  conn: BeatCounters,
-  beat: () => void,
-  silent: () => void,
-): Timer {
+export function startBeats(clock: Clock, ownMs: number, silenceMs: number, conn: Beating): Timer {
   let beatAt = clock.now();
   let heardAt = beatAt;
   let bytesAtBeat = conn.bytesIn;
@@ -42,10 +39,10 @@ export function startBeats(
     }
     beatAt = now;
     if (now - heardAt > silenceMs) {
-      silent();
+      conn.silent();
       return;
     }
-    if (conn.messagesOut === queuedAtBeat) beat();
+    if (conn.messagesOut === queuedAtBeat) conn.beat();
     queuedAtBeat = conn.messagesOut;
   }, ownMs);
 }
