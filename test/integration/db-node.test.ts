@@ -38,6 +38,22 @@ function seen(node: Node, family: string, pred: (e: Readonly<Record<string, unkn
   return within(firstValueFrom(hit), `${family} on ${node.id}`);
 }
 
+/** `events(n, what)` resolves once `got` holds n entries; call `heard()` after each push. */
+function tally(got: unknown[]) {
+  let wake = () => {};
+  return {
+    heard: () => wake(),
+    events: (n: number, what: string) =>
+      within(
+        new Promise<void>((resolve) => {
+          wake = () => got.length >= n && resolve();
+          wake();
+        }),
+        what,
+      ),
+  };
+}
+
 function up(node: Node, id: string) {
   return within(
     firstValueFrom(node.nodes$.pipe(filter((s) => s.type === 'up' && s.node === id))),
@@ -216,7 +232,7 @@ describe('the node.db API', () => {
     const g = await listening('twice-g', { services: ['AnyEvent::MP::Global::'] });
     g.db.set('tw', 'a', 1);
     const got: string[] = [];
-    let heard: () => void = () => {};
+    const { heard, events } = tally(got);
     const s = new Subscriber<DbChange>({
       next: (c) => {
         got.push(`${c.added}|${c.changed}`);
@@ -225,14 +241,6 @@ describe('the node.db API', () => {
       error: () => {},
       complete: () => {},
     });
-    const events = (n: number, what: string) =>
-      within(
-        new Promise<void>((resolve) => {
-          heard = () => got.length >= n && resolve();
-          heard();
-        }),
-        what,
-      );
     g.db.mon$('tw').subscribe(s);
     g.db.mon$('tw').subscribe(s);
     await events(2, 'both snapshots');
@@ -253,15 +261,7 @@ describe('changes on a slave', () => {
     const s = await listening('turns-s', { seeds: [g.binds[0]] });
     await seen(s, "'l", (e) => 'turns-g' in e && 'turns-s' in e);
     const got: string[] = [];
-    let heard: () => void = () => {};
-    const events = (n: number, what: string) =>
-      within(
-        new Promise<void>((resolve) => {
-          heard = () => got.length >= n && resolve();
-          heard();
-        }),
-        what,
-      );
+    const { heard, events } = tally(got);
     const listen = (family: string, who = family) =>
       s.db.mon$(family).subscribe((c) => {
         got.push(`${who} +${c.added} ~${c.changed} ${JSON.stringify(c.entries)}`);
