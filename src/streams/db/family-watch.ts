@@ -290,33 +290,29 @@ export class FamilyWatch {
       // The SET's own key list becomes `changed` or `added` when all its keys are one or the
       // other (an update usually sets one key); the other list is the shared empty one.
       const keys = Object.keys(set);
-      const before = data.size;
-      if (keys.length === 1) {
-        const k = keys[0]!;
+      let a: string[] | undefined;
+      let c: string[] | undefined;
+      let fresh = false;
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i]!;
         const v = set[k];
+        const size = data.size;
         data.set(k, v);
         log.push(k, v);
-        if (data.size === before) changed = keys;
-        else added = keys;
-      } else {
-        let a: string[] | undefined;
-        let c: string[] | undefined;
-        for (let i = 0; i < keys.length; i++) {
-          const k = keys[i]!;
-          const v = set[k];
-          const size = data.size;
-          data.set(k, v);
-          log.push(k, v);
-          if (data.size === size) (c ??= []).push(k);
-          else (a ??= []).push(k);
+        const isNew = data.size !== size;
+        if (i === 0) fresh = isNew;
+        else if (a === undefined && isNew !== fresh) {
+          // The first key unlike the ones before it: two lists after all.
+          a = fresh ? keys.slice(0, i) : [];
+          c = fresh ? [] : keys.slice(0, i);
         }
-        if (a === undefined) changed = keys;
-        else if (c === undefined) added = keys;
-        else {
-          added = a;
-          changed = c;
-        }
+        if (a !== undefined) (isNew ? a : c!).push(k);
       }
+      if (a !== undefined) {
+        added = a;
+        changed = c!;
+      } else if (fresh) added = keys;
+      else changed = keys;
     }
     const deleted = Array.isArray(del) && del.length > 0 ? listKeys(del) : NONE;
     for (const k of deleted) if (data.delete(k)) log.push(k, DELETED);

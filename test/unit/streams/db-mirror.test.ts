@@ -77,6 +77,12 @@ describe('g_chg2: incremental change', () => {
       want: { entries: { a: 9, b: 2, z: 1 }, added: ['z'], changed: ['a'], deleted: [] },
     },
     {
+      name: 'set of new keys around existing ones',
+      set: { z: 1, a: 9, y: 2, b: 3 },
+      del: [],
+      want: { entries: { a: 9, b: 3, z: 1, y: 2 }, added: ['y', 'z'], changed: ['a', 'b'], deleted: [] },
+    },
+    {
       name: 'delete-only with SET {} (what Perl sends)',
       set: {},
       del: ['b'],
