@@ -15,9 +15,9 @@
  * version) plus an append-only `log` of the writes since then, beside the live mirror. A change
  * records where the log ended; its `entries`, when first read, are the base with that prefix
  * of the log applied (then frozen and cached). Reading the newest version makes it the new
- * base; when the log grows longer than the family, a fresh base is copied from the mirror, so
- * that copying stays amortised O(1) per change and an old change never needs more than one
- * base and one log to materialise.
+ * base; when the log holds more writes than {@link REBASE_WRITES_PER_KEY} times the family's
+ * subkeys, a fresh base is copied from the mirror, so that copying stays amortised O(1) per
+ * change and an old change never needs more than one base and one log to materialise.
  */
 import { type DbRecord, isHash, listKeys, newRecord } from './records.js';
 
@@ -64,8 +64,17 @@ const NONE: readonly string[] = Object.freeze([]);
 /** An empty family, as the base before the first snapshot. */
 const EMPTY: Readonly<DbRecord> = Object.freeze(newRecord());
 
-/** Shortest log that triggers a fresh base (short logs are cheaper to replay than to copy). */
-const MIN_REBASE_LOG = 16;
+/** Fewest writes that trigger a fresh base (short logs are cheaper to replay than to copy). */
+const MIN_REBASE_WRITES = 16;
+
+/**
+ * Writes per subkey in the log before a fresh base is copied. A copy of a family beyond 16
+ * subkeys is a dictionary that grows as it is filled (about 130 bytes per subkey): after one
+ * write per subkey that was more than a third of all a receipt allocates. Four keep an old
+ * change's replay O(family) while the copies cost a quarter; the log then holds up to four
+ * older values of each subkey.
+ */
+export const REBASE_WRITES_PER_KEY = 4;
 
 /** Families up to this many subkeys get snapshots in V8's fast mode (see `snapshotRecord`). */
 export const FAST_SNAPSHOT_KEYS = 16;
@@ -315,10 +324,11 @@ export class FamilyWatch {
       else changed = keys;
     }
     const deleted = Array.isArray(del) && del.length > 0 ? listKeys(del) : NONE;
-    for (const k of deleted) if (data.delete(k)) log.push(k, DELETED);
-    // Beyond a family's worth of writes: a fresh base, so that replaying stays O(family); the
+    // An index loop: `for … of` makes an iterator object per change (most delete nothing).
+    for (let i = 0; i < deleted.length; i++) if (data.delete(deleted[i]!)) log.push(deleted[i], DELETED);
+    // Beyond some writes per subkey: a fresh base, so that replaying stays O(family); the
     // change then holds that base as its snapshot.
-    if (log.length > 2 * Math.max(MIN_REBASE_LOG, data.size)) this.rebase();
+    if (log.length > 2 * REBASE_WRITES_PER_KEY * Math.max(MIN_REBASE_WRITES, data.size)) this.rebase();
     const end = this.log.length;
     return new Change(this, this.base, this.log, end, data.size, added, changed, deleted);
   }

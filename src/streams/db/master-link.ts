@@ -37,6 +37,8 @@ export interface MasterEnv {
   logger: Logger;
   /** LOCAL_DB as a fresh record, for `g_slave`. */
   localDb(): DbRecord;
+  /** The master changed (`undefined`: none now); told before anything is sent to a new one. */
+  masterChanged?(node: string | undefined): void;
 }
 
 export class MasterLink {
@@ -98,6 +100,7 @@ export class MasterLink {
   /** `master_set`: registers with `node` and re-sends every pending request. */
   set(node: string): void {
     this.master = node;
+    this.env.masterChanged?.(node);
     this.env.logger.log(LEVEL.info, `master: ${node}`);
     this.send(node, ['g_slave', this.env.localDb()]);
     // A snapshot: requests answered at once (by this node as master) leave the table meanwhile.
@@ -121,6 +124,7 @@ export class MasterLink {
   down(node: string): void {
     if (this.master !== node) return;
     this.master = undefined;
+    this.env.masterChanged?.(undefined);
     this.env.logger.log(LEVEL.info, `master ${node} lost, looking for another`);
     this.search();
   }

@@ -65,6 +65,11 @@ export class NodeDb {
   /** LOCAL_DB: the entries this node set. */
   private readonly local: Db = new Map();
   private readonly link: MasterLink;
+  /**
+   * The link's master, kept here as well: a change from the master is checked against it
+   * without touching the link (one object less per receipt, often out of the caches).
+   */
+  private masterId: string | undefined;
   private readonly queries = new Map<string, Query>();
   private lastId = 'a';
   private readonly watches = new Map<string, FamilyWatch>();
@@ -88,7 +93,13 @@ export class NodeDb {
   /** @internal */
   constructor(private readonly env: DbEnv) {
     this.clock = env.clock ?? env.kernel.clock;
-    this.link = new MasterLink({ ...env, localDb: () => dbRecordOf(this.local) });
+    this.link = new MasterLink({
+      ...env,
+      localDb: () => dbRecordOf(this.local),
+      masterChanged: (node) => {
+        this.masterId = node;
+      },
+    });
     const r = env.requests;
     r.set('g_global', (src) => this.globalNodes.add(src));
     // A node registering as our slave makes this node global first.
@@ -348,7 +359,7 @@ export class NodeDb {
 
   /** The watch of `family` if `src` is the master, whose changes count. */
   private monitored(src: string, family: unknown): FamilyWatch | undefined {
-    if (src !== this.link.master) return undefined;
+    if (src !== this.masterId) return undefined;
     const last = this.lastWatch;
     if (last !== undefined && last.family === family) return last;
     return (this.lastWatch = this.watches.get(String(family)));

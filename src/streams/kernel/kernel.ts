@@ -52,8 +52,10 @@ export interface KernelOptions {
   /**
    * Makes the handler of `["", TAG, …]` (`msg` is `[TAG, …]`, `src` the node it came from) for
    * this kernel, once it is built: the kernel calls it directly, with nothing in between.
+   * `owned`: `msg` is a message from a connection, which nothing else holds (the handler may
+   * take it apart instead of copying it).
    */
-  nodePort?: (kernel: Kernel) => (src: string, msg: unknown[]) => void;
+  nodePort?: (kernel: Kernel) => (src: string, msg: unknown[], owned?: boolean) => void;
   onKill?: (portId: string, reason: KillReason) => void;
   /** Receives a `SND …` line per `snd` and an `RCV …` line per message from a peer (tracing). */
   trace?: (line: string) => void;
@@ -64,7 +66,7 @@ export interface KernelOptions {
 export class Kernel extends PortTable {
   logger: Logger;
   remote: Remote;
-  nodePort: (src: string, msg: unknown[]) => void;
+  nodePort: (src: string, msg: unknown[], owned?: boolean) => void;
   onKill: ((portId: string, reason: KillReason) => void) | undefined;
   readonly trace: ((line: string) => void) | undefined;
   readonly clock: Clock;
@@ -366,7 +368,7 @@ export class Kernel extends PortTable {
     if (this.trace !== undefined) this.trace(`RCV ${src} -> ${traceJson(msg)}`);
     const name = msg.shift();
     if (name === '') {
-      this.runNodePort(src, msg);
+      this.runNodePort(src, msg, true);
       return;
     }
     if (typeof name === 'string') this.deliverNamed(name, msg, src);
@@ -479,11 +481,11 @@ export class Kernel extends PortTable {
     );
   }
 
-  private runNodePort(src: string, msg: unknown[]): void {
+  private runNodePort(src: string, msg: unknown[], owned = false): void {
     const prevSrc = this.srcNode;
     this.srcNode = src;
     try {
-      this.nodePort(src, msg);
+      this.nodePort(src, msg, owned);
     } catch (err) {
       this.logNodeMessageError(src, err);
     } finally {

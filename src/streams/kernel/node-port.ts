@@ -228,10 +228,13 @@ export function createNodePort(env: NodePortEnv, extra: Map<string, RequestHandl
   for (const name of Object.keys(builtins))
     if (isDbTag(name)) throw new Error(`node port: built-in ${name} would be shadowed by the database`);
 
-  const dispatch = (src: string, msg: unknown[]): void => {
+  /** `owned`: nothing else holds `msg` (a message from a connection): the tag is taken off it. */
+  const dispatch = (src: string, msg: unknown[], owned = false): void => {
     const tag = msg.length === 0 ? '' : msg[0];
     if (typeof tag !== 'string') return;
-    const args = msg.slice(1);
+    let args = msg;
+    if (owned) msg.shift();
+    else args = msg.slice(1);
     // No built-in name starts with `g_`: the database's traffic skips that table.
     const builtin = isDbTag(tag) ? undefined : Object.hasOwn(builtins, tag) ? builtins[tag] : undefined;
     if (builtin) {

@@ -10,6 +10,7 @@ import {
   DbChangeEvent,
   FAST_SNAPSHOT_KEYS,
   FamilyWatch,
+  REBASE_WRITES_PER_KEY,
 } from '../../../src/streams/db/family-watch.js';
 import { type DbRecord, newRecord } from '../../../src/streams/db/records.js';
 
@@ -169,6 +170,29 @@ describe('lazy snapshots', () => {
     expect(last.entries.k299).toBe(4799);
     // The first of them deleted 'b' and set k0.
     expect(later[0]!.entries).toEqual(Object.assign(newRecord(), { a: 0, k0: 0 }) as DbRecord);
+  });
+
+  it('the log of writes is bounded, and a fresh base is copied once per REBASE_WRITES_PER_KEY writes per subkey', () => {
+    const size = 50;
+    const w = new FamilyWatch('f');
+    w.snapshot(Object.fromEntries(Array.from({ length: size }, (_, i) => [`k${i}`, 0])));
+    // The log itself is private: read here for its length and for when it starts again.
+    const logOf = () => (w as unknown as { log: unknown[] }).log;
+    const logs = new Set<unknown[]>();
+    let longest = 0;
+    const writes = 20 * size * REBASE_WRITES_PER_KEY;
+    for (let i = 0; i < writes; i++) {
+      const c = w.apply({ [`k${i % size}`]: i }, null);
+      logs.add(logOf());
+      longest = Math.max(longest, logOf().length);
+      // The newest value, whatever the log holds.
+      expect(c.get(`k${i % size}`)).toBe(i);
+    }
+    // One write is a subkey and a value in the log.
+    expect(longest).toBeLessThanOrEqual(2 * REBASE_WRITES_PER_KEY * size);
+    expect(logs.size).toBeGreaterThanOrEqual(19);
+    expect(logs.size).toBeLessThanOrEqual(21);
+    expect(Object.entries(w.entries)).toHaveLength(size);
   });
 
   it('JSON of a change, and of its node event, includes the entries', () => {
