@@ -85,6 +85,8 @@ export function sameValue(a: unknown, b: unknown): boolean {
   if (aRef || bRef) {
     if (!(aRef && bRef)) return false;
     if (a === b) return true;
+    const same = sameJson(a, b, SAME_JSON_DEPTH);
+    if (same !== undefined) return same;
     try {
       return JSON.stringify(a) === JSON.stringify(b);
     } catch {
@@ -93,4 +95,64 @@ export function sameValue(a: unknown, b: unknown): boolean {
   }
   if (a === undefined || a === null) return b === undefined || b === null;
   return a === b || (typeof a === 'number' && Number.isNaN(a) && Number.isNaN(b));
+}
+
+/** Nesting `sameJson` walks at most; deeper values are compared by their JSON. */
+const SAME_JSON_DEPTH = 8;
+
+/** A value JSON writes as itself and no other value alike: compared by `===`. */
+function isJsonScalar(v: unknown): boolean {
+  const t = typeof v;
+  return t === 'string' || t === 'boolean' || v === null || (t === 'number' && Number.isFinite(v as number));
+}
+
+/** A plain object or array without `toJSON`: JSON writes its own enumerable entries. */
+function isJsonContainer(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null) return false;
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null && proto !== Array.prototype) return false;
+  return (v as { toJSON?: unknown }).toJSON === undefined;
+}
+
+/**
+ * Whether `JSON.stringify(a) === JSON.stringify(b)`, found without making the strings when
+ * both are plain objects or arrays of strings, booleans, null, finite numbers and again such
+ * containers (a database value usually is); `undefined` when anything else is met before the
+ * answer (`undefined`, NaN, a class instance, …: written differently or left out by JSON),
+ * and the caller compares the strings.
+ */
+function sameJson(a: unknown, b: unknown, depth: number): boolean | undefined {
+  if (isJsonScalar(a)) return isJsonScalar(b) ? a === b : isJsonContainer(b) ? false : undefined;
+  if (depth === 0 || !isJsonContainer(a)) return undefined;
+  if (isJsonScalar(b)) return false;
+  if (!isJsonContainer(b)) return undefined;
+  const arrays = Array.isArray(a);
+  if (arrays !== Array.isArray(b)) return false;
+  if (arrays) {
+    const x = a as unknown as unknown[];
+    const y = b as unknown as unknown[];
+    const n = Math.min(x.length, y.length);
+    for (let i = 0; i < n; i++) {
+      const same = sameJson(x[i], y[i], depth - 1);
+      if (same !== true) return same;
+    }
+    // JSON leaves no element out (`undefined` is written as null): a longer array is written
+    // longer, or not at all (JSON throws), which counts as different too.
+    return x.length === y.length;
+  }
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  // Entries whose value JSON leaves out could make different key lists write alike.
+  if (ka.length !== kb.length) return undefined;
+  for (let i = 0; i < ka.length; i++) {
+    const va = a[ka[i]!];
+    const vb = (b as Record<string, unknown>)[kb[i]!];
+    if (ka[i] !== kb[i]) {
+      const shown = (v: unknown) => isJsonScalar(v) || isJsonContainer(v);
+      return shown(va) && shown(vb) ? false : undefined;
+    }
+    const same = sameJson(va, vb, depth - 1);
+    if (same !== true) return same;
+  }
+  return true;
 }
