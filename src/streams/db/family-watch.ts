@@ -325,7 +325,10 @@ export class FamilyWatch {
     }
     const deleted = Array.isArray(del) && del.length > 0 ? listKeys(del) : NONE;
     // An index loop: `for … of` makes an iterator object per change (most delete nothing).
-    for (let i = 0; i < deleted.length; i++) if (data.delete(deleted[i]!)) log.push(deleted[i], DELETED);
+    for (let i = 0; i < deleted.length; i++) {
+      const k = deleted[i]!;
+      if (data.delete(k)) log.push(k, DELETED);
+    }
     // Beyond some writes per subkey: a fresh base, so that replaying stays O(family); the
     // change then holds that base as its snapshot.
     if (log.length > 2 * REBASE_WRITES_PER_KEY * Math.max(MIN_REBASE_WRITES, data.size)) this.rebase();

@@ -114,6 +114,11 @@ function isJsonContainer(v: unknown): v is Record<string, unknown> {
   return (v as { toJSON?: unknown }).toJSON === undefined;
 }
 
+/** A value JSON writes out as itself: neither left out, nor written as something else. */
+function isJsonShown(v: unknown): boolean {
+  return isJsonScalar(v) || isJsonContainer(v);
+}
+
 /**
  * Whether `JSON.stringify(a) === JSON.stringify(b)`, found without making the strings when
  * both are plain objects or arrays of strings, booleans, null, finite numbers and again such
@@ -147,10 +152,7 @@ function sameJson(a: unknown, b: unknown, depth: number): boolean | undefined {
   for (let i = 0; i < ka.length; i++) {
     const va = a[ka[i]!];
     const vb = (b as Record<string, unknown>)[kb[i]!];
-    if (ka[i] !== kb[i]) {
-      const shown = (v: unknown) => isJsonScalar(v) || isJsonContainer(v);
-      return shown(va) && shown(vb) ? false : undefined;
-    }
+    if (ka[i] !== kb[i]) return isJsonShown(va) && isJsonShown(vb) ? false : undefined;
     const same = sameJson(va, vb, depth - 1);
     if (same !== true) return same;
   }
