@@ -96,7 +96,10 @@ interface Cost {
 /** Runs `step` n times: CPU ns per step and heap bytes per step (-1 if a collection ran). */
 async function measure(n: number, receive: () => void): Promise<Cost> {
   if (COUNT > 0) {
-    for (let i = 0; i < COUNT; i++) receive();
+    for (let i = 0; i < COUNT; i++) {
+      if (EVICT > 0) evict();
+      receive();
+    }
     return { ns: 0, bytes: 0 };
   }
   // With --evict: wall time of each receipt alone (between two walks); the median is taken.
