@@ -20,7 +20,8 @@
  * state out of the caches, as in a cluster worker hosting 50 nodes); the relay side then has
  * K endpoints' state taking turns as well. Bytes are
  * the heap's growth over a window without a collection ("gc ran" when one fell inside).
- * --count K --side S: no measuring, just K receipts of side S after the setup (for
+ * --count K --side S: no measuring, just K receipts of side S after the setup (each after the
+ * walk with --evict; for
  * `bench/receive-cost.ts`, which runs this under cachegrind at two counts: the difference is
  * what the receipts cost).
  * Not part of `npm run bench`.
