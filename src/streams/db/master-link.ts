@@ -42,11 +42,15 @@ export interface MasterEnv {
 }
 
 export class MasterLink {
-  /** The node ID of the master, if any. */
-  master: string | undefined;
+  #master: string | undefined;
   private readonly pending = new Map<string, unknown[]>();
 
   constructor(private readonly env: MasterEnv) {}
+
+  /** The node ID of the master, if any (it changes only here, and `masterChanged` is told). */
+  get master(): string | undefined {
+    return this.#master;
+  }
 
   /** Keeps `msg` for the master under `key` and sends it if there is a master. */
   request(key: string, msg: unknown[]): void {
@@ -66,7 +70,7 @@ export class MasterLink {
 
   /** Sends `msg` to the master, if there is one (not kept). */
   toMaster(msg: unknown[]): void {
-    if (this.master !== undefined) this.send(this.master, msg);
+    if (this.#master !== undefined) this.send(this.#master, msg);
   }
 
   /** Sends `["", …msg]` to `node`. Containers in `msg` must not be modified afterwards. */
@@ -99,7 +103,7 @@ export class MasterLink {
 
   /** `master_set`: registers with `node` and re-sends every pending request. */
   set(node: string): void {
-    this.master = node;
+    this.#master = node;
     this.env.masterChanged?.(node);
     this.env.logger.log(LEVEL.info, `master: ${node}`);
     this.send(node, ['g_slave', this.env.localDb()]);
@@ -117,13 +121,13 @@ export class MasterLink {
 
   /** A connection came up: a seed node becomes the master if there is none. */
   up(node: string): void {
-    if (this.master === undefined && this.env.network.isSeedNode?.(node)) this.set(node);
+    if (this.#master === undefined && this.env.network.isSeedNode?.(node)) this.set(node);
   }
 
   /** A connection went down: if it was the master's, look for another. */
   down(node: string): void {
-    if (this.master !== node) return;
-    this.master = undefined;
+    if (this.#master !== node) return;
+    this.#master = undefined;
     this.env.masterChanged?.(undefined);
     this.env.logger.log(LEVEL.info, `master ${node} lost, looking for another`);
     this.search();

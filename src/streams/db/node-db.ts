@@ -66,8 +66,9 @@ export class NodeDb {
   private readonly local: Db = new Map();
   private readonly link: MasterLink;
   /**
-   * The link's master, kept here as well: a change from the master is checked against it
-   * without touching the link (one object less per receipt, often out of the caches).
+   * The link's master as the link tells it (`masterChanged`): this node reads it here, so a
+   * change from the master is checked without touching the link (one object less per receipt,
+   * often out of the caches).
    */
   private masterId: string | undefined;
   private readonly queries = new Map<string, Query>();
@@ -129,7 +130,7 @@ export class NodeDb {
 
   /** The node ID of the current master, if any (the own ID on a global node). */
   get master(): string | undefined {
-    return this.link.master;
+    return this.masterId;
   }
 
   /**
@@ -306,7 +307,7 @@ export class NodeDb {
     if (f?.has(subkey) && sameValue(f.get(subkey), value)) return;
     if (!f) this.local.set(family, (f = new Map()));
     f.set(subkey, value);
-    if (this.link.master === undefined) return;
+    if (this.masterId === undefined) return;
     const set = newRecord();
     set[subkey] = value;
     this.link.toMaster(['g_upd', family, set]);
@@ -387,7 +388,7 @@ export class NodeDb {
       return known ? Promise.resolve(known) : this.awaitAddress(nodeId);
     }
     // No master now and none to come (no seeds): fail at once rather than at the deadline.
-    if (this.link.master === undefined && this.env.network.hasSeeds === false) return Promise.resolve(null);
+    if (this.masterId === undefined && this.env.network.hasSeeds === false) return Promise.resolve(null);
     if (this.findWaiters >= MAX_PENDING_FINDS) {
       this.env.kernel.logFromPeer(
         'address lookups',
