@@ -85,7 +85,33 @@ type Stamp = { seq: number; t: number };
 let nodes: Node[] = [];
 /** IDs of the nodes (or endpoints) hosted here. */
 let ids: string[] = [];
-const samples: [number, number][] = [];
+/**
+ * Receipts since the last `samples` request: round and µs in growing typed arrays. A pair
+ * allocated per receipt (and kept) made V8 tenure its allocation site after a while, which threw
+ * away the optimised code of every receive callback that inlined this: both sides recompiled
+ * the callbacks (several ms each on a helper thread) in the middle of the counted rounds.
+ */
+const samples = { seq: new Float64Array(1 << 16), us: new Float64Array(1 << 16), length: 0 };
+function addSample(seq: number, us: number): void {
+  if (samples.length === samples.seq.length) {
+    const grow = (a: Float64Array) => {
+      const b = new Float64Array(a.length * 2);
+      b.set(a);
+      return b;
+    };
+    samples.seq = grow(samples.seq);
+    samples.us = grow(samples.us);
+  }
+  samples.seq[samples.length] = seq;
+  samples.us[samples.length++] = us;
+}
+/** The receipts so far as [seq, µs] pairs; the record starts again empty. */
+function takeSamples(): [number, number][] {
+  const out: [number, number][] = [];
+  for (let i = 0; i < samples.length; i++) out.push([samples.seq[i]!, samples.us[i]!]);
+  samples.length = 0;
+  return out;
+}
 let reporting = false;
 /** Round → receipts here so far. */
 const seenCount = new Map<number, number>();
@@ -97,7 +123,7 @@ let profiler: Session | undefined;
 
 /** A receipt of round `seq`, written by `writer`, at `at`, sent at `t`. */
 function receipt(writer: string, seq: number, t: number, at: number): void {
-  samples.push([seq, Math.round((at - t) * 1000)]);
+  addSample(seq, Math.round((at - t) * 1000));
   if (!reporting) return;
   const n = (seenCount.get(seq) ?? 0) + 1;
   seenCount.set(seq, n);
@@ -309,7 +335,7 @@ async function handle(m: Req): Promise<Record<string, unknown>> {
       }
       return {};
     case 'samples':
-      return { samples: samples.splice(0) };
+      return { samples: takeSamples() };
     default:
       throw new Error(`unknown command ${m.cmd}`);
   }
