@@ -3,7 +3,7 @@
  * middle of a handshake, behind the `Transport` interface (transport.ts). No protocol logic
  * and no timers here.
  */
-import { createServer, type Server, Socket } from 'node:net';
+import { type ConnectOpts, createServer, type Server, Socket, type SocketConstructorOpts } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TLSSocket, connect as tlsConnect } from 'node:tls';
 import { ConnectionError } from '../errors.js';
@@ -21,9 +21,9 @@ export interface TcpTransportOptions {
 export function tcpTransports(opts: TcpTransportOptions): TransportFactory {
   return {
     dial(addr) {
-      const socket = dialTcp(addr);
+      const socket = dialTcp(addr, true);
       tuneSocket(socket, opts.nodelay);
-      return new TcpTransport(socket);
+      return new TcpTransport(socket, true);
     },
     async listen(addr, onAccept): Promise<Listener> {
       const { server, bound } = await listenTcp(addr, (socket) => {
@@ -43,6 +43,26 @@ const ignore = (): void => {};
 /** The transport a socket belongs to, read by the socket listeners shared by all transports. */
 const OWNER = Symbol('aemp.transport');
 type Owned = Duplex & { [OWNER]?: TcpTransport | undefined };
+
+/**
+ * What dialled sockets read into: one buffer for all of them (Node's `onread`). A read is
+ * taken whole before the next one starts (the decoders copy what they keep), so no socket
+ * needs a buffer of its own, and no read allocates one.
+ */
+const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
+
+/**
+ * A dialled socket's read: to its transport while it has one; a socket handed over (`detach`)
+ * or upgraded to TLS gets the bytes on its readable side, as a socket without `onread` would.
+ */
+function onRead(this: Owned, n: number, buf: Buffer): boolean {
+  const t = this[OWNER];
+  if (t?.readsDirect) {
+    if (!t.done) t.handlers?.data(buf.subarray(0, n));
+    return true;
+  }
+  return this.push(Buffer.from(buf.subarray(0, n)));
+}
 
 /** A TCP socket (and, after `startTls`, the TLS socket on it) as a `Transport`. */
 export class TcpTransport implements Transport {
@@ -65,15 +85,19 @@ export class TcpTransport implements Transport {
 
   private socket: Socket;
   private readonly raw: Socket;
-  private handlers: TransportHandlers | undefined;
-  /** Set once the handlers are gone (ended, destroyed or detached). */
-  private done = false;
+  /** @internal read by `onRead` */
+  handlers: TransportHandlers | undefined;
+  /** Set once the handlers are gone (ended, destroyed or detached). @internal read by `onRead` */
+  done = false;
+  /** Reads come through `onRead` straight to the handlers (a dialled socket before any TLS). */
+  readsDirect: boolean;
   /** An error before `open()`: reported then. */
   private early: string | undefined;
   private onTlsError: ((err: Error) => void) | undefined;
 
-  constructor(socket: Socket) {
+  constructor(socket: Socket, readsDirect = false) {
     this.raw = this.socket = socket;
+    this.readsDirect = readsDirect;
     (socket as Owned)[OWNER] = this;
     socket.on('error', TcpTransport.onEarlyError);
   }
@@ -100,7 +124,7 @@ export class TcpTransport implements Transport {
     s.off('error', TcpTransport.onEarlyError);
     s.on('error', TcpTransport.onError);
     s.on('close', TcpTransport.onClose);
-    s.on('data', TcpTransport.onData);
+    if (!this.readsDirect) s.on('data', TcpTransport.onData);
     if (this.early !== undefined) this.finish(this.early);
   }
 
@@ -159,6 +183,7 @@ export class TcpTransport implements Transport {
     secured: (rejected?: string) => void,
   ): void {
     this.raw.off('data', TcpTransport.onData);
+    this.readsDirect = false;
     const tls = upgradeTls(this.raw, certPem, client, pending);
     (tls as Owned)[OWNER] = this;
     this.socket = tls;
@@ -223,8 +248,13 @@ export function listenTcp(
  * address too (no port, a port outside 1…65535, stray characters): addresses come from peers,
  * and a throw here would escape from whatever timer or promise dialled.
  */
-export function dialTcp(addr: string): Socket {
-  const socket = new Socket();
+export function dialTcp(addr: string, sharedReads = false): Socket {
+  // `onread` is taken by the constructor (net.connect passes it there too), though the types
+  // list it only among the connect options.
+  const reads: ConnectOpts | undefined = sharedReads
+    ? { onread: { buffer: READ_BUFFER, callback: onRead } }
+    : undefined;
+  const socket = new Socket(reads as SocketConstructorOpts | undefined);
   try {
     const { host, port } = splitHostPort(addr);
     if (port < 1 || port > 65535)

@@ -15,7 +15,11 @@ import type { Duplex } from 'node:stream';
 
 /** What a transport tells its owner. */
 export interface TransportHandlers {
-  /** Bytes from the peer (decrypted, once TLS is on). */
+  /**
+   * Bytes from the peer (decrypted, once TLS is on). The chunk is lent for the call only: a
+   * transport may read the next bytes into the same memory (dialled TCP sockets share one
+   * read buffer), so whatever outlives the call must be copied.
+   */
   data(chunk: Uint8Array): void;
   /** The transport ended (peer closed, error, refused); `reason` is the error text. Once. */
   closed(reason: string): void;
