@@ -51,19 +51,6 @@ type Owned = Duplex & { [OWNER]?: TcpTransport | undefined };
  */
 const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
 
-/**
- * A dialled socket's read: to its transport while it has one; a socket handed over (`detach`)
- * or upgraded to TLS gets the bytes on its readable side, as a socket without `onread` would.
- */
-function onRead(this: Owned, n: number, buf: Buffer): boolean {
-  const t = this[OWNER];
-  if (t?.readsDirect) {
-    if (!t.done) t.handlers?.data(buf.subarray(0, n));
-    return true;
-  }
-  return this.push(Buffer.from(buf.subarray(0, n)));
-}
-
 /** A TCP socket (and, after `startTls`, the TLS socket on it) as a `Transport`. */
 export class TcpTransport implements Transport {
   // One listener of each kind for all sockets (a listener runs with `this` = the socket): an
@@ -76,6 +63,19 @@ export class TcpTransport implements Transport {
     const t = this[OWNER];
     if (t && !t.done) t.handlers?.data(chunk);
   };
+  /**
+   * A dialled socket's read (`onread`, into READ_BUFFER): to its transport while it reads
+   * directly; a socket handed over (`detach`) or upgraded to TLS gets a copy on its readable
+   * side, as a socket without `onread` would.
+   */
+  static readonly onRead = function (this: Owned, n: number, buf: Buffer): boolean {
+    const t = this[OWNER];
+    if (t?.readsDirect) {
+      if (!t.done) t.handlers?.data(buf.subarray(0, n));
+      return true;
+    }
+    return this.push(Buffer.from(buf.subarray(0, n)));
+  };
   private static readonly onError = function (this: Owned, err: Error): void {
     this[OWNER]?.finish(err.message);
   };
@@ -85,12 +85,11 @@ export class TcpTransport implements Transport {
 
   private socket: Socket;
   private readonly raw: Socket;
-  /** @internal read by `onRead` */
-  handlers: TransportHandlers | undefined;
-  /** Set once the handlers are gone (ended, destroyed or detached). @internal read by `onRead` */
-  done = false;
+  private handlers: TransportHandlers | undefined;
+  /** Set once the handlers are gone (ended, destroyed or detached). */
+  private done = false;
   /** Reads come through `onRead` straight to the handlers (a dialled socket before any TLS). */
-  readsDirect: boolean;
+  private readsDirect: boolean;
   /** An error before `open()`: reported then. */
   private early: string | undefined;
   private onTlsError: ((err: Error) => void) | undefined;
@@ -252,7 +251,7 @@ export function dialTcp(addr: string, sharedReads = false): Socket {
   // `onread` is taken by the constructor (net.connect passes it there too), though the types
   // list it only among the connect options.
   const reads: ConnectOpts | undefined = sharedReads
-    ? { onread: { buffer: READ_BUFFER, callback: onRead } }
+    ? { onread: { buffer: READ_BUFFER, callback: TcpTransport.onRead } }
     : undefined;
   const socket = new Socket(reads as SocketConstructorOpts | undefined);
   try {
