@@ -21,9 +21,7 @@ export interface TcpTransportOptions {
 export function tcpTransports(opts: TcpTransportOptions): TransportFactory {
   return {
     dial(addr) {
-      const socket = dialTcp(addr, true);
-      tuneSocket(socket, opts.nodelay);
-      return new TcpTransport(socket, true);
+      return dialTcp(addr, opts.nodelay);
     },
     async listen(addr, onAccept): Promise<Listener> {
       const { server, bound } = await listenTcp(addr, (socket) => {
@@ -243,17 +241,18 @@ export function listenTcp(
 }
 
 /**
- * Starts a TCP connection to `host:port`. Errors arrive as the socket's `error` event, a bad
- * address too (no port, a port outside 1…65535, stray characters): addresses come from peers,
- * and a throw here would escape from whatever timer or promise dialled.
+ * Starts a TCP connection to `host:port`, as a transport whose socket reads into the shared
+ * buffer. Errors arrive as the socket's `error` event, a bad address too (no port, a port
+ * outside 1…65535, stray characters): addresses come from peers, and a throw here would escape
+ * from whatever timer or promise dialled.
  */
-export function dialTcp(addr: string, sharedReads = false): Socket {
+export function dialTcp(addr: string, nodelay: boolean): TcpTransport {
   // `onread` is taken by the constructor (net.connect passes it there too), though the types
   // list it only among the connect options.
-  const reads: ConnectOpts | undefined = sharedReads
-    ? { onread: { buffer: READ_BUFFER, callback: TcpTransport.onRead } }
-    : undefined;
-  const socket = new Socket(reads as SocketConstructorOpts | undefined);
+  const reads: ConnectOpts = { onread: { buffer: READ_BUFFER, callback: TcpTransport.onRead } };
+  const socket = new Socket(reads as SocketConstructorOpts);
+  const transport = new TcpTransport(socket, true);
+  tuneSocket(socket, nodelay);
   try {
     const { host, port } = splitHostPort(addr);
     if (port < 1 || port > 65535)
@@ -262,7 +261,7 @@ export function dialTcp(addr: string, sharedReads = false): Socket {
   } catch (err) {
     process.nextTick(() => socket.destroy(err as Error));
   }
-  return socket;
+  return transport;
 }
 
 /** Applies the AEMP socket options: keepalive always, Nagle off unless `nodelay` is false. */
